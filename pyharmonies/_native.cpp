@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -113,8 +114,22 @@ long long prepare(Signal &s) {
         return -1;
     }
     if (s.f32 != nullptr) {
-        for (size_t i = 0; i < s.size; ++i)
-            if (!std::isfinite(s.f32[i])) return static_cast<long long>(i);
+        // Exponent bits all ones means Inf or NaN. An OR over each chunk
+        // vectorises; the exact index is searched only in a bad chunk.
+        const size_t chunk = 4096;
+        for (size_t start = 0; start < s.size; start += chunk) {
+            size_t end = start + chunk < s.size ? start + chunk : s.size;
+            uint32_t any = 0;
+            for (size_t i = start; i < end; ++i) {
+                uint32_t bits;
+                std::memcpy(&bits, s.f32 + i, sizeof bits);
+                any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+            }
+            if (any) {
+                for (size_t i = start; i < end; ++i)
+                    if (!std::isfinite(s.f32[i])) return static_cast<long long>(i);
+            }
+        }
     }
     return -1;
 }

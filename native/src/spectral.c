@@ -1,51 +1,62 @@
-/* Per-frame statistics of the spectrum and of the waveform. Sums run in
- * double with several independent accumulators: shorter dependency chains
- * than one running sum, and no rounding surprises in the differences. */
+/* Per-frame statistics of the spectrum and of the waveform. */
 #include "harmonies/harmonies.h"
 #include "internal.h"
 #include "tables.h"
 
 #include <math.h>
+#include <string.h>
 
-/* pyAudioAnalysis's guard against division by zero and log(0). */
-#define PYAA_EPS 1e-8
+/* pyAudioAnalysis's guard against division by zero and log(0):
+ * sys.float_info.epsilon, the double machine epsilon. */
+#define PYAA_EPS 2.220446049250313e-16
+
+/* Sums run in LANES independent float accumulators: each lane is a plain
+ * sum, so the compiler vectorises the loop without reassociating anything
+ * (no -ffast-math), and the result is the same on every machine. */
+#define LANES 8
+
+static float lanes_total(const float *acc) {
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
 
 void hm_spectral_shape(const float *mag, int n_bins, double bin_hz, hm_shape_stats *out) {
-    double s0[2] = {0.0, 0.0}, s1[2] = {0.0, 0.0}, s2[2] = {0.0, 0.0};
-    double total, mean_k, var_k, threshold, cum;
-    int k;
-    for (k = 0; k + 1 < n_bins; k += 2) {
-        double a = mag[k], b = mag[k + 1];
-        double ka = (double)k, kb = (double)(k + 1);
-        s0[0] += a;
-        s0[1] += b;
-        s1[0] += a * ka;
-        s1[1] += b * kb;
-        s2[0] += a * ka * ka;
-        s2[1] += b * kb * kb;
+    float s0[LANES] = {0}, s1[LANES] = {0}, s2[LANES] = {0};
+    float total, centroid_bin, var_bin;
+    double threshold, cum;
+    int k, j;
+    /* Pass 1: total and first moment. */
+    for (k = 0; k + LANES <= n_bins; k += LANES) {
+        for (j = 0; j < LANES; ++j) {
+            s0[j] += mag[k + j];
+            s1[j] += mag[k + j] * (float)(k + j);
+        }
     }
     for (; k < n_bins; ++k) {
-        double a = mag[k];
-        s0[0] += a;
-        s1[0] += a * k;
-        s2[0] += a * (double)k * (double)k;
+        s0[0] += mag[k];
+        s1[0] += mag[k] * (float)k;
     }
-    total = s0[0] + s0[1];
-    if (total > 0.0) {
-        /* librosa normalises each frame to unit sum before the moments. */
-        mean_k = (s1[0] + s1[1]) / total;
-        var_k = (s2[0] + s2[1]) / total - mean_k * mean_k;
-        if (var_k < 0.0) var_k = 0.0;
-    } else {
-        mean_k = 0.0;
-        var_k = 0.0;
+    total = lanes_total(s0);
+    /* librosa normalises each frame to unit sum; a silent frame stays 0. */
+    centroid_bin = total > 0.0f ? lanes_total(s1) / total : 0.0f;
+    /* Pass 2: spread around the centroid (two passes: no cancellation). */
+    for (k = 0; k + LANES <= n_bins; k += LANES) {
+        for (j = 0; j < LANES; ++j) {
+            float d = (float)(k + j) - centroid_bin;
+            s2[j] += mag[k + j] * d * d;
+        }
     }
-    out->centroid = (float)(mean_k * bin_hz);
-    out->bandwidth = (float)(sqrt(var_k) * bin_hz);
+    for (; k < n_bins; ++k) {
+        float d = (float)k - centroid_bin;
+        s2[0] += mag[k] * d * d;
+    }
+    var_bin = total > 0.0f ? lanes_total(s2) / total : 0.0f;
+    out->centroid = (float)((double)centroid_bin * bin_hz);
+    out->bandwidth = (float)(sqrt((double)var_bin) * bin_hz);
 
     /* Roll-off: the lowest bin at which the cumulative magnitude reaches
-     * 85 % of the total (0 Hz for a silent frame, as librosa). */
-    threshold = 0.85 * total;
+     * 85 % of the total (0 Hz for a silent frame, as librosa). The running
+     * sum is kept in double so that only true near-ties can flip a bin. */
+    threshold = 0.85 * (double)total;
     cum = 0.0;
     for (k = 0; k < n_bins; ++k) {
         cum += mag[k];
@@ -55,40 +66,44 @@ void hm_spectral_shape(const float *mag, int n_bins, double bin_hz, hm_shape_sta
     out->rolloff = (float)((double)k * bin_hz);
 }
 
+/* Replace x by its mantissa in [1, 2) and return its binary exponent. */
+static int split_exponent(float *x) {
+    uint32_t bits;
+    int e;
+    memcpy(&bits, x, sizeof bits);
+    e = (int)((bits >> 23) & 0xffu) - 127;
+    bits = (bits & 0x807fffffu) | 0x3f800000u;
+    memcpy(x, &bits, sizeof bits);
+    return e;
+}
+
 float hm_spectral_flatness(const float *power, int n_bins, double amin) {
-    /* Geometric mean without a logarithm per bin: products of clamped
-     * powers, renormalised with frexp often enough never to overflow. */
-    double prod[4] = {1.0, 1.0, 1.0, 1.0}, sum[4] = {0.0, 0.0, 0.0, 0.0};
-    long exponent = 0;
-    double log_sum, mean_log, arith;
+    /* Geometric mean without a logarithm per bin: per-lane products of the
+     * clamped powers, renormalised after every multiplication so that they
+     * never leave float's normal range (amin >= 1e-30 by validation). */
+    float prod[LANES], sum[LANES] = {0};
+    int32_t exponent[LANES] = {0};
     float floor_ = (float)amin;
-    int k, i;
-    for (k = 0; k + 4 <= n_bins; k += 4) {
-        for (i = 0; i < 4; ++i) {
-            double p = power[k + i] > floor_ ? (double)power[k + i] : amin;
-            prod[i] *= p;
-            sum[i] += p;
+    double log_sum = 0.0, arith;
+    int k, j;
+    for (j = 0; j < LANES; ++j) prod[j] = 1.0f;
+    for (k = 0; k + LANES <= n_bins; k += LANES) {
+        for (j = 0; j < LANES; ++j) {
+            float p = power[k + j] > floor_ ? power[k + j] : floor_;
+            prod[j] *= p;
+            sum[j] += p;
         }
-        if ((k & 15) == 12) {
-            for (i = 0; i < 4; ++i) {
-                int e;
-                prod[i] = frexp(prod[i], &e);
-                exponent += e;
-            }
-        }
+        for (j = 0; j < LANES; ++j) exponent[j] += split_exponent(&prod[j]);
     }
     for (; k < n_bins; ++k) {
-        double p = power[k] > floor_ ? (double)power[k] : amin;
-        int e;
-        prod[0] = frexp(prod[0] * p, &e);
-        exponent += e;
+        float p = power[k] > floor_ ? power[k] : floor_;
+        prod[0] *= p;
         sum[0] += p;
+        exponent[0] += split_exponent(&prod[0]);
     }
-    log_sum = log(prod[0]) + log(prod[1]) + log(prod[2]) + log(prod[3]) +
-              (double)exponent * 0.69314718055994530942;
-    mean_log = log_sum / (double)n_bins;
-    arith = (sum[0] + sum[1] + sum[2] + sum[3]) / (double)n_bins;
-    return (float)(exp(mean_log) / arith);
+    for (j = 0; j < LANES; ++j) log_sum += log2((double)prod[j]) + (double)exponent[j];
+    arith = (double)lanes_total(sum) / (double)n_bins;
+    return (float)(exp2(log_sum / (double)n_bins) / arith);
 }
 
 /* -sum s log2(s + eps) over blocks, s = block energy / (total + eps). */
@@ -102,41 +117,60 @@ static double block_entropy(const double *block, int n_blocks, double total) {
     return h;
 }
 
+static float lane_sum(const float *x, int n) {
+    float acc[LANES] = {0};
+    int k, j;
+    for (k = 0; k + LANES <= n; k += LANES)
+        for (j = 0; j < LANES; ++j) acc[j] += x[k + j];
+    for (; k < n; ++k) acc[0] += x[k];
+    return lanes_total(acc);
+}
+
 float hm_spectral_entropy(const float *power, int half) {
     /* The magnitudes pyAudioAnalysis sees are |X[k]| / half, k < half. */
     double scale = 1.0 / ((double)half * (double)half);
     double block[HM_ENTROPY_BLOCKS], total = 0.0;
-    int len = half / HM_ENTROPY_BLOCKS, j, k;
+    int len = half / HM_ENTROPY_BLOCKS, j;
     for (j = 0; j < HM_ENTROPY_BLOCKS; ++j) {
-        double e = 0.0;
-        for (k = j * len; k < (j + 1) * len; ++k) e += power[k];
+        double e = (double)lane_sum(power + j * len, len);
         block[j] = e * scale;
         total += e;
     }
-    for (k = HM_ENTROPY_BLOCKS * len; k < half; ++k) total += power[k];
+    total += (double)lane_sum(power + HM_ENTROPY_BLOCKS * len, half - HM_ENTROPY_BLOCKS * len);
     return (float)block_entropy(block, HM_ENTROPY_BLOCKS, total * scale);
 }
 
 float hm_spectral_flux(const float *mag, int half, float *prev_norm, int have_prev) {
-    double sum[2] = {0.0, 0.0}, inv, flux[2] = {0.0, 0.0};
-    double scale = 1.0 / (double)half;
-    int k;
-    for (k = 0; k + 1 < half; k += 2) {
-        sum[0] += mag[k];
-        sum[1] += mag[k + 1];
-    }
-    for (; k < half; ++k) sum[0] += mag[k];
-    /* sum(mag / half + eps) */
-    inv = 1.0 / ((sum[0] + sum[1]) * scale + (double)half * PYAA_EPS);
-    for (k = 0; k < half; ++k) {
-        double v = (double)mag[k] * scale * inv;
-        if (have_prev) {
-            double d = v - (double)prev_norm[k];
-            flux[k & 1] += d * d;
+    float flux[LANES] = {0};
+    float inv;
+    int k, j;
+    /* Normalised magnitude v = (mag / half) / sum(mag / half + eps). */
+    inv = (float)(1.0 / ((double)lane_sum(mag, half) / (double)half + (double)half * PYAA_EPS) /
+                  (double)half);
+    for (k = 0; k + LANES <= half; k += LANES) {
+        for (j = 0; j < LANES; ++j) {
+            float v = mag[k + j] * inv;
+            float d = v - prev_norm[k + j];
+            flux[j] += d * d;
+            prev_norm[k + j] = v;
         }
-        prev_norm[k] = (float)v;
     }
-    return (float)(flux[0] + flux[1]);
+    for (; k < half; ++k) {
+        float v = mag[k] * inv;
+        float d = v - prev_norm[k];
+        flux[0] += d * d;
+        prev_norm[k] = v;
+    }
+    return have_prev ? lanes_total(flux) : 0.0f;
+}
+
+static float lane_sum_squares(const float *x, int n) {
+    float acc[LANES] = {0};
+    int k, j;
+    for (k = 0; k + LANES <= n; k += LANES)
+        for (j = 0; j < LANES; ++j) acc[j] += x[k + j] * x[k + j];
+    for (; k < n; ++k) acc[0] += x[k] * x[k];
+    return lanes_total(acc);
 }
 
 void hm_time_stats(const float *x, int n, int lo, int hi, hm_time_values *out) {
@@ -147,16 +181,10 @@ void hm_time_stats(const float *x, int n, int lo, int hi, hm_time_values *out) {
     int len = n / HM_ENTROPY_BLOCKS, crossings = 0, i, j;
     for (i = lo + 1; i < hi; ++i) crossings += (x[i] < neg) != (x[i - 1] < neg);
     for (j = 0; j < HM_ENTROPY_BLOCKS; ++j) {
-        double e0 = 0.0, e1 = 0.0;
-        for (i = j * len; i + 1 < (j + 1) * len; i += 2) {
-            e0 += (double)x[i] * x[i];
-            e1 += (double)x[i + 1] * x[i + 1];
-        }
-        for (; i < (j + 1) * len; ++i) e0 += (double)x[i] * x[i];
-        block[j] = e0 + e1;
+        block[j] = (double)lane_sum_squares(x + j * len, len);
         total += block[j];
     }
-    for (i = HM_ENTROPY_BLOCKS * len; i < n; ++i) total += (double)x[i] * x[i];
+    total += (double)lane_sum_squares(x + HM_ENTROPY_BLOCKS * len, n - HM_ENTROPY_BLOCKS * len);
     out->zcr = (float)crossings / (float)n;
     out->rms = (float)sqrt(total / (double)n);
     out->energy_entropy = (float)block_entropy(block, HM_ENTROPY_BLOCKS, total);

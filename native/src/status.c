@@ -16,7 +16,7 @@ static const char *const status_messages[HM_STATUS_COUNT] = {
     "n_mels must be between 1 and 512",
     "empty mel filter: some mel bands fall between FFT bins; use fewer n_mels or a larger n_fft",
     "n_mfcc must be between 1 and n_mels",
-    "amin and ref must be positive and finite",
+    "amin must be finite and >= 1e-30, ref positive and finite",
     "features must select at least one known feature",
     "the workspace given to init is smaller than the *_workspace_size() it needs",
     "the object is not initialised (never initialised, or its init failed)",
@@ -79,7 +79,8 @@ hm_status hm_config_validate(const hm_config *cfg) {
     if (!isfinite(cfg->fmin) || cfg->fmin < 0.0 || cfg->fmin >= cfg->fmax) return HM_ERR_FMIN;
     if (cfg->n_mels < 1 || cfg->n_mels > HM_MAX_MELS) return HM_ERR_N_MELS;
     if (cfg->n_mfcc < 1 || cfg->n_mfcc > cfg->n_mels) return HM_ERR_N_MFCC;
-    if (!isfinite(cfg->amin) || !(cfg->amin > 0.0) || !isfinite(cfg->ref) || !(cfg->ref > 0.0))
+    /* amin stays a normal float: the flatness products rely on it. */
+    if (!isfinite(cfg->amin) || !(cfg->amin >= 1e-30) || !isfinite(cfg->ref) || !(cfg->ref > 0.0))
         return HM_ERR_DB_PARAMS;
     if (cfg->features == 0u || (cfg->features & ~(uint32_t)HM_FEATURES_ALL) != 0u)
         return HM_ERR_FEATURES;

@@ -58,7 +58,7 @@ typedef enum hm_status {
                                    bands for this n_fft (librosa warns
                                    "Empty filters detected") */
     HM_ERR_N_MFCC,              /* n_mfcc outside [1, n_mels] */
-    HM_ERR_DB_PARAMS,           /* amin or ref not positive and finite */
+    HM_ERR_DB_PARAMS,           /* amin below 1e-30 or not finite, ref not positive and finite */
     HM_ERR_FEATURES,            /* no feature selected, or an unknown bit set */
     HM_ERR_WORKSPACE_TOO_SMALL, /* the memory handed to init is too small */
     HM_ERR_NOT_INITIALIZED,     /* the object was never initialised, or its init failed */
