@@ -50,8 +50,8 @@ static layout layout_of(const hm_config *c) {
                                           c->htk)
                   : 0u;
     l.frame = hm_align_up((size_t)c->n_fft * sizeof(float));
-    l.window = n.spectrum ? hm_align_up((size_t)c->n_fft * sizeof(float)) : 0u;
-    l.bins = n.spectrum ? hm_align_up(bins * sizeof(float)) : 0u; /* each of 4 arrays */
+    l.window = n.spectrum ? hm_align_up((size_t)c->n_fft * sizeof(double)) : 0u;
+    l.bins = n.spectrum ? hm_align_up(bins * sizeof(float)) : 0u; /* each of 2 arrays */
     l.mels = n.mel ? hm_align_up((size_t)c->n_mels * sizeof(float)) : 0u; /* each of 2 */
     l.dct = n.mfcc ? hm_align_up((size_t)c->n_mels * (size_t)c->n_mfcc * sizeof(float)) : 0u;
     l.chroma = n.chroma ? hm_align_up(bins * HM_N_CHROMA * sizeof(float)) : 0u;
@@ -67,7 +67,7 @@ hm_status hm_extractor_workspace_size(const hm_config *cfg, size_t *size) {
     st = hm_config_validate(cfg);
     if (st != HM_OK) return st;
     l = layout_of(cfg);
-    *size = l.fft + l.mel + l.frame + l.window + 4u * l.bins + 2u * l.mels + l.dct + l.chroma +
+    *size = l.fft + l.mel + l.frame + l.window + 2u * l.bins + 2u * l.mels + l.dct + l.chroma +
             l.prev + HM_WORKSPACE_SLACK;
     return HM_OK;
 }
@@ -79,8 +79,9 @@ hm_status hm_extractor_init(hm_extractor *ex, const hm_config *cfg, void *mem, s
     layout l;
     needs n;
     int f;
-    if (ex == NULL || cfg == NULL || mem == NULL) return HM_ERR_NULL_ARGUMENT;
+    if (ex == NULL) return HM_ERR_NULL_ARGUMENT;
     ex->initialized = 0;
+    if (cfg == NULL || mem == NULL) return HM_ERR_NULL_ARGUMENT;
     st = hm_extractor_workspace_size(cfg, &need);
     if (st != HM_OK) return st;
     if (mem_len < need) return HM_ERR_WORKSPACE_TOO_SMALL;
@@ -100,22 +101,19 @@ hm_status hm_extractor_init(hm_extractor *ex, const hm_config *cfg, void *mem, s
     hm_arena_init(&arena, mem, mem_len);
     ex->frame = (float *)hm_arena_take(&arena, l.frame);
     ex->window = NULL;
-    ex->spec_re = ex->spec_im = ex->power = ex->magnitude = NULL;
+    ex->power = ex->magnitude = NULL;
     ex->mel_scratch = ex->log_mel_scratch = ex->dct = ex->chroma_fb = ex->prev_norm_mag = NULL;
     ex->fft.initialized = 0;
     ex->mel.initialized = 0;
     if (n.spectrum) {
         void *fft_mem = hm_arena_take(&arena, l.fft);
-        ex->window = (float *)hm_arena_take(&arena, l.window);
-        ex->spec_re = (float *)hm_arena_take(&arena, l.bins);
-        ex->spec_im = (float *)hm_arena_take(&arena, l.bins);
+        ex->window = (double *)hm_arena_take(&arena, l.window);
         ex->power = (float *)hm_arena_take(&arena, l.bins);
         ex->magnitude = (float *)hm_arena_take(&arena, l.bins);
         if (arena.failed) return HM_ERR_WORKSPACE_TOO_SMALL;
         st = hm_fft_init(&ex->fft, cfg->n_fft, fft_mem, l.fft);
         if (st != HM_OK) return st;
-        st = hm_window_hann(ex->window, cfg->win_length, cfg->n_fft);
-        if (st != HM_OK) return st;
+        hm_window_hann_f64(ex->window, cfg->win_length, cfg->n_fft);
     }
     if (n.mel) {
         void *mel_mem = hm_arena_take(&arena, l.mel);
@@ -197,11 +195,9 @@ static void emit_frame(hm_extractor *ex, float *row) {
         put(ex, row, HM_FEATURE_ENERGY_ENTROPY, t.energy_entropy);
     }
     if (n.spectrum) {
-        float *restrict re = ex->spec_re, *restrict im = ex->spec_im;
-        float *restrict power = ex->power;
-        hm_rfft_windowed(&ex->fft, ex->frame, ex->window, re, im);
-        for (k = 0; k < ex->n_bins; ++k) power[k] = re[k] * re[k] + im[k] * im[k];
+        hm_rfft_power(&ex->fft, ex->frame, ex->window, ex->power);
         if (n.magnitude) {
+            const float *restrict power = ex->power;
             float *restrict mag = ex->magnitude;
             for (k = 0; k < ex->n_bins; ++k) mag[k] = sqrtf(power[k]);
         }

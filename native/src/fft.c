@@ -26,17 +26,18 @@ size_t hm_fft_workspace_size(int n) {
     if (!hm_is_pow2(n) || n < HM_MIN_FFT || n > HM_MAX_FFT) return 0;
     half = (size_t)n / 2u;
     total = hm_align_up(half * sizeof(uint16_t));
-    total += 2u * hm_align_up(half * sizeof(float));               /* stage twiddles */
-    total += 2u * hm_align_up((half / 2u + 1u) * sizeof(float));   /* post twiddles */
-    total += 2u * hm_align_up((half + 1u) * sizeof(float));        /* scratch */
+    total += 2u * hm_align_up(half * sizeof(double));               /* stage twiddles */
+    total += 2u * hm_align_up((half / 2u + 1u) * sizeof(double));   /* post twiddles */
+    total += 2u * hm_align_up((half + 1u) * sizeof(double));        /* scratch */
     return total + HM_WORKSPACE_SLACK;
 }
 
 hm_status hm_fft_init(hm_fft *fft, int n, void *mem, size_t mem_len) {
     hm_arena arena;
     int half, bits, i, h, j;
-    if (fft == NULL || mem == NULL) return HM_ERR_NULL_ARGUMENT;
+    if (fft == NULL) return HM_ERR_NULL_ARGUMENT;
     fft->initialized = 0;
+    if (mem == NULL) return HM_ERR_NULL_ARGUMENT;
     if (!hm_is_pow2(n) || n < HM_MIN_FFT || n > HM_MAX_FFT) return HM_ERR_N_FFT;
     if (mem_len < hm_fft_workspace_size(n)) return HM_ERR_WORKSPACE_TOO_SMALL;
 
@@ -45,12 +46,12 @@ hm_status hm_fft_init(hm_fft *fft, int n, void *mem, size_t mem_len) {
     fft->n = n;
     fft->half = half;
     fft->bitrev = (uint16_t *)hm_arena_take(&arena, (size_t)half * sizeof(uint16_t));
-    fft->tw_re = (float *)hm_arena_take(&arena, (size_t)half * sizeof(float));
-    fft->tw_im = (float *)hm_arena_take(&arena, (size_t)half * sizeof(float));
-    fft->post_re = (float *)hm_arena_take(&arena, (size_t)(half / 2 + 1) * sizeof(float));
-    fft->post_im = (float *)hm_arena_take(&arena, (size_t)(half / 2 + 1) * sizeof(float));
-    fft->work_re = (float *)hm_arena_take(&arena, (size_t)(half + 1) * sizeof(float));
-    fft->work_im = (float *)hm_arena_take(&arena, (size_t)(half + 1) * sizeof(float));
+    fft->tw_re = (double *)hm_arena_take(&arena, (size_t)half * sizeof(double));
+    fft->tw_im = (double *)hm_arena_take(&arena, (size_t)half * sizeof(double));
+    fft->post_re = (double *)hm_arena_take(&arena, (size_t)(half / 2 + 1) * sizeof(double));
+    fft->post_im = (double *)hm_arena_take(&arena, (size_t)(half / 2 + 1) * sizeof(double));
+    fft->work_re = (double *)hm_arena_take(&arena, (size_t)(half + 1) * sizeof(double));
+    fft->work_im = (double *)hm_arena_take(&arena, (size_t)(half + 1) * sizeof(double));
     if (arena.failed) return HM_ERR_WORKSPACE_TOO_SMALL;
 
     bits = log2_int(half);
@@ -61,34 +62,47 @@ hm_status hm_fft_init(hm_fft *fft, int n, void *mem, size_t mem_len) {
         fft->bitrev[i] = (uint16_t)r;
     }
     /* Stage with half-size h uses W_{2h}^j, j < h, stored at index h + j. */
-    fft->tw_re[0] = 1.0f;
-    fft->tw_im[0] = 0.0f;
+    fft->tw_re[0] = 1.0;
+    fft->tw_im[0] = 0.0;
     for (h = 1; h < half; h *= 2) {
         for (j = 0; j < h; ++j) {
             double a = -HM_PI * (double)j / (double)h;
-            fft->tw_re[h + j] = (float)cos(a);
-            fft->tw_im[h + j] = (float)sin(a);
+            fft->tw_re[h + j] = cos(a);
+            fft->tw_im[h + j] = sin(a);
         }
     }
     for (i = 0; i <= half / 2; ++i) {
         double a = -2.0 * HM_PI * (double)i / (double)n;
-        fft->post_re[i] = (float)cos(a);
-        fft->post_im[i] = (float)sin(a);
+        fft->post_re[i] = cos(a);
+        fft->post_im[i] = sin(a);
     }
     fft->initialized = 1;
     return HM_OK;
 }
 
+/* On x86-64 Linux with GCC, the butterflies are also compiled for AVX2
+ * (four doubles per vector instead of SSE2's two) and the loader picks the
+ * version the CPU runs. Both do the same IEEE operations in the same
+ * order (no FMA contraction in ISO C mode), so their results are
+ * identical. HM_NO_MULTIVERSION turns this off. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(HM_NO_MULTIVERSION)
+#define HM_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define HM_MULTIVERSION
+#endif
+
 /* In-place complex FFT of size m (>= 4) on bit-reversed input. */
-static void complex_fft_bitrev_input(const hm_fft *fft, float *restrict re, float *restrict im,
+HM_MULTIVERSION
+static void complex_fft_bitrev_input(const hm_fft *fft, double *restrict re, double *restrict im,
                                      int m) {
     int k, h;
     /* The first two stages fused: their twiddles are 1 and -i. */
     for (k = 0; k < m; k += 4) {
-        float a0r = re[k] + re[k + 1], a0i = im[k] + im[k + 1];
-        float a1r = re[k] - re[k + 1], a1i = im[k] - im[k + 1];
-        float a2r = re[k + 2] + re[k + 3], a2i = im[k + 2] + im[k + 3];
-        float a3r = re[k + 2] - re[k + 3], a3i = im[k + 2] - im[k + 3];
+        double a0r = re[k] + re[k + 1], a0i = im[k] + im[k + 1];
+        double a1r = re[k] - re[k + 1], a1i = im[k] - im[k + 1];
+        double a2r = re[k + 2] + re[k + 3], a2i = im[k + 2] + im[k + 3];
+        double a3r = re[k + 2] - re[k + 3], a3i = im[k + 2] - im[k + 3];
         re[k] = a0r + a2r;
         im[k] = a0i + a2i;
         re[k + 2] = a0r - a2r;
@@ -100,15 +114,15 @@ static void complex_fft_bitrev_input(const hm_fft *fft, float *restrict re, floa
         im[k + 3] = a1i + a3r;
     }
     for (h = 4; h < m; h *= 2) {
-        const float *restrict wr = fft->tw_re + h;
-        const float *restrict wi = fft->tw_im + h;
+        const double *restrict wr = fft->tw_re + h;
+        const double *restrict wi = fft->tw_im + h;
         for (k = 0; k < m; k += 2 * h) {
-            float *restrict ar = re + k, *restrict ai = im + k;
-            float *restrict br = re + k + h, *restrict bi = im + k + h;
+            double *restrict ar = re + k, *restrict ai = im + k;
+            double *restrict br = re + k + h, *restrict bi = im + k + h;
             int j;
             for (j = 0; j < h; ++j) {
-                float tr = br[j] * wr[j] - bi[j] * wi[j];
-                float ti = br[j] * wi[j] + bi[j] * wr[j];
+                double tr = br[j] * wr[j] - bi[j] * wi[j];
+                double ti = br[j] * wi[j] + bi[j] * wr[j];
                 br[j] = ar[j] - tr;
                 bi[j] = ai[j] - ti;
                 ar[j] = ar[j] + tr;
@@ -118,24 +132,17 @@ static void complex_fft_bitrev_input(const hm_fft *fft, float *restrict re, floa
     }
 }
 
-void hm_rfft(hm_fft *fft, const float *in, float *re, float *im) {
-    hm_rfft_windowed(fft, in, NULL, re, im);
-}
-
-void hm_rfft_windowed(hm_fft *fft, const float *in, const float *window, float *re, float *im) {
-    int half, i, k;
-    float *zr, *zi;
-    if (fft == NULL || !fft->initialized || in == NULL || re == NULL || im == NULL) return;
-    half = fft->half;
-    zr = fft->work_re;
-    zi = fft->work_im;
-    /* Pack even samples as real, odd as imaginary, in bit-reversed order,
-     * applying the window on the way. */
+/* Pack even samples as real, odd as imaginary, in bit-reversed order,
+ * applying the window on the way, and transform. Leaves the half-size
+ * complex spectrum Z in the scratch arrays. */
+static void transform_packed(hm_fft *fft, const float *in, const double *window) {
+    int half = fft->half, i;
+    double *restrict zr = fft->work_re, *restrict zi = fft->work_im;
     if (window != NULL) {
         for (i = 0; i < half; ++i) {
             int r = fft->bitrev[i];
-            zr[i] = in[2 * r] * window[2 * r];
-            zi[i] = in[2 * r + 1] * window[2 * r + 1];
+            zr[i] = (double)in[2 * r] * window[2 * r];
+            zi[i] = (double)in[2 * r + 1] * window[2 * r + 1];
         }
     } else {
         for (i = 0; i < half; ++i) {
@@ -145,31 +152,47 @@ void hm_rfft_windowed(hm_fft *fft, const float *in, const float *window, float *
         }
     }
     complex_fft_bitrev_input(fft, zr, zi, half);
+}
 
-    /* Split Z (the FFT of even + i*odd) into X, the spectrum of the real
-     * input: X[k] = E[k] + W^k O[k] with E, O the spectra of the even and
-     * odd samples; X[half-k] is conj(E[k] - W^k O[k]). */
-    re[0] = zr[0] + zi[0];
-    im[0] = 0.0f;
-    re[half] = zr[0] - zi[0];
-    im[half] = 0.0f;
-    for (k = 1; k <= half / 2; ++k) {
-        float ar = zr[k], ai = zi[k], br = zr[half - k], bi = zi[half - k];
-        float er = 0.5f * (ar + br), ei = 0.5f * (ai - bi);
-        float or_ = 0.5f * (ai + bi), oi = -0.5f * (ar - br);
-        float wr = fft->post_re[k], wi = fft->post_im[k];
-        float tr = wr * or_ - wi * oi, ti = wr * oi + wi * or_;
-        re[k] = er + tr;
-        im[k] = ei + ti;
-        re[half - k] = er - tr;
-        im[half - k] = -(ei - ti);
-    }
+/* Split Z (the FFT of even + i*odd) into X, the spectrum of the real input:
+ * X[k] = E[k] + W^k O[k] with E, O the spectra of the even and odd samples;
+ * X[half-k] is conj(E[k] - W^k O[k]). Calls emit(k, re, im) per bin. */
+#define SPLIT_SPECTRUM(fft, EMIT)                                                         \
+    do {                                                                                  \
+        const double *zr_ = (fft)->work_re, *zi_ = (fft)->work_im;                        \
+        int half_ = (fft)->half, k_;                                                      \
+        EMIT(0, zr_[0] + zi_[0], 0.0);                                                    \
+        EMIT(half_, zr_[0] - zi_[0], 0.0);                                                \
+        for (k_ = 1; k_ <= half_ / 2; ++k_) {                                             \
+            double ar = zr_[k_], ai = zi_[k_], br = zr_[half_ - k_], bi = zi_[half_ - k_]; \
+            double er = 0.5 * (ar + br), ei = 0.5 * (ai - bi);                            \
+            double or_ = 0.5 * (ai + bi), oi = -0.5 * (ar - br);                          \
+            double wr = (fft)->post_re[k_], wi = (fft)->post_im[k_];                      \
+            double tr = wr * or_ - wi * oi, ti = wr * oi + wi * or_;                      \
+            EMIT(k_, er + tr, ei + ti);                                                   \
+            EMIT(half_ - k_, er - tr, -(ei - ti));                                        \
+        }                                                                                 \
+    } while (0)
+
+void hm_rfft(hm_fft *fft, const float *in, float *re, float *im) {
+    if (fft == NULL || !fft->initialized || in == NULL || re == NULL || im == NULL) return;
+    transform_packed(fft, in, NULL);
+#define EMIT_COMPLEX(k, xr, xi) (re[k] = (float)(xr), im[k] = (float)(xi))
+    SPLIT_SPECTRUM(fft, EMIT_COMPLEX);
+#undef EMIT_COMPLEX
+}
+
+void hm_rfft_power(hm_fft *fft, const float *in, const double *window, float *power) {
+    transform_packed(fft, in, window);
+#define EMIT_POWER(k, xr, xi) (power[k] = (float)((xr) * (xr) + (xi) * (xi)))
+    SPLIT_SPECTRUM(fft, EMIT_POWER);
+#undef EMIT_POWER
 }
 
 void hm_irfft(hm_fft *fft, const float *re, const float *im, float *out) {
     int half, i, k;
-    float *zr, *zi;
-    float scale;
+    double *zr, *zi;
+    double scale;
     if (fft == NULL || !fft->initialized || re == NULL || im == NULL || out == NULL) return;
     half = fft->half;
     zr = fft->work_re;
@@ -179,20 +202,20 @@ void hm_irfft(hm_fft *fft, const float *re, const float *im, float *out) {
      * order directly. */
     {
         /* k = 0: E = (X0 + Xh)/2, O = (X0 - Xh)/2 (both real). */
-        float e = 0.5f * (re[0] + re[half]), o = 0.5f * (re[0] - re[half]);
+        double e = 0.5 * (re[0] + re[half]), o = 0.5 * (re[0] - re[half]);
         zr[fft->bitrev[0]] = e;
         zi[fft->bitrev[0]] = -o;
     }
     for (k = 1; k <= half / 2; ++k) {
         /* E[k] = (X[k] + conj(X[half-k]))/2; W^k O[k] = (X[k] - conj(X[half-k]))/2 */
-        float ar = re[k], ai = im[k], br = re[half - k], bi = -im[half - k];
-        float er = 0.5f * (ar + br), ei = 0.5f * (ai + bi);
-        float dr = 0.5f * (ar - br), di = 0.5f * (ai - bi);
-        float wr = fft->post_re[k], wi = -fft->post_im[k]; /* W^-k */
-        float or_ = dr * wr - di * wi, oi = dr * wi + di * wr;
+        double ar = re[k], ai = im[k], br = re[half - k], bi = -im[half - k];
+        double er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
+        double dr = 0.5 * (ar - br), di = 0.5 * (ai - bi);
+        double wr = fft->post_re[k], wi = -fft->post_im[k]; /* W^-k */
+        double or_ = dr * wr - di * wi, oi = dr * wi + di * wr;
         /* Z[k] = E + i O; Z[half-k] = conj(E) + i conj(O) */
-        float zkr = er - oi, zki = ei + or_;
-        float zmr = er + oi, zmi = -ei + or_;
+        double zkr = er - oi, zki = ei + or_;
+        double zmr = er + oi, zmi = -ei + or_;
         zr[fft->bitrev[k]] = zkr;
         zi[fft->bitrev[k]] = -zki;
         if (half - k != k) {
@@ -201,10 +224,10 @@ void hm_irfft(hm_fft *fft, const float *re, const float *im, float *out) {
         }
     }
     complex_fft_bitrev_input(fft, zr, zi, half);
-    scale = 1.0f / (float)half;
+    scale = 1.0 / (double)half;
     for (i = 0; i < half; ++i) {
         /* z = conj(FFT(conj(Z))) / half: x[2i] = Re z, x[2i+1] = Im z */
-        out[2 * i] = zr[i] * scale;
-        out[2 * i + 1] = -zi[i] * scale;
+        out[2 * i] = (float)(zr[i] * scale);
+        out[2 * i + 1] = (float)(-zi[i] * scale);
     }
 }

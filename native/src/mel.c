@@ -117,8 +117,9 @@ hm_status hm_mel_init(hm_mel *mel, int sample_rate, int n_fft, int n_mels, doubl
     hm_arena arena;
     size_t need;
     int m, offset = 0;
-    if (mel == NULL || mem == NULL) return HM_ERR_NULL_ARGUMENT;
+    if (mel == NULL) return HM_ERR_NULL_ARGUMENT;
     mel->initialized = 0;
+    if (mem == NULL) return HM_ERR_NULL_ARGUMENT;
     if (sample_rate < HM_MIN_SAMPLE_RATE || sample_rate > HM_MAX_SAMPLE_RATE)
         return HM_ERR_SAMPLE_RATE;
     if (!hm_is_pow2(n_fft) || n_fft < HM_MIN_FFT || n_fft > HM_MAX_FFT) return HM_ERR_N_FFT;

@@ -7,8 +7,12 @@
 
 #include "harmonies/harmonies.h"
 
-/* hm_rfft of in[n] * window[n] (window may be NULL), without a copy. */
-void hm_rfft_windowed(hm_fft *fft, const float *in, const float *window, float *re, float *im);
+/* hm_window_hann in double; arguments already validated. */
+void hm_window_hann_f64(double *out, int win_length, int n_fft);
+
+/* Power spectrum |X[k]|^2, k = 0..n/2, of in[n] * window[n], computed in
+ * double and rounded once at the end. */
+void hm_rfft_power(hm_fft *fft, const float *in, const double *window, float *power);
 
 /* DCT-II orthonormal, stored transposed: table[m * n_out + c]. */
 void hm_dct_table(float *table, int n_in, int n_out);

@@ -171,12 +171,12 @@ typedef struct hm_fft {
     int n;              /* real FFT size */
     int half;           /* n / 2: size of the inner complex FFT */
     uint16_t *bitrev;   /* half entries */
-    float *tw_re;       /* half entries: stage twiddles, index h + j */
-    float *tw_im;
-    float *post_re;     /* half/2 + 1 entries: exp(-2 pi i k / n) */
-    float *post_im;
-    float *work_re;     /* half + 1 entries: scratch */
-    float *work_im;
+    double *tw_re;      /* half entries: stage twiddles, index h + j */
+    double *tw_im;
+    double *post_re;    /* half/2 + 1 entries: exp(-2 pi i k / n) */
+    double *post_im;
+    double *work_re;    /* half + 1 entries: scratch */
+    double *work_im;
     int initialized;
 } hm_fft;
 
@@ -187,7 +187,8 @@ size_t hm_fft_workspace_size(int n);
 hm_status hm_fft_init(hm_fft *fft, int n, void *mem, size_t mem_len);
 
 /* Forward real FFT: in[n] -> re[n/2 + 1], im[n/2 + 1], unnormalised
- * (X[k] = sum_t x[t] exp(-2 pi i k t / n)). Uses the object's scratch, so
+ * (X[k] = sum_t x[t] exp(-2 pi i k t / n)), computed in double precision
+ * and rounded to float at the end. Uses the object's scratch, so
  * one call at a time per object. in may alias neither re nor im. */
 void hm_rfft(hm_fft *fft, const float *in, float *re, float *im);
 
@@ -244,8 +245,7 @@ typedef struct hm_extractor {
     hm_mel mel;
     float *frame;                /* n_fft: the samples of the frame being filled */
     int fill;                    /* samples in frame */
-    float *window;               /* n_fft */
-    float *spec_re, *spec_im;    /* n_bins */
+    double *window;              /* n_fft, double: see fft.c */
     float *power, *magnitude;    /* n_bins */
     float *mel_scratch;          /* n_mels */
     float *log_mel_scratch;      /* n_mels */

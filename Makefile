@@ -1,0 +1,116 @@
+# harmonies: developer and CI entry points.
+#
+#   make install              system packages (apt, when root and something is missing), .venv/,
+#                             editable install with the train and test extras, extension up to date
+#   make ext                  rebuild pyharmonies/_native*.so incrementally after editing native/ or
+#                             pyharmonies/_native.cpp (make test and make demo do this for you)
+#   make native-test          pure C build + ctest              (build/native)
+#   make native-test-aarch64  cross build, ctest under qemu     (build/aarch64)
+#   make native-test-asan     ASan+UBSan build + ctest          (build/asan)
+#   make test                 all of the above, then pytest
+#   make demo                 python -m pyharmonies.demo
+#   make clean / distclean    build outputs / also .venv
+#
+# The editable install puts the repository's pyharmonies/ on sys.path, so Python edits need no
+# reinstall; the extension is rebuilt by `make ext` (CMake, incremental) into pyharmonies/.
+# The install is redone only when pyproject.toml, setup.py or CMakeLists.txt change.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+# Serial at the make level: the targets share .venv and build/; cmake --build runs in parallel.
+.NOTPARALLEL:
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(CURDIR)/$(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.harmonies-install.stamp
+EXTRAS ?= train,test
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+# cmake and ctest come from pip (the `cmake` wheel in .venv), like the Python build's.
+VBIN := $(CURDIR)/$(VENV)/bin
+CMAKE := $(VBIN)/cmake
+CTEST := $(VBIN)/ctest
+
+APT_PACKAGES := build-essential g++ libsndfile1 libportaudio2 \
+                gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+
+BUILD_DEPS := "setuptools>=64" wheel "pybind11>=2.12" "cmake>=3.18" ninja
+
+.PHONY: install system-deps ext native-test native-test-aarch64 native-test-asan test demo clean distclean
+
+install: system-deps $(STAMP) ext
+
+# Debian packages: apt-get only when something is missing and we are root.
+system-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "warning: missing system packages:$$missing (not root or no apt-get; skipping)" >&2; exit 0; \
+	fi; \
+	echo "apt-get install:$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -q; \
+	apt-get install -y -q --no-install-recommends $$missing
+
+# The venv with the build tools only (cmake, ninja, pybind11): enough for the C targets.
+$(CMAKE):
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(BUILD_DEPS)
+
+$(STAMP): pyproject.toml setup.py CMakeLists.txt $(CMAKE) | system-deps
+	@# --no-build-isolation: build with the venv's cmake/pybind11, the same ones `make ext` uses.
+	$(PIP) install --no-build-isolation -e ".[$(EXTRAS)]"
+	@touch $@
+
+# Incremental rebuild of the extension straight into pyharmonies/ (where the editable install
+# imports it from). CMake tracks native/src, native/include and _native.cpp; new *.c files are
+# globbed with CONFIGURE_DEPENDS.
+ext: $(STAMP)
+	@if [ ! -f build/python/CMakeCache.txt ]; then \
+	  $(CMAKE) -S . -B build/python \
+	    -DCMAKE_BUILD_TYPE=Release \
+	    -DHM_BUILD_PYTHON=ON -DHM_BUILD_TESTS=OFF -DHM_BUILD_EXAMPLES=OFF \
+	    -DPython_EXECUTABLE=$(PY) \
+	    -Dpybind11_DIR="$$($(PY) -m pybind11 --cmakedir)" \
+	    -DCMAKE_LIBRARY_OUTPUT_DIRECTORY=$(CURDIR)/pyharmonies; \
+	fi
+	$(CMAKE) --build build/python -j $(JOBS)
+
+native-test: $(CMAKE)
+	$(CMAKE) -S . -B build/native -DCMAKE_BUILD_TYPE=Release -DHM_BUILD_PYTHON=OFF
+	$(CMAKE) --build build/native -j $(JOBS)
+	cd build/native && $(CTEST) --output-on-failure -j $(JOBS)
+
+native-test-aarch64: system-deps $(CMAKE)
+	$(CMAKE) -S . -B build/aarch64 -DCMAKE_BUILD_TYPE=Release -DHM_BUILD_PYTHON=OFF \
+	  -DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake
+	$(CMAKE) --build build/aarch64 -j $(JOBS)
+	cd build/aarch64 && $(CTEST) --output-on-failure -j $(JOBS)
+
+native-test-asan: $(CMAKE)
+	$(CMAKE) -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DHM_BUILD_PYTHON=OFF -DHM_SANITIZE=ON
+	$(CMAKE) --build build/asan -j $(JOBS)
+	@# ASAN_OPTIONS/UBSAN_OPTIONS are set per test by CMakeLists.txt (HM_SANITIZE).
+	cd build/asan && $(CTEST) --output-on-failure -j $(JOBS)
+
+test: install native-test native-test-aarch64 native-test-asan
+	$(PY) -m pytest -q
+
+demo: install
+	$(PY) -m pyharmonies.demo
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis
+	rm -f pyharmonies/_native*.so
+	find . -name __pycache__ -type d -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
