@@ -45,6 +45,7 @@ void hm_chroma_table(float *table, int sample_rate, int n_fft) {
     }
 }
 
+HM_MULTIVERSION
 void hm_chroma_apply(const float *table, int n_bins, const float *power, float *out) {
     float acc[HM_N_CHROMA_BINS];
     float peak = 0.0f;

@@ -16,6 +16,7 @@ void hm_dct_table(float *table, int n_in, int n_out) {
     }
 }
 
+HM_MULTIVERSION
 void hm_dct_apply(const float *table, int n_in, int n_out, const float *in, float *out) {
     int c, m;
     for (c = 0; c < n_out; ++c) out[c] = 0.0f;

@@ -113,7 +113,16 @@ hm_status hm_extractor_init(hm_extractor *ex, const hm_config *cfg, void *mem, s
         if (arena.failed) return HM_ERR_WORKSPACE_TOO_SMALL;
         st = hm_fft_init(&ex->fft, cfg->n_fft, fft_mem, l.fft);
         if (st != HM_OK) return st;
-        hm_window_hann_f64(ex->window, cfg->win_length, cfg->n_fft);
+        /* Stored in the FFT's packing order: windowing then needs no
+         * second gather. */
+        {
+            int half = cfg->n_fft / 2, i;
+            for (i = 0; i < half; ++i) {
+                int r = ex->fft.bitrev[i];
+                ex->window[i] = hm_hann_value(2 * r, cfg->win_length, cfg->n_fft);
+                ex->window[half + i] = hm_hann_value(2 * r + 1, cfg->win_length, cfg->n_fft);
+            }
+        }
     }
     if (n.mel) {
         void *mel_mem = hm_arena_take(&arena, l.mel);

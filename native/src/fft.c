@@ -27,8 +27,8 @@ size_t hm_fft_workspace_size(int n) {
     half = (size_t)n / 2u;
     total = hm_align_up(half * sizeof(uint16_t));
     total += 2u * hm_align_up(half * sizeof(double));               /* stage twiddles */
-    total += 2u * hm_align_up((half / 2u + 1u) * sizeof(double));   /* post twiddles */
-    total += 2u * hm_align_up((half + 1u) * sizeof(double));        /* scratch */
+    total += 2u * hm_align_up((half + 1u) * sizeof(double));        /* post twiddles */
+    total += 3u * hm_align_up((half + 1u) * sizeof(double));        /* scratch */
     return total + HM_WORKSPACE_SLACK;
 }
 
@@ -48,10 +48,11 @@ hm_status hm_fft_init(hm_fft *fft, int n, void *mem, size_t mem_len) {
     fft->bitrev = (uint16_t *)hm_arena_take(&arena, (size_t)half * sizeof(uint16_t));
     fft->tw_re = (double *)hm_arena_take(&arena, (size_t)half * sizeof(double));
     fft->tw_im = (double *)hm_arena_take(&arena, (size_t)half * sizeof(double));
-    fft->post_re = (double *)hm_arena_take(&arena, (size_t)(half / 2 + 1) * sizeof(double));
-    fft->post_im = (double *)hm_arena_take(&arena, (size_t)(half / 2 + 1) * sizeof(double));
+    fft->post_re = (double *)hm_arena_take(&arena, (size_t)(half + 1) * sizeof(double));
+    fft->post_im = (double *)hm_arena_take(&arena, (size_t)(half + 1) * sizeof(double));
     fft->work_re = (double *)hm_arena_take(&arena, (size_t)(half + 1) * sizeof(double));
     fft->work_im = (double *)hm_arena_take(&arena, (size_t)(half + 1) * sizeof(double));
+    fft->work_power = (double *)hm_arena_take(&arena, (size_t)(half + 1) * sizeof(double));
     if (arena.failed) return HM_ERR_WORKSPACE_TOO_SMALL;
 
     bits = log2_int(half);
@@ -71,7 +72,7 @@ hm_status hm_fft_init(hm_fft *fft, int n, void *mem, size_t mem_len) {
             fft->tw_im[h + j] = sin(a);
         }
     }
-    for (i = 0; i <= half / 2; ++i) {
+    for (i = 0; i <= half; ++i) {
         double a = -2.0 * HM_PI * (double)i / (double)n;
         fft->post_re[i] = cos(a);
         fft->post_im[i] = sin(a);
@@ -79,18 +80,6 @@ hm_status hm_fft_init(hm_fft *fft, int n, void *mem, size_t mem_len) {
     fft->initialized = 1;
     return HM_OK;
 }
-
-/* On x86-64 Linux with GCC, the butterflies are also compiled for AVX2
- * (four doubles per vector instead of SSE2's two) and the loader picks the
- * version the CPU runs. Both do the same IEEE operations in the same
- * order (no FMA contraction in ISO C mode), so their results are
- * identical. HM_NO_MULTIVERSION turns this off. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(HM_NO_MULTIVERSION)
-#define HM_MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define HM_MULTIVERSION
-#endif
 
 /* In-place complex FFT of size m (>= 4) on bit-reversed input. */
 HM_MULTIVERSION
@@ -133,20 +122,23 @@ static void complex_fft_bitrev_input(const hm_fft *fft, double *restrict re, dou
 }
 
 /* Pack even samples as real, odd as imaginary, in bit-reversed order,
- * applying the window on the way, and transform. Leaves the half-size
- * complex spectrum Z in the scratch arrays. */
-static void transform_packed(hm_fft *fft, const float *in, const double *window) {
+ * applying the (packed) window on the way, and transform. Leaves the
+ * half-size complex spectrum Z in the scratch arrays. */
+HM_MULTIVERSION
+static void transform_packed(hm_fft *fft, const float *in, const double *packed_window) {
     int half = fft->half, i;
     double *restrict zr = fft->work_re, *restrict zi = fft->work_im;
-    if (window != NULL) {
+    const uint16_t *restrict rev = fft->bitrev;
+    if (packed_window != NULL) {
+        const double *restrict we = packed_window, *restrict wo = packed_window + half;
         for (i = 0; i < half; ++i) {
-            int r = fft->bitrev[i];
-            zr[i] = (double)in[2 * r] * window[2 * r];
-            zi[i] = (double)in[2 * r + 1] * window[2 * r + 1];
+            int r = rev[i];
+            zr[i] = (double)in[2 * r] * we[i];
+            zi[i] = (double)in[2 * r + 1] * wo[i];
         }
     } else {
         for (i = 0; i < half; ++i) {
-            int r = fft->bitrev[i];
+            int r = rev[i];
             zr[i] = in[2 * r];
             zi[i] = in[2 * r + 1];
         }
@@ -182,11 +174,31 @@ void hm_rfft(hm_fft *fft, const float *in, float *re, float *im) {
 #undef EMIT_COMPLEX
 }
 
+HM_MULTIVERSION
 void hm_rfft_power(hm_fft *fft, const float *in, const double *window, float *power) {
+    const double *restrict zr, *restrict zi, *restrict wr, *restrict wi;
+    double *restrict pw;
+    int half = fft->half, k;
     transform_packed(fft, in, window);
-#define EMIT_POWER(k, xr, xi) (power[k] = (float)((xr) * (xr) + (xi) * (xi)))
-    SPLIT_SPECTRUM(fft, EMIT_POWER);
-#undef EMIT_POWER
+    zr = fft->work_re;
+    zi = fft->work_im;
+    wr = fft->post_re;
+    wi = fft->post_im;
+    pw = fft->work_power;
+    pw[0] = (zr[0] + zi[0]) * (zr[0] + zi[0]);
+    pw[half] = (zr[0] - zi[0]) * (zr[0] - zi[0]);
+    /* One bin per iteration: the pairwise form of SPLIT_SPECTRUM does half
+     * the arithmetic but does not vectorise; this does, as long as the
+     * rounding to float is a separate loop. */
+    for (k = 1; k < half; ++k) {
+        double ar = zr[k], ai = zi[k], br = zr[half - k], bi = zi[half - k];
+        double er = 0.5 * (ar + br), ei = 0.5 * (ai - bi);
+        double or_ = 0.5 * (ai + bi), oi = -0.5 * (ar - br);
+        double xr = er + (wr[k] * or_ - wi[k] * oi);
+        double xi = ei + (wr[k] * oi + wi[k] * or_);
+        pw[k] = xr * xr + xi * xi;
+    }
+    for (k = 0; k <= half; ++k) power[k] = (float)pw[k];
 }
 
 void hm_irfft(hm_fft *fft, const float *re, const float *im, float *out) {

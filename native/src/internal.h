@@ -47,6 +47,18 @@ static inline void *hm_arena_take(hm_arena *a, size_t bytes) {
 
 static inline int hm_is_pow2(int n) { return n > 0 && (n & (n - 1)) == 0; }
 
+/* On x86-64 Linux with GCC, the hot loops (FFT butterflies, filterbanks,
+ * lane sums) are also compiled for AVX2 (vectors twice as wide as SSE2's)
+ * and the loader picks the version the CPU runs. Both do the same IEEE operations in the same
+ * order (no FMA contraction in ISO C mode), so their results are
+ * identical. HM_NO_MULTIVERSION turns this off. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(HM_NO_MULTIVERSION)
+#define HM_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#else
+#define HM_MULTIVERSION
+#endif
+
 #define HM_PI 3.14159265358979323846
 #define HM_N_CHROMA_BINS 12
 

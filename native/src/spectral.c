@@ -19,6 +19,7 @@ static float lanes_total(const float *acc) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+HM_MULTIVERSION
 void hm_spectral_shape(const float *mag, int n_bins, double bin_hz, hm_shape_stats *out) {
     float s0[LANES] = {0}, s1[LANES] = {0}, s2[LANES] = {0};
     float total, centroid_bin, var_bin;
@@ -58,7 +59,15 @@ void hm_spectral_shape(const float *mag, int n_bins, double bin_hz, hm_shape_sta
      * sum is kept in double so that only true near-ties can flip a bin. */
     threshold = 0.85 * (double)total;
     cum = 0.0;
-    for (k = 0; k < n_bins; ++k) {
+    /* Whole blocks first (their sums vectorise), then bin by bin inside the
+     * block where the threshold is crossed. */
+    for (k = 0; k + LANES <= n_bins; k += LANES) {
+        float block = 0.0f;
+        for (j = 0; j < LANES; ++j) block += mag[k + j];
+        if (cum + (double)block >= threshold) break;
+        cum += (double)block;
+    }
+    for (; k < n_bins; ++k) {
         cum += mag[k];
         if (cum >= threshold) break;
     }
@@ -67,41 +76,49 @@ void hm_spectral_shape(const float *mag, int n_bins, double bin_hz, hm_shape_sta
 }
 
 /* Replace x by its mantissa in [1, 2) and return its binary exponent. */
-static int split_exponent(float *x) {
-    uint32_t bits;
-    int e;
+static int64_t split_exponent(double *x) {
+    uint64_t bits;
+    int64_t e;
     memcpy(&bits, x, sizeof bits);
-    e = (int)((bits >> 23) & 0xffu) - 127;
-    bits = (bits & 0x807fffffu) | 0x3f800000u;
+    e = (int64_t)((bits >> 52) & 0x7ffu) - 1023;
+    bits = (bits & 0x800fffffffffffffu) | 0x3ff0000000000000u;
     memcpy(x, &bits, sizeof bits);
     return e;
 }
 
+/* Blocks of LANES bins multiplied into the per-lane products between two
+ * renormalisations: 8 factors in [1e-30, 1e30] stay inside double's range. */
+#define FLATNESS_BLOCKS 8
+
+HM_MULTIVERSION
 float hm_spectral_flatness(const float *power, int n_bins, double amin) {
-    /* Geometric mean without a logarithm per bin: per-lane products of the
-     * clamped powers, renormalised after every multiplication so that they
-     * never leave float's normal range (amin >= 1e-30 by validation). */
-    float prod[LANES], sum[LANES] = {0};
-    int32_t exponent[LANES] = {0};
+    /* Geometric mean without a logarithm per bin: per-lane double products
+     * of the clamped powers, renormalised often enough never to leave the
+     * normal range (amin >= 1e-30 by validation). */
+    double prod[LANES];
+    int64_t exponent[LANES] = {0};
+    float sum[LANES] = {0};
     float floor_ = (float)amin;
     double log_sum = 0.0, arith;
-    int k, j;
-    for (j = 0; j < LANES; ++j) prod[j] = 1.0f;
+    int k, j, blocks = 0;
+    for (j = 0; j < LANES; ++j) prod[j] = 1.0;
     for (k = 0; k + LANES <= n_bins; k += LANES) {
         for (j = 0; j < LANES; ++j) {
             float p = power[k + j] > floor_ ? power[k + j] : floor_;
-            prod[j] *= p;
+            prod[j] *= (double)p;
             sum[j] += p;
         }
-        for (j = 0; j < LANES; ++j) exponent[j] += split_exponent(&prod[j]);
+        if (++blocks == FLATNESS_BLOCKS) {
+            for (j = 0; j < LANES; ++j) exponent[j] += split_exponent(&prod[j]);
+            blocks = 0;
+        }
     }
     for (; k < n_bins; ++k) {
         float p = power[k] > floor_ ? power[k] : floor_;
-        prod[0] *= p;
+        prod[0] *= (double)p;
         sum[0] += p;
-        exponent[0] += split_exponent(&prod[0]);
     }
-    for (j = 0; j < LANES; ++j) log_sum += log2((double)prod[j]) + (double)exponent[j];
+    for (j = 0; j < LANES; ++j) log_sum += log2(prod[j]) + (double)exponent[j];
     arith = (double)lanes_total(sum) / (double)n_bins;
     return (float)(exp2(log_sum / (double)n_bins) / arith);
 }
@@ -140,6 +157,7 @@ float hm_spectral_entropy(const float *power, int half) {
     return (float)block_entropy(block, HM_ENTROPY_BLOCKS, total * scale);
 }
 
+HM_MULTIVERSION
 float hm_spectral_flux(const float *mag, int half, float *prev_norm, int have_prev) {
     float flux[LANES] = {0};
     float inv;

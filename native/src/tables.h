@@ -7,12 +7,13 @@
 
 #include "harmonies/harmonies.h"
 
-/* hm_window_hann in double; arguments already validated. */
-void hm_window_hann_f64(double *out, int win_length, int n_fft);
+/* Sample j of hm_window_hann, in double; arguments already validated. */
+double hm_hann_value(int j, int win_length, int n_fft);
 
-/* Power spectrum |X[k]|^2, k = 0..n/2, of in[n] * window[n], computed in
- * double and rounded once at the end. */
-void hm_rfft_power(hm_fft *fft, const float *in, const double *window, float *power);
+/* Power spectrum |X[k]|^2, k = 0..n/2, of in[n] * window[n] (window given in
+ * packing order: packed[i] = window[2 bitrev[i]], packed[n/2 + i] =
+ * window[2 bitrev[i] + 1]), computed in double, rounded once. */
+void hm_rfft_power(hm_fft *fft, const float *in, const double *packed_window, float *power);
 
 /* DCT-II orthonormal, stored transposed: table[m * n_out + c]. */
 void hm_dct_table(float *table, int n_in, int n_out);

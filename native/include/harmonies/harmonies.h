@@ -173,10 +173,11 @@ typedef struct hm_fft {
     uint16_t *bitrev;   /* half entries */
     double *tw_re;      /* half entries: stage twiddles, index h + j */
     double *tw_im;
-    double *post_re;    /* half/2 + 1 entries: exp(-2 pi i k / n) */
+    double *post_re;    /* half + 1 entries: exp(-2 pi i k / n) */
     double *post_im;
     double *work_re;    /* half + 1 entries: scratch */
     double *work_im;
+    double *work_power; /* half + 1 entries: scratch */
     int initialized;
 } hm_fft;
 
@@ -245,7 +246,7 @@ typedef struct hm_extractor {
     hm_mel mel;
     float *frame;                /* n_fft: the samples of the frame being filled */
     int fill;                    /* samples in frame */
-    double *window;              /* n_fft, double: see fft.c */
+    double *window;              /* n_fft, double (see fft.c), in the FFT's packing order */
     float *power, *magnitude;    /* n_bins */
     float *mel_scratch;          /* n_mels */
     float *log_mel_scratch;      /* n_mels */

@@ -1,0 +1,77 @@
+"""The ``harmonies`` command line: a click group that only parses.
+
+Each command lives in its own module under :mod:`pyharmonies.commands` and
+calls library functions; heavy imports (numpy, librosa, torch, the native
+extension) happen inside the command function, so ``harmonies --help`` and
+``harmonies <command> --help`` import nothing but click.
+
+Adding a command is one line in :data:`COMMANDS`: its name and where its
+click command object lives, as ``"module:attribute"``. The module is imported
+only when the command is run, or when ``--help`` lists the commands (so
+command modules must stay cheap at import time: click and the standard
+library only).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from pyharmonies import __version__
+
+#: Command name -> "module:attribute" of its click command, in display order.
+COMMANDS: dict[str, str] = {
+    "features": "pyharmonies.commands.features:features",
+    "parity": "pyharmonies.commands.parity:parity",
+    "bench": "pyharmonies.commands.bench:bench",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        eager = [name for name in super().list_commands(ctx) if name not in self.lazy_commands]
+        return list(self.lazy_commands) + sorted(eager)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy_commands.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "-V", "--version", prog_name="harmonies")
+def cli() -> None:
+    """harmonies: music features from a C99 core, verified against librosa.
+
+    \b
+    Try:
+      harmonies features song.wav                 per-file summary
+      harmonies features *.wav --out feats.npz    write the features
+      harmonies parity song.wav                   compare with librosa
+      harmonies bench                             time against librosa
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (``harmonies = pyharmonies.cli:main``)."""
+    cli.main(args=argv, prog_name="harmonies")
+
+
+if __name__ == "__main__":
+    main()
