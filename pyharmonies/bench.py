@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from pyharmonies import __version__
+from pyharmonies.parity import librosa_stft_kwargs
 from pyharmonies.features import (
     FEATURE_NAMES,
     FRAME_VECTOR_FEATURES,
@@ -207,18 +208,7 @@ def _block_entropy(values: np.ndarray, eps_scale: float) -> np.ndarray:
 
 
 def _stft(librosa: Any, y: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    return librosa.stft(y, **_stft_kwargs(config))
-
-
-def _stft_kwargs(config: FeatureConfig) -> dict[str, Any]:
-    return dict(
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
-        window="hann",
-        center=config.center,
-        pad_mode="constant",
-    )
+    return librosa.stft(y, **librosa_stft_kwargs(config))
 
 
 def _mel_kwargs(config: FeatureConfig) -> dict[str, Any]:
@@ -229,7 +219,7 @@ def librosa_log_mel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     """``power_to_db(melspectrogram(y=y), top_db=None)`` with the config's parameters."""
     import librosa
 
-    mel = librosa.feature.melspectrogram(y=y, sr=config.sample_rate, **_stft_kwargs(config), **_mel_kwargs(config))
+    mel = librosa.feature.melspectrogram(y=y, sr=config.sample_rate, **librosa_stft_kwargs(config), **_mel_kwargs(config))
     return librosa.power_to_db(mel, ref=config.ref, amin=config.amin, top_db=None)
 
 
@@ -244,7 +234,7 @@ def librosa_per_feature(y: np.ndarray, config: FeatureConfig) -> dict[str, Calla
     """
     import librosa
 
-    sr, stft, mel_kw = config.sample_rate, _stft_kwargs(config), _mel_kwargs(config)
+    sr, stft, mel_kw = config.sample_rate, librosa_stft_kwargs(config), _mel_kwargs(config)
     frame_kw = dict(frame_length=config.n_fft, hop_length=config.hop_length, center=config.center)
     kept: dict[str, Any] = {}
 

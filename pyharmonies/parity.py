@@ -264,12 +264,10 @@ class _References:
         return np.lib.stride_tricks.sliding_window_view(y, c.n_fft)[:: c.hop_length]
 
     def window(self) -> np.ndarray:
-        """Periodic Hann of win_length, centred in n_fft (librosa's get_window + pad_center)."""
+        """Periodic Hann of win_length, centred in n_fft: librosa's own window."""
+        librosa = _librosa()
         c = self.config
-        n = np.arange(c.win_length)
-        w = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / c.win_length)
-        lpad = (c.n_fft - c.win_length) // 2
-        return np.pad(w, (lpad, c.n_fft - c.win_length - lpad))
+        return librosa.util.pad_center(librosa.filters.get_window("hann", c.win_length, fftbins=True), size=c.n_fft)
 
     def pyaa_magnitude(self) -> np.ndarray:
         """(frames, n_fft/2): |rfft(window * frame)|[:n_fft/2] / (n_fft/2), as pyAudioAnalysis."""
@@ -282,15 +280,7 @@ class _References:
     # ---- librosa ----
 
     def stft_kwargs(self) -> dict[str, Any]:
-        c = self.config
-        return dict(
-            n_fft=c.n_fft,
-            hop_length=c.hop_length,
-            win_length=c.win_length,
-            window="hann",
-            center=c.center,
-            pad_mode="constant",
-        )
+        return librosa_stft_kwargs(self.config)
 
     def magnitude(self) -> np.ndarray:
         """|STFT| (bins, frames) as librosa's spectral features compute it."""
@@ -420,6 +410,18 @@ def _np_spectral_flux(mag: np.ndarray, prev: np.ndarray) -> float:
     fft_sum = np.sum(mag + PYAA_EPS)
     prev_sum = np.sum(prev + PYAA_EPS)
     return float(np.sum((mag / fft_sum - prev / prev_sum) ** 2))
+
+
+def librosa_stft_kwargs(config: FeatureConfig) -> dict[str, Any]:
+    """The keyword arguments of librosa's STFT-based functions for this config."""
+    return dict(
+        n_fft=config.n_fft,
+        hop_length=config.hop_length,
+        win_length=config.win_length,
+        window="hann",
+        center=config.center,
+        pad_mode="constant",
+    )
 
 
 def _as_float32(y: Any) -> np.ndarray:

@@ -306,28 +306,8 @@ def test_parity_passes_on_a_generated_clip(clips: list[Path]):
 
 
 def _fake_parity(passed_by_feature: dict[str, bool]) -> types.ModuleType:
-    """A stand-in for pyharmonies.parity with the same interface."""
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class Tolerance:
-        kind: str
-        rtol: float
-        atol: float
-        note: str
-
-    @dataclass
-    class ParityResult:
-        feature: str
-        frames: int
-        ref_frames: int
-        compared: int
-        max_abs: float
-        max_rel: float
-        tolerance: Tolerance
-        passed: bool
-        reference: str
-        detail: str
+    """A stand-in for pyharmonies.parity whose comparisons pass or fail on demand."""
+    from pyharmonies.parity import ParityResult, Tolerance
 
     def compare(y, config=None, features=None):
         frames = config.frames(y.size)
