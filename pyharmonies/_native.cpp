@@ -101,21 +101,29 @@ Signal as_signal(const py::handle &obj) {
     return s;
 }
 
-// Converts float64 to float32 and finds the first non-finite sample;
-// returns its index or -1. Runs without the GIL.
+// Largest sample magnitude accepted. Audio is expected in [-1, 1] (int16 PCM
+// is scaled); far beyond that, float32 power spectra overflow to Inf.
+constexpr double kMaxMagnitude = 1073741824.0;  // 2^30
+
+// A sample the core must not see: not finite, or beyond kMaxMagnitude.
+inline bool unusable(double v) { return !(std::fabs(v) < kMaxMagnitude); }
+
+// Converts float64 to float32 and finds the first unusable sample; returns
+// its index or -1. Runs without the GIL.
 long long prepare(Signal &s) {
     if (s.f64 != nullptr) {
         s.converted.resize(s.size);
         for (size_t i = 0; i < s.size; ++i) {
-            if (!std::isfinite(s.f64[i])) return static_cast<long long>(i);
+            if (unusable(s.f64[i])) return static_cast<long long>(i);
             s.converted[i] = static_cast<float>(s.f64[i]);
         }
         s.f32 = s.converted.data();
         return -1;
     }
     if (s.f32 != nullptr) {
-        // Exponent bits all ones means Inf or NaN. An OR over each chunk
-        // vectorises; the exact index is searched only in a bad chunk.
+        // A biased exponent of 127 + 30 or more means |x| >= 2^30, Inf or
+        // NaN. An OR over each chunk vectorises; the exact index is searched
+        // only in a bad chunk.
         const size_t chunk = 4096;
         for (size_t start = 0; start < s.size; start += chunk) {
             size_t end = start + chunk < s.size ? start + chunk : s.size;
@@ -123,22 +131,28 @@ long long prepare(Signal &s) {
             for (size_t i = start; i < end; ++i) {
                 uint32_t bits;
                 std::memcpy(&bits, s.f32 + i, sizeof bits);
-                any |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+                any |= static_cast<uint32_t>((bits & 0x7f800000u) >= (157u << 23));
             }
             if (any) {
                 for (size_t i = start; i < end; ++i)
-                    if (!std::isfinite(s.f32[i])) return static_cast<long long>(i);
+                    if (unusable(s.f32[i])) return static_cast<long long>(i);
             }
         }
     }
     return -1;
 }
 
-[[noreturn]] void raise_non_finite(const Signal &s, long long index) {
+[[noreturn]] void raise_unusable(const Signal &s, long long index) {
     double v = s.f64 ? s.f64[index] : static_cast<double>(s.f32[index]);
     std::ostringstream m;
-    m << "samples contain " << (std::isnan(v) ? "NaN" : "Inf") << " at index " << index
-      << " (first non-finite sample); clean the signal first, e.g. np.nan_to_num(y)";
+    if (std::isfinite(v)) {
+        m << "sample " << index << " is " << v
+          << ": audio must lie within +-2^30 (expected in [-1, 1]; scale integer PCM by its full "
+             "scale, e.g. y / 32768 for int16 values)";
+    } else {
+        m << "samples contain " << (std::isnan(v) ? "NaN" : "Inf") << " at index " << index
+          << " (first non-finite sample); clean the signal first, e.g. np.nan_to_num(y)";
+    }
     throw py::value_error(m.str());
 }
 
@@ -229,7 +243,7 @@ class Extractor {
                                             total - written, &tail);
             }
         }
-        if (bad >= 0) raise_non_finite(s, bad);
+        if (bad >= 0) raise_unusable(s, bad);
         if (st != HM_OK) raise_status(st);
         return out;
     }

@@ -2,7 +2,7 @@
 
 Use pyharmonies.features instead: it validates configurations, names the
 features and documents shapes. Samples may be float32, float64 (converted to
-float32) or int16 PCM (scaled by 1/32768); they must be 1-D and finite.
+float32) or int16 PCM (scaled by 1/32768); they must be 1-D, finite and within +-2**30.
 """
 
 import numpy as np

@@ -296,7 +296,8 @@ def extract(
     ParameterError
         Unknown feature names.
     ValueError
-        Empty input, NaN or Inf (with the first bad index), or 2-D input.
+        Empty input, NaN or Inf or a magnitude beyond 2**30 (with the first
+        bad index; audio is expected in [-1, 1]), or 2-D input.
     TypeError
         A dtype other than float32, float64 or int16.
     """

@@ -176,6 +176,7 @@ def test_silence_gives_finite_documented_values():
         (np.zeros((2, 100), np.float32), ValueError, r"1-D mono.*mean\(axis=1\)"),
         (np.array([0.0, 0.5, np.inf, np.nan]), ValueError, "Inf at index 2"),
         (np.array([0.0, np.nan], np.float32), ValueError, "NaN at index 1"),
+        (np.array([0.0, 2e9], np.float32), ValueError, r"sample 1 is 2e\+09.*y / 32768"),
         (np.zeros(100, np.int32), TypeError, "int32"),
         (np.zeros(100, np.complex64), TypeError, "complex64"),
     ],
