@@ -25,6 +25,9 @@ COMMANDS: dict[str, str] = {
     "features": "pyharmonies.commands.features:features",
     "parity": "pyharmonies.commands.parity:parity",
     "bench": "pyharmonies.commands.bench:bench",
+    "dataset": "pyharmonies.commands.dataset:dataset",
+    "train": "pyharmonies.commands.train:train",
+    "evaluate": "pyharmonies.commands.evaluate:evaluate",
 }
 
 

@@ -31,6 +31,10 @@ HELP_MENTIONS = {
     "features": ["AUDIO...", "--config", "--features", "--out", "--sample-rate", "--n-fft", "--hop-length", "--n-mels"],
     "parity": ["AUDIO...", "--config", "--features", "--verbose", "--sample-rate", "harmonies[test]"],
     "bench": ["--json", "--seconds", "--repeat", "OMP_NUM_THREADS"],
+    "dataset": ["synth", "info"],
+    "train": ["DATA", "--model", "--epochs", "--batch-size", "--lr", "--device", "--out", "--folds", "--balance",
+              "--window", "--init", "--freeze-backbone", "--resume", "--group-by", "torchrun"],
+    "evaluate": ["RUN", "DATA", "--split"],
 }
 
 

@@ -1,0 +1,128 @@
+"""``harmonies train``: turn a labelled dataset into a model and its report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def _parse_options(text: str | None, what: str) -> dict:
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise click.BadParameter(f"not JSON: {err}", param_hint=what) from None
+    if not isinstance(data, dict):
+        raise click.BadParameter("must be a JSON object of fields", param_hint=what)
+    return data
+
+
+@click.command(short_help="Train a CNN, LSTM or SVM baseline on a labelled dataset.")
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option("--model", type=click.Choice(["cnn", "lstm", "svm"]), default="cnn", show_default=True,
+              help="cnn: MobileNetV2-style over log-mel windows; lstm: small LSTM over frame-vector "
+                   "sequences; svm: RBF SVM on clip means/stds of the frame vector (the classical baseline).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Run directory (config.json, splits.json, checkpoints, metrics.json, report.md, "
+                   "confusion.png, curves.png). Default: runs/<model>-<dataset name>.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Epoch budget; early stopping may end sooner.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Windows per batch (per process under torchrun).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True, help="Peak AdamW learning rate (warm-up, then cosine decay).")
+@click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation macro-F1.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto: CUDA when available (with bfloat16 mixed precision), else CPU.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split, initialisation, shuffling and augmentation.")
+@click.option("--window", type=click.FloatRange(min=0.1, max=60), default=3.0, show_default=True, help="Seconds of audio per classified window.")
+@click.option("--window-hop", type=click.FloatRange(min=0.01), default=None, help="Seconds between training windows (default: half a window).")
+@click.option("--balance", type=click.Choice(["weights", "sampler", "none"]), default="weights", show_default=True,
+              help="Class imbalance: weight the loss by inverse class frequency, sample windows so classes are even, or nothing.")
+@click.option("--group-by", default="track", show_default=True,
+              help="Never split a group across train/val/test: 'track' (a file, or a manifest's track_id) or a manifest column such as 'artist'.")
+@click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True, help="Fraction of groups for validation.")
+@click.option("--test", "test_fraction", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True, help="Fraction of groups for test.")
+@click.option("--folds", type=click.IntRange(min=0), default=0, show_default=True, help="K > 1: grouped K-fold cross-validation, one model per fold in OUT/fold-K.")
+@click.option("--no-augment", is_flag=True, help="Disable gain/noise/shift/SpecAugment augmentation.")
+@click.option("--mixup", type=click.FloatRange(min=0), default=0.2, show_default=True, help="Mixup alpha; 0 disables.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes.")
+@click.option("--cache", type=click.Path(path_type=Path), default=Path(".cache/features"), show_default=True,
+              help="Feature cache: features computed once per (file content, FeatureConfig), memory-mapped.")
+@click.option("--no-cache", is_flag=True, help="Recompute features from audio for every window (for benchmarks; slow).")
+@click.option("--init", "init_run", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Fine-tune from this earlier run (a new head when the labels differ).")
+@click.option("--freeze-backbone", is_flag=True, help="With --init: train the classifier head only.")
+@click.option("--model-options", default=None, metavar="JSON", help='Model config fields, e.g. \'{"width": 0.75}\' or \'{"hidden": 96, "layers": 2}\'.')
+@click.option("--feature-config", "feature_config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="FeatureConfig JSON (the defaults if omitted: 22050 Hz, n_fft 1024, hop 512, 64 mels).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (after a kill).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
+def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
+          seed: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float,
+          test_fraction: float, folds: int, no_augment: bool, mixup: float, workers: int, cache: Path, no_cache: bool,
+          init_run: Path | None, freeze_backbone: bool, model_options: str | None, feature_config: Path | None,
+          resume: bool, quiet: bool) -> None:  # fmt: skip
+    """Train a classifier on DATA: a class-per-folder root (root/<label>/*.wav, GTZAN's
+    genres_original layout included) or a CSV manifest (path,label[,track_id][,start_s,end_s]).
+
+    Features come from the same C core the device runs, cached; clips are cut into
+    fixed windows; splits are grouped (one track never straddles train/val/test),
+    stratified and seeded. Unreadable files are reported and skipped.
+
+    Distributed: `torchrun --nproc_per_node 2 -m pyharmonies.cli train DATA ...`
+    (gloo on CPU, NCCL on CUDA).
+
+    \b
+    Examples:
+      harmonies dataset synth data/synth
+      harmonies train data/synth --model cnn --out runs/cnn
+      harmonies train data/synth --model lstm --epochs 40
+      harmonies train data/gtzan --folds 5 --group-by track
+      harmonies train data/new --init runs/cnn --freeze-backbone
+    """
+    from pyharmonies.errors import HarmoniesError
+    from pyharmonies.training.config import TrainConfig
+
+    out = out or Path("runs") / f"{model}-{data.stem if data.is_file() else data.name}"
+    try:
+        features = _parse_options(feature_config.read_text(), "--feature-config") if feature_config else {}
+        cfg = TrainConfig(
+            data=str(data), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+            device=device, seed=seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
+            val=val, test=test_fraction, folds=folds, augment=not no_augment, mixup=mixup, workers=workers,
+            cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
+            freeze_backbone=freeze_backbone, model_options=_parse_options(model_options, "--model-options"),
+            features=features,
+        )  # fmt: skip
+        if model == "svm":
+            from pyharmonies.training.svm import train_svm_run
+
+            run = train_svm_run(cfg, progress=not quiet)
+        elif folds > 1:
+            from pyharmonies.training.loop import train_folds
+
+            run = train_folds(cfg, progress=not quiet)
+        else:
+            from pyharmonies.training.loop import train_run
+
+            run = train_run(cfg, progress=not quiet, resume=resume)
+    except HarmoniesError as err:
+        raise click.ClickException(str(err)) from None
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        _print_summary(run)
+
+
+def _print_summary(run: Path) -> None:
+    metrics = json.loads((run / "metrics.json").read_text())
+    if "folds" in metrics:
+        click.echo(f"{metrics['folds']} folds: test window accuracy {100 * metrics['test_window_accuracy_mean']:.1f}% "
+                   f"± {100 * metrics['test_window_accuracy_std']:.1f}")  # fmt: skip
+    else:
+        for split, res in metrics["splits"].items():
+            parts = [f"{level} accuracy {100 * res[level]['accuracy']:.1f}% (macro F1 {res[level]['macro_f1']:.3f})" for level in ("window", "clip") if level in res]
+            click.echo(f"{split:5s}  " + ", ".join(parts))
+        if metrics.get("problems"):
+            click.echo(f"{len(metrics['problems'])} file(s) skipped: see report.md", err=True)
+    click.echo(f"report: {run / 'report.md'}")

@@ -1,0 +1,1 @@
+"""Workstation side: training, evaluation and reports (imports torch)."""

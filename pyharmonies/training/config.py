@@ -1,0 +1,94 @@
+"""The configuration of a training run: everything needed to reproduce it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from pyharmonies.errors import ParameterError
+
+MODEL_CHOICES = ("cnn", "lstm", "svm")
+BALANCE_CHOICES = ("weights", "sampler", "none")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """A training run, saved as ``config.json`` in its run directory."""
+
+    data: str  # dataset: a class-per-folder root or a CSV manifest
+    model: str = "cnn"  # cnn (log-mel MobileNetV2) | lstm (frame vectors) | svm (clip statistics)
+    out: str = "runs/run"  # run directory
+    epochs: int = 30  # upper bound; early stopping usually ends sooner
+    batch_size: int = 32
+    lr: float = 3e-3  # AdamW peak learning rate, cosine-decayed per step
+    weight_decay: float = 1e-2
+    grad_clip: float = 5.0  # max global gradient norm
+    patience: int = 8  # stop after this many epochs without a better validation macro-F1
+    warmup_epochs: float = 1.0  # linear warm-up before the cosine decay
+    label_smoothing: float = 0.05
+    device: str = "auto"  # auto: CUDA when available, else CPU
+    amp: bool = True  # mixed precision (bfloat16 autocast) on CUDA; ignored on CPU
+    seed: int = 0  # splits, initialisation, shuffling and augmentation
+    window: float = 3.0  # seconds of audio per classified window
+    window_hop: float | None = None  # seconds between training windows; None: window / 2
+    balance: str = "weights"  # class imbalance: loss weights | weighted sampler | none
+    group_by: str = "track"  # a split never separates clips of one group (track, or a manifest column)
+    val: float = 0.15  # fraction of groups for validation
+    test: float = 0.15  # fraction of groups for test
+    folds: int = 0  # > 1: grouped k-fold cross-validation, one model per fold
+    augment: bool = True  # gain, noise, time shift, SpecAugment (feature domain)
+    mixup: float = 0.2  # mixup alpha; 0 disables
+    workers: int = 0  # DataLoader worker processes
+    cache: str = ".cache/features"  # feature cache directory
+    use_cache: bool = True  # False: recompute features from audio for every window (slow; for benchmarks)
+    init: str | None = None  # fine-tune from this earlier run directory
+    freeze_backbone: bool = False  # with init: train the head only
+    model_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # model config fields, e.g. width
+    features: dict[str, Any] = dataclasses.field(default_factory=dict)  # FeatureConfig fields (defaults if empty)
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_CHOICES:
+            raise ParameterError(f"model must be one of {', '.join(MODEL_CHOICES)}, got {self.model!r}")
+        if self.balance not in BALANCE_CHOICES:
+            raise ParameterError(f"balance must be one of {', '.join(BALANCE_CHOICES)}, got {self.balance!r}")
+        if self.device not in DEVICE_CHOICES:
+            raise ParameterError(f"device must be one of {', '.join(DEVICE_CHOICES)}, got {self.device!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ParameterError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.window <= 60:
+            raise ParameterError(f"window must be in (0, 60] seconds, got {self.window}")
+        if self.window_hop is not None and not 0 < self.window_hop:
+            raise ParameterError(f"window_hop must be positive, got {self.window_hop}")
+        if not (0 <= self.val < 1 and 0 <= self.test < 1 and self.val + self.test < 1):
+            raise ParameterError(f"val and test fractions must be in [0, 1) and sum below 1, got {self.val}, {self.test}")
+        if self.folds == 1 or self.folds < 0:
+            raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
+        if self.freeze_backbone and not self.init:
+            raise ParameterError("freeze_backbone needs init: the run whose backbone to keep")
+
+    @property
+    def hop_seconds(self) -> float:
+        """Seconds between training windows."""
+        return self.window_hop if self.window_hop is not None else self.window / 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ParameterError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,136 @@
+"""Windows of cached features as a torch Dataset.
+
+Each item is one fixed-length window of one clip: the frames the device
+would see in that stretch of audio, cut from the clip's cached features
+(or recomputed from audio when the cache is off), augmented in the feature
+domain when training, normalised with the training set's statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pyharmonies.data.augment import AugmentConfig, augment_window, white_noise_profile
+from pyharmonies.data.cache import FeatureCache
+from pyharmonies.data.sources import Clip
+from pyharmonies.data.windows import Window, silence_values, take_window
+from pyharmonies.features import FRAME_VECTOR_FEATURES, FeatureConfig, extract
+
+
+class FeatureSource:
+    """Features of clips: from the cache, or recomputed from audio each time."""
+
+    def __init__(self, cache: FeatureCache, config: FeatureConfig, kind: str, *, use_cache: bool = True):
+        self.cache = cache
+        self.config = config
+        self.kind = kind
+        self.use_cache = use_cache
+
+    def __call__(self, clip: Clip) -> np.ndarray:
+        """(n, frames) features of the clip's time range."""
+        if self.use_cache:
+            return self.cache.clip_features(clip, self.kind)
+        from pyharmonies.audio import load
+
+        y = load(clip.path, self.config.sample_rate, start_s=clip.start_s, end_s=clip.end_s)
+        if self.kind == "log_mel":
+            return extract(y, self.config, features=["log_mel"])["log_mel"]
+        feats = extract(y, self.config, features=FRAME_VECTOR_FEATURES)
+        return np.concatenate([feats[name] for name in FRAME_VECTOR_FEATURES], axis=0)
+
+
+@dataclass
+class Normalizer:
+    """Per-row standardisation: (x - mean) / std, statistics from training data."""
+
+    mean: np.ndarray  # (n,)
+    std: np.ndarray  # (n,)
+
+    @classmethod
+    def fit(cls, arrays: Sequence[np.ndarray]) -> Normalizer:
+        """Mean and std of every row over all frames of ``arrays`` (each (n, frames))."""
+        n = arrays[0].shape[0]
+        total = np.zeros(n)
+        total_sq = np.zeros(n)
+        count = 0
+        for a in arrays:
+            a = np.asarray(a, dtype=np.float64)
+            total += a.sum(axis=1)
+            total_sq += (a * a).sum(axis=1)
+            count += a.shape[1]
+        mean = total / max(count, 1)
+        var = np.maximum(total_sq / max(count, 1) - mean * mean, 0.0)
+        # A constant row (e.g. a band always at the floor) must not blow up.
+        std = np.sqrt(var)
+        std[std < 1e-6] = 1.0
+        return cls(mean.astype(np.float32), std.astype(np.float32))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean[:, None]) / self.std[:, None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Normalizer:
+        return cls(np.asarray(data["mean"], dtype=np.float32), np.asarray(data["std"], dtype=np.float32))
+
+
+class WindowDataset(Dataset):
+    """``(x, label)`` for each window.
+
+    x is ``(1, n_mels, window)`` for log-mel inputs (the CNN's image) and
+    ``(28, window)`` for frame vectors (the LSTM's sequence), float32.
+    """
+
+    def __init__(
+        self,
+        clips: Sequence[Clip],
+        label_index: dict[str, int],
+        windows: Sequence[Window],
+        source: FeatureSource,
+        normalizer: Normalizer,
+        window: int,
+        *,
+        augment: AugmentConfig | None = None,
+        seed: int = 0,
+    ):
+        self.clips = clips
+        self.labels = np.asarray([label_index[clips[w.clip].label] for w in windows], dtype=np.int64)
+        self.windows = list(windows)
+        self.source = source
+        self.normalizer = normalizer
+        self.window = window
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        self.pad = silence_values(source.config)[source.kind]
+        self.noise_profile = white_noise_profile(source.config) if augment is not None else None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentation randomness is a function of (seed, epoch, index): resumable."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def raw(self, i: int) -> np.ndarray:
+        """Window i before augmentation and normalisation, (n, window)."""
+        w = self.windows[i]
+        return take_window(self.source(self.clips[w.clip]), w.start, self.window, self.pad)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self.raw(i)
+        if self.augment is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            x = augment_window(x, self.source.kind, rng, self.augment, self.source.config, self.noise_profile)
+        x = self.normalizer(x).astype(np.float32, copy=False)
+        if self.source.kind == "log_mel":
+            x = x[None]
+        return torch.from_numpy(np.ascontiguousarray(x)), int(self.labels[i])

@@ -1,0 +1,122 @@
+"""Evaluate a trained run on a dataset with the same labels."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyharmonies.errors import ParameterError
+from pyharmonies.training import checkpoint
+from pyharmonies.training.config import TrainConfig
+
+
+def _clips_of_split(run_dir: Path, prep, split: str) -> list[int]:
+    if split == "all":
+        return list(range(len(prep.clips)))
+    path = run_dir / "splits.json"
+    saved = json.loads(path.read_text())
+    keys = set(saved["splits"].get(split, []))
+    members = [i for i, c in enumerate(prep.clips) if c.key in keys]
+    if not members:
+        raise ParameterError(
+            f"none of this dataset's clips are in the run's {split!r} split (another dataset?); use --split all"
+        )
+    return members
+
+
+def evaluate_run(run: str | Path, data: str | Path, *, split: str = "test", progress: bool = True, out: Path | None = None) -> dict[str, Any]:
+    """Metrics of a run's best model on ``data``.
+
+    Parameters
+    ----------
+    run : path
+        A run directory written by ``harmonies train``.
+    data : path
+        A dataset (folder or CSV manifest) whose labels the model knows.
+    split : {"test", "all"}
+        ``test``: the clips of the run's saved test split (the dataset it was
+        trained on); ``all``: every readable clip.
+    out : path, optional
+        Where to write metrics.json, report.md and confusion.png; by default
+        ``RUN/eval/<dataset>-<split>``.
+
+    Returns
+    -------
+    dict
+        ``{"window": metrics, "clip": metrics}`` for neural models, ``{"clip": ...}`` for the SVM.
+    """
+    from pyharmonies.features import FeatureConfig
+    from pyharmonies.training.loop import PreparedData, prepare_data
+
+    run_dir = Path(run)
+    if split not in ("test", "all"):
+        raise ParameterError(f"split must be 'test' or 'all', got {split!r}")
+    cfg = TrainConfig.load(run_dir / "config.json")
+    if cfg.model == "svm":
+        results = _evaluate_svm(run_dir, cfg, data, split, progress)
+        labels = json.loads((run_dir / "metrics.json").read_text())["labels"]
+    else:
+        from pyharmonies.data.windows import make_windows, window_frames
+        from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
+        from pyharmonies.training.loop import evaluate_windows, model_from_meta, predict
+
+        import torch
+        from torch.utils.data import DataLoader
+
+        ck = checkpoint.load(run_dir / checkpoint.BEST)
+        meta = ck["meta"]
+        labels = list(meta["labels"])
+        fcfg = FeatureConfig(**meta["feature_config"])
+        prep: PreparedData = prepare_data(data, fcfg, meta["input_kind"], cfg.cache, progress=progress, labels=labels)
+        members = _clips_of_split(run_dir, prep, split)
+        window = int(meta["window_frames"])
+        hop = max(1, window_frames(cfg.hop_seconds, fcfg))
+        counts = [prep.frame_counts[i] for i in members]
+        windows = [type(w)(members[w.clip], w.start) for w in make_windows(counts, window, hop)]
+        source = FeatureSource(prep.cache, fcfg, meta["input_kind"])
+        ds = WindowDataset(prep.clips, prep.label_index, windows, source, Normalizer.from_dict(meta["normalizer"]), window)
+        model = model_from_meta(meta)
+        model.load_state_dict(ck["model"])
+        loader = DataLoader(ds, batch_size=64, shuffle=False)
+        probs, y = predict(model, loader, torch.device("cpu"))
+        results = evaluate_windows(probs, y, windows, labels)
+    out = out or run_dir / "eval" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', Path(data).name)}-{split}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps({"run": str(run_dir), "data": str(data), "split": split, **results}, indent=2) + "\n")
+    _write_eval_report(out, run_dir, data, split, results, labels)
+    return results
+
+
+def _evaluate_svm(run_dir: Path, cfg: TrainConfig, data, split: str, progress: bool) -> dict[str, Any]:
+    import joblib
+
+    from pyharmonies.features import FeatureConfig
+    from pyharmonies.training.loop import prepare_data
+    from pyharmonies.training.metrics import classification_metrics
+    from pyharmonies.training.svm import clip_statistics
+
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    labels = saved["labels"]
+    prep = prepare_data(data, FeatureConfig(**saved["feature_config"]), "frame_vector", cfg.cache, progress=progress, labels=labels)
+    members = _clips_of_split(run_dir, prep, split)
+    feats = clip_statistics([prep.cache.clip_features(prep.clips[i], "frame_vector") for i in members])
+    y = np.asarray([prep.label_index[prep.clips[i].label] for i in members])
+    model = joblib.load(run_dir / "model.joblib")
+    return {"clip": classification_metrics(y, model.predict(feats), labels)}
+
+
+def _write_eval_report(out: Path, run_dir: Path, data, split: str, results: dict[str, Any], labels) -> None:
+    from pyharmonies.training.report import confusion_text, metrics_table, plot_confusion
+
+    level = "window" if "window" in results else "clip"
+    lines = [f"# Evaluation of `{run_dir}` on `{data}` ({split})", ""]
+    for lv in ("window", "clip"):
+        if lv in results:
+            lines += [f"## Per {lv}", ""] + metrics_table(results[lv]) + [""]
+    lines += ["![confusion](confusion.png)", ""] + confusion_text(results[level]["confusion"], labels)
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    plot_confusion(results[level]["confusion"], labels, out / "confusion.png", f"{split} {level}s")

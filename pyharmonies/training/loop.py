@@ -1,0 +1,529 @@
+"""One training loop for every neural model: AdamW, warm-up + cosine
+schedule, gradient clipping, mixup, early stopping on validation macro-F1,
+atomic checkpoints every epoch, resume, mixed precision on CUDA and DDP
+under torchrun.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from pyharmonies.data.augment import AugmentConfig
+from pyharmonies.data.cache import FeatureCache
+from pyharmonies.data.sources import Clip, DatasetIndex, Problem, open_dataset
+from pyharmonies.data.splits import SPLITS, check_splits, group_kfold, load_splits, save_splits, split_groups
+from pyharmonies.data.windows import Window, make_windows, window_frames
+from pyharmonies.errors import ParameterError
+from pyharmonies.features import FeatureConfig
+from pyharmonies.models.registry import INPUT_KIND, build_model, model_config
+from pyharmonies.training import checkpoint
+from pyharmonies.training.config import TrainConfig
+from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
+from pyharmonies.training.distributed import Distributed
+from pyharmonies.training.metrics import classification_metrics
+
+
+@dataclass
+class PreparedData:
+    """A dataset made ready: readable clips, their features, splits and windows."""
+
+    index: DatasetIndex
+    clips: list[Clip]  # readable clips only
+    labels: list[str]  # sorted class names; the model's output order
+    problems: list[Problem]  # files skipped, with reasons
+    feature_config: FeatureConfig
+    cache: FeatureCache
+    kind: str  # "log_mel" or "frame_vector"
+    frame_counts: list[int]  # frames of each clip
+    splits: dict[str, list[int]] = field(default_factory=dict)  # clip indices per split
+
+    @property
+    def label_index(self) -> dict[str, int]:
+        return {label: i for i, label in enumerate(self.labels)}
+
+
+def prepare_data(
+    data: str | Path,
+    feature_config: FeatureConfig,
+    kind: str,
+    cache_dir: str | Path,
+    *,
+    dist: Distributed | None = None,
+    progress: bool = True,
+    labels: Sequence[str] | None = None,
+) -> PreparedData:
+    """Open a dataset, compute (or reuse) its cached features, drop unreadable files.
+
+    Under DDP only rank 0 computes features; the others wait, then read the cache.
+    ``labels`` fixes the class list (evaluation of a trained model); clips of
+    other classes are then reported and left out.
+    """
+    dist = dist or Distributed.none()
+    index = open_dataset(data)
+    cache = FeatureCache(cache_dir, feature_config)
+    paths = sorted({clip.path for clip in index.clips})
+    problems = list(index.problems)
+    if dist.is_main:
+        problems += cache.ensure(paths, progress=progress)
+    dist.barrier()
+    if not dist.is_main:
+        problems += cache.ensure(paths, progress=False)  # all cached by now: only the problems are found again
+    bad = {p.path for p in problems}
+    clips = [c for c in index.clips if c.path not in bad]
+    if labels is not None:
+        known = set(labels)
+        for c in clips:
+            if c.label not in known:
+                problems.append(Problem(c.path, f"label {c.label!r} is not one the model knows"))
+        clips = [c for c in clips if c.label in known]
+        label_list = list(labels)
+    else:
+        label_list = sorted({c.label for c in clips})
+    if not clips:
+        raise ParameterError(f"{data}: no readable clips ({len(problems)} problem(s): " + "; ".join(p.reason for p in problems[:3]) + ")")
+    counts = [cache.clip_features(c, kind).shape[1] for c in clips]
+    return PreparedData(index, clips, label_list, problems, feature_config, cache, kind, counts)
+
+
+def make_split_windows(prep: PreparedData, window: int, hop: int) -> dict[str, list[Window]]:
+    """Windows of each split; a window keeps its clip's split."""
+    out = {}
+    for split, members in prep.splits.items():
+        counts = [prep.frame_counts[i] for i in members]
+        out[split] = [Window(members[w.clip], w.start) for w in make_windows(counts, window, hop)]
+    return out
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParameterError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False)")
+    return torch.device(name)
+
+
+def lr_lambda(total_steps: int, warmup_steps: int):
+    """Linear warm-up to 1, then cosine decay to 0, as a LambdaLR factor."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax probabilities (n, classes) and labels (n,) of every window, in order."""
+    model.eval()
+    probs, labels = [], []
+    for x, y in loader:
+        logits = model(x.to(device, non_blocking=True)).float()
+        probs.append(torch.softmax(logits, dim=1).cpu().numpy())
+        labels.append(y.numpy())
+    return np.concatenate(probs), np.concatenate(labels)
+
+
+def evaluate_windows(
+    probs: np.ndarray, y: np.ndarray, windows: Sequence[Window], labels: Sequence[str]
+) -> dict[str, Any]:
+    """Window-level metrics and clip-level ones (mean of a clip's window probabilities)."""
+    window_metrics = classification_metrics(y, probs.argmax(axis=1), labels)
+    clip_ids = np.asarray([w.clip for w in windows])
+    order = np.unique(clip_ids)
+    clip_probs = np.stack([probs[clip_ids == c].mean(axis=0) for c in order])
+    clip_true = np.asarray([y[clip_ids == c][0] for c in order])
+    return {"window": window_metrics, "clip": classification_metrics(clip_true, clip_probs.argmax(axis=1), labels)}
+
+
+def build_meta(cfg: TrainConfig, prep: PreparedData, normalizer: Normalizer, model_name: str, options: dict[str, Any], window: int) -> dict[str, Any]:
+    """What a checkpoint carries besides weights: enough to rebuild and feed the model."""
+    return {
+        "format": 1,
+        "model_name": model_name,
+        "model_config": options,
+        "labels": list(prep.labels),
+        "input_kind": prep.kind,
+        "input_shape": [int(normalizer.mean.shape[0]), int(window)],
+        "window_seconds": float(cfg.window),
+        "window_frames": int(window),
+        "feature_config": prep.feature_config.to_dict(),
+        "normalizer": normalizer.to_dict(),
+        "train_config": cfg.to_dict(),
+    }
+
+
+def model_from_meta(meta: dict[str, Any]) -> nn.Module:
+    """A model built from a checkpoint's meta (weights not loaded)."""
+    return build_model(meta["model_name"], len(meta["labels"]), tuple(meta["input_shape"]), meta["model_config"])
+
+
+class _Trainer:
+    """The state of one run; ``fit`` is the loop."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Path, prep: PreparedData, dist: Distributed, progress: bool):
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.prep = prep
+        self.dist = dist
+        self.progress = progress and dist.is_main
+        self.device = dist.device if dist.enabled else resolve_device(cfg.device)
+        self.window = window_frames(cfg.window, prep.feature_config)
+        self.hop = max(1, window_frames(cfg.hop_seconds, prep.feature_config))
+        self.windows = make_split_windows(prep, self.window, self.hop)
+        if not self.windows.get("train"):
+            raise ParameterError("the training split has no windows: too few clips for the requested splits")
+        source = FeatureSource(prep.cache, prep.feature_config, prep.kind, use_cache=cfg.use_cache)
+        train_arrays = [prep.cache.clip_features(prep.clips[i], prep.kind) for i in prep.splits["train"]]
+
+        init_meta, init_state = self._init_from()
+        if init_meta is not None:
+            self.normalizer = Normalizer.from_dict(init_meta["normalizer"])
+            self.options = dict(init_meta["model_config"])
+        else:
+            self.normalizer = Normalizer.fit(train_arrays)
+            self.options = dict(cfg.model_options)
+        # Resolve every model option to its default so the checkpoint is self-contained.
+        self.options = _config_dict(model_config(cfg.model, self.options))
+        n_rows = int(self.normalizer.mean.shape[0])
+        self.meta = build_meta(cfg, prep, self.normalizer, cfg.model, self.options, self.window)
+
+        augment = AugmentConfig() if cfg.augment else None
+        li = prep.label_index
+        self.datasets = {
+            split: WindowDataset(prep.clips, li, wins, source, self.normalizer, self.window,
+                                 augment=augment if split == "train" else None, seed=cfg.seed)
+            for split, wins in self.windows.items()
+        }  # fmt: skip
+
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(cfg.model, len(prep.labels), (n_rows, self.window), self.options)
+        if init_state is not None:
+            self._load_init(init_meta, init_state)
+        self.model.to(self.device)
+        self.core = self.model
+        if dist.enabled:
+            self.model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.train_loader = self._loader("train", shuffle=True)
+        steps = cfg.epochs * len(self.train_loader)
+        warmup = int(cfg.warmup_epochs * len(self.train_loader))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(steps, warmup))
+        counts = np.bincount(self.datasets["train"].labels, minlength=len(prep.labels)).astype(np.float64)
+        weights = counts.sum() / (len(prep.labels) * np.maximum(counts, 1))
+        self.class_weights = torch.tensor(weights, dtype=torch.float32, device=self.device) if cfg.balance == "weights" else None
+        self.amp = cfg.amp and self.device.type == "cuda"
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"score": float("-inf"), "epoch": -1}
+        self.bad_epochs = 0
+        self.start_epoch = 0
+
+    # -- set-up helpers ------------------------------------------------
+
+    def _init_from(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        if not self.cfg.init:
+            return None, None
+        ck = checkpoint.load(Path(self.cfg.init) / checkpoint.BEST)
+        meta = ck["meta"]
+        if meta["model_name"] != self.cfg.model:
+            raise ParameterError(f"--init {self.cfg.init} is a {meta['model_name']} run; this run trains a {self.cfg.model}")
+        if meta["feature_config"] != self.prep.feature_config.to_dict():
+            raise ParameterError(f"--init {self.cfg.init} was trained on other features; use the same FeatureConfig")
+        if int(meta["window_frames"]) != window_frames(self.cfg.window, self.prep.feature_config):
+            raise ParameterError(f"--init {self.cfg.init} used {meta['window_seconds']} s windows; pass --window {meta['window_seconds']}")
+        return meta, ck["model"]
+
+    def _load_init(self, meta: dict[str, Any], state: dict[str, Any]) -> None:
+        same_labels = list(meta["labels"]) == list(self.prep.labels)
+        if same_labels:
+            self.model.load_state_dict(state)
+        else:
+            # A new head for the new classes; everything else is kept.
+            head_keys = {f"head.{k}" for k in self.model.head.state_dict()}
+            kept = {k: v for k, v in state.items() if k not in head_keys}
+            missing, unexpected = self.model.load_state_dict(kept, strict=False)
+            assert set(missing) == head_keys and not unexpected, (missing, unexpected)
+        if self.cfg.freeze_backbone:
+            for p in self.model.backbone.parameters():
+                p.requires_grad_(False)
+
+    def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
+        ds = self.datasets[split]
+        sampler = None
+        generator = torch.Generator() if shuffle else None
+        if shuffle and self.dist.enabled:
+            sampler = torch.utils.data.distributed.DistributedSampler(
+                ds, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True, seed=self.cfg.seed
+            )
+        elif shuffle and self.cfg.balance == "sampler":
+            counts = np.bincount(ds.labels).astype(np.float64)
+            w = 1.0 / counts[ds.labels]
+            sampler = WeightedRandomSampler(torch.as_tensor(w), num_samples=len(ds), replacement=True,
+                                            generator=generator)  # fmt: skip
+        if shuffle:
+            self.train_generator = generator  # reseeded every epoch: resumable
+        return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                          generator=generator if sampler is None else None, num_workers=self.cfg.workers, drop_last=False,
+                          pin_memory=self.device.type == "cuda", persistent_workers=self.cfg.workers > 0)  # fmt: skip
+
+    # -- checkpoints ---------------------------------------------------
+
+    def _state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "model": self.core.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": epoch,
+            "best": dict(self.best),
+            "bad_epochs": self.bad_epochs,
+            "history": list(self.history),
+            "meta": self.meta,
+        }
+
+    def resume(self) -> None:
+        """Continue from ``last.pt`` if the run directory has one."""
+        path = self.run_dir / checkpoint.LAST
+        if not path.exists():
+            return
+        ck = checkpoint.load(path, map_location=self.device)
+        if ck["meta"]["labels"] != self.meta["labels"] or ck["meta"]["model_name"] != self.meta["model_name"]:
+            raise ParameterError(f"{path} belongs to another model or label set; use a new --out")
+        self.core.load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        self.best = dict(ck["best"])
+        self.bad_epochs = int(ck["bad_epochs"])
+        self.history = list(ck["history"])
+        self.start_epoch = int(ck["epoch"]) + 1
+
+    # -- the loop -------------------------------------------------------
+
+    def _train_epoch(self, epoch: int) -> float:
+        self.model.train()
+        if self.cfg.freeze_backbone:
+            self.core.backbone.eval()  # frozen BatchNorm statistics stay as trained
+        ds = self.datasets["train"]
+        ds.set_epoch(epoch)
+        if isinstance(self.train_loader.sampler, torch.utils.data.distributed.DistributedSampler):
+            self.train_loader.sampler.set_epoch(epoch)
+        self.train_generator.manual_seed(self.cfg.seed * 1000003 + epoch)
+        torch.manual_seed(self.cfg.seed * 1000003 + epoch * 101 + self.dist.rank)  # dropout, resumable
+        rng = np.random.default_rng([self.cfg.seed, epoch, self.dist.rank, 7])
+        total, count = 0.0, 0
+        batches = self.train_loader
+        if self.progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, unit="batch", dynamic_ncols=True)
+        for x, y in batches:
+            x = x.to(self.device, non_blocking=True)
+            y = y.to(self.device, non_blocking=True)
+            lam, perm = 1.0, None
+            if self.cfg.mixup > 0 and x.shape[0] > 1:
+                lam = float(rng.beta(self.cfg.mixup, self.cfg.mixup))
+                perm = torch.as_tensor(rng.permutation(x.shape[0]), device=self.device)
+                x = lam * x + (1.0 - lam) * x[perm]
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                logits = self.model(x)
+            logits = logits.float()
+            loss = self._loss(logits, y)
+            if perm is not None:
+                loss = lam * loss + (1.0 - lam) * self._loss(logits, y[perm])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.cfg.grad_clip > 0:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            total += float(loss.detach()) * x.shape[0]
+            count += x.shape[0]
+            if self.progress:
+                batches.set_postfix(loss=f"{total / count:.3f}")
+        return total / max(count, 1)
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing)
+
+    def evaluate(self, split: str) -> dict[str, Any]:
+        loader = self._loader(split, shuffle=False)
+        probs, y = predict(self.core, loader, self.device)
+        metrics = evaluate_windows(probs, y, self.windows[split], self.prep.labels)
+        metrics["loss"] = float(F.nll_loss(torch.log(torch.as_tensor(probs).clamp_min(1e-12)), torch.as_tensor(y)))
+        return metrics
+
+    def fit(self) -> dict[str, Any]:
+        """Train until the epoch budget or early stopping; returns the test metrics of the best epoch."""
+        main = self.dist.is_main
+        has_val = bool(self.windows.get("val"))
+        for epoch in range(self.start_epoch, self.cfg.epochs):
+            if self.bad_epochs >= self.cfg.patience:
+                break
+            t0 = time.perf_counter()
+            if self.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(self.device)
+            train_loss = self._train_epoch(epoch)
+            seconds = time.perf_counter() - t0
+            val = self.evaluate("val") if has_val else None
+            score = val["window"]["macro_f1"] if val else -train_loss
+            entry = {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "val_loss": val["loss"] if val else None,
+                "val_accuracy": val["window"]["accuracy"] if val else None,
+                "val_macro_f1": val["window"]["macro_f1"] if val else None,
+                "lr": float(self.scheduler.get_last_lr()[0]),
+                "seconds": seconds,
+                "windows_per_second": len(self.datasets["train"]) / seconds if seconds > 0 else None,
+            }
+            if self.device.type == "cuda":
+                entry["peak_gpu_mib"] = torch.cuda.max_memory_allocated(self.device) / 2**20
+            self.history.append(entry)
+            improved = score > self.best["score"]
+            if improved:
+                self.best = {"score": score, "epoch": epoch + 1}
+                self.bad_epochs = 0
+                if main:
+                    checkpoint.save_atomic({"model": self.core.state_dict(), "meta": self.meta, "epoch": epoch + 1}, self.run_dir / checkpoint.BEST)
+            else:
+                self.bad_epochs += 1
+            if main:
+                checkpoint.save_atomic(self._state(epoch), self.run_dir / checkpoint.LAST)
+                if self.progress:
+                    vtxt = f" val acc {entry['val_accuracy']:.3f} macro-F1 {entry['val_macro_f1']:.3f}" if val else ""
+                    print(f"epoch {epoch + 1:3d}  loss {train_loss:.4f}{vtxt}  {seconds:.1f} s{'  *' if improved else ''}", flush=True)
+            self.dist.barrier()
+        # The best weights (rank 0 wrote them before the barrier), on every split.
+        best = checkpoint.load(self.run_dir / checkpoint.BEST, map_location=self.device)
+        self.core.load_state_dict(best["model"])
+        results = {split: self.evaluate(split) for split in SPLITS if self.windows.get(split)}
+        return results
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(config)
+
+
+def train_run(cfg: TrainConfig, *, progress: bool = True, splits: dict[str, list[int]] | None = None, resume: bool = False) -> Path:
+    """Train one model into ``cfg.out``: config, splits, checkpoints, metrics, report.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+    progress : bool
+        Progress bars and a line per epoch (rank 0 only).
+    splits : dict, optional
+        Clip indices per split (k-fold passes each fold's); by default a
+        grouped, stratified, seeded split of the dataset.
+    resume : bool
+        Continue from the run directory's ``last.pt`` (after a kill).
+
+    Returns
+    -------
+    Path
+        The run directory.
+    """
+    from pyharmonies.training import report
+
+    dist = Distributed.from_env(cfg.device)
+    try:
+        run_dir = Path(cfg.out)
+        if dist.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if not resume and (run_dir / checkpoint.LAST).exists():
+                raise ParameterError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+        dist.barrier()
+        fcfg = FeatureConfig(**cfg.features)
+        prep = prepare_data(cfg.data, fcfg, INPUT_KIND[cfg.model], cfg.cache, dist=dist, progress=progress)
+        split_path = run_dir / "splits.json"
+        if splits is not None:
+            prep.splits = splits
+        elif resume and split_path.exists():
+            prep.splits = load_splits(split_path, prep.clips)
+        else:
+            prep.splits = split_groups(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test)
+        check_splits(prep.splits, prep.clips, group_by=cfg.group_by)
+        if dist.is_main:
+            cfg.save(run_dir / "config.json")
+            save_splits(split_path, prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.seed)
+        trainer = _Trainer(cfg, run_dir, prep, dist, progress)
+        if resume:
+            trainer.resume()
+        results = trainer.fit()
+        if dist.is_main:
+            from pyharmonies.models.complexity import count_macs, count_parameters
+
+            shape = (1, 1, *trainer.meta["input_shape"]) if prep.kind == "log_mel" else (1, *trainer.meta["input_shape"])
+            model_info = {
+                "name": cfg.model,
+                "config": trainer.options,
+                "parameters": count_parameters(trainer.core),
+                "macs_per_window": count_macs(trainer.core.cpu(), shape),
+            }
+            metrics = {
+                "splits": results,
+                "best_epoch": trainer.best["epoch"],
+                "epochs_run": len(trainer.history),
+                "history": trainer.history,
+                "model": model_info,
+                "device": str(trainer.device),
+                "world_size": dist.world_size,
+                "windows": {s: len(w) for s, w in trainer.windows.items()},
+                "clips": {s: len(m) for s, m in prep.splits.items()},
+                "problems": [{"path": str(p.path), "reason": p.reason} for p in prep.problems],
+                "warnings": list(prep.index.warnings),
+                "labels": prep.labels,
+            }
+            (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            report.write_run_report(run_dir, cfg, metrics)
+        dist.barrier()
+        return run_dir
+    finally:
+        dist.close()
+
+
+def train_folds(cfg: TrainConfig, *, progress: bool = True) -> Path:
+    """Grouped k-fold cross-validation: one run per fold under ``cfg.out/fold-K``, and a summary."""
+    from pyharmonies.training import report
+
+    index = open_dataset(cfg.data)
+    folds = group_kfold(index.clips, cfg.folds, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val)
+    out = Path(cfg.out)
+    summaries = []
+    for k, fold in enumerate(folds):
+        sub = TrainConfig.from_dict({**cfg.to_dict(), "out": str(out / f"fold-{k}"), "folds": 0})
+        # The folds were computed on the full index; map them onto the readable clips.
+        run = _train_fold(sub, index, fold, progress)
+        summaries.append(json.loads((run / "metrics.json").read_text()))
+    summary = report.write_folds_report(out, cfg, summaries)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return out
+
+
+def _train_fold(cfg: TrainConfig, index: DatasetIndex, fold: dict[str, list[int]], progress: bool) -> Path:
+    keys = {split: {index.clips[i].key for i in members} for split, members in fold.items()}
+    fcfg = FeatureConfig(**cfg.features)
+    prep = prepare_data(cfg.data, fcfg, INPUT_KIND[cfg.model], cfg.cache, progress=progress)
+    splits = {split: [i for i, c in enumerate(prep.clips) if c.key in members] for split, members in keys.items()}
+    return train_run(cfg, progress=progress, splits=splits)

@@ -1,0 +1,200 @@
+"""Feature-domain augmentation, checked against the audio-domain operation it stands for.
+
+Oracles: extract() on the scaled signal (gain: exact up to float32
+rounding), extract() on the signal plus real white noise (noise: the same
+mean level within the noise's own randomness), and counting (masks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pyharmonies.data.augment import (
+    AugmentConfig,
+    add_noise,
+    augment_window,
+    gain,
+    mixup_pairs,
+    pitch_shift_offline,
+    spec_augment,
+    time_shift,
+    white_noise_profile,
+)
+from pyharmonies.errors import ParameterError
+from pyharmonies.features import FRAME_VECTOR_FEATURES, FeatureConfig, extract
+
+CONFIG = FeatureConfig()
+SR = CONFIG.sample_rate
+
+
+def music(seconds: float, rng: np.random.Generator, floor: float = 0.01) -> np.ndarray:
+    """Two tones, one gated, over a little noise: every mel band well above amin."""
+    t = np.arange(int(seconds * SR)) / SR
+    y = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.1 * np.sin(2 * np.pi * 1330 * t) * (t % 0.5 < 0.25)
+    return (y + floor * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def kinds(y: np.ndarray) -> dict[str, np.ndarray]:
+    f = extract(y, CONFIG, features=["log_mel", *FRAME_VECTOR_FEATURES])
+    return {"log_mel": f["log_mel"], "frame_vector": np.concatenate([f[n] for n in FRAME_VECTOR_FEATURES])}
+
+
+@pytest.mark.parametrize("gain_db", [-20.0, -6.0, 3.5, 6.0])
+def test_gain_equals_features_of_the_scaled_signal(rng, gain_db):
+    y = music(1.5, rng)
+    before = kinds(y)
+    after = kinds(y * np.float32(10 ** (gain_db / 20)))
+    assert before["log_mel"].min() > -60  # away from the -100 dB floor, where gain is exact
+    # log_mel: x + gain_db; the residue is float32 rounding of dB values near -40..0 (spacing ~4e-6).
+    np.testing.assert_allclose(gain(before["log_mel"], "log_mel", gain_db, CONFIG), after["log_mel"], rtol=0, atol=1e-4)
+    # frame_vector: MFCC 0 and rms change, the rest is scale-invariant; float32 rounding of the
+    # spectra (relative 1e-6) and of MFCC 0 (about -500: spacing 3e-5) is all that remains.
+    np.testing.assert_allclose(
+        gain(before["frame_vector"], "frame_vector", gain_db, CONFIG), after["frame_vector"], rtol=1e-5, atol=1e-3
+    )
+    moved = np.abs(gain(before["frame_vector"], "frame_vector", gain_db, CONFIG) - before["frame_vector"]).max(axis=1)
+    assert np.flatnonzero(moved > 1e-3).tolist() == [0, CONFIG.n_mfcc + 1]  # MFCC 0 and rms only
+
+
+def test_gain_keeps_the_silence_floor(rng):
+    y = music(1.0, rng)
+    y[: SR // 2] = 0.0  # digital silence: mel power 0, at the amin floor
+    x = kinds(y)["log_mel"]
+    floor = np.float32(-100.0)
+    assert (x == floor).any()
+    louder, quieter = gain(x, "log_mel", 6.0, CONFIG), gain(x, "log_mel", -80.0, CONFIG)
+    assert (louder[x == floor] == floor).all()  # unknown power below amin: stays at the floor
+    assert quieter.min() == floor  # nothing goes below the floor
+    assert louder.dtype == np.float32 and louder is not x
+
+
+def test_noise_profile_is_the_mel_power_of_white_noise():
+    profile = white_noise_profile(CONFIG)
+    assert profile.shape == (CONFIG.n_mels,) and (profile > 0).all()
+    noise = np.random.default_rng(99).standard_normal(10 * SR).astype(np.float32)
+    measured = extract(noise, CONFIG, features=["mel"])["mel"][:, 4:-4].mean(axis=1)
+    # Two independent noise estimates: the narrowest (lowest) bands hold ~2 FFT bins, so
+    # 430 frames give about 5 % standard error per band; 20 % is four of them.
+    np.testing.assert_allclose(profile, measured, rtol=0.2)
+    assert white_noise_profile(CONFIG) is not white_noise_profile(CONFIG)  # copies of a cached value
+
+
+@pytest.mark.parametrize("snr_db", [0.0, 10.0])
+def test_noise_reaches_the_asked_snr_like_real_noise(rng, snr_db):
+    y = music(3.0, rng, floor=0.0)
+    clean = kinds(y)["log_mel"]
+    profile = white_noise_profile(CONFIG)
+    augmented = add_noise(clean, "log_mel", snr_db, CONFIG, profile)
+    power = 10 ** (clean.astype(np.float64) / 10)
+    aug_power = 10 ** (augmented.astype(np.float64) / 10)
+    # By construction: the mean noise power added is exactly the asked fraction.
+    assert 10 * np.log10(power.mean() / (aug_power.mean() - power.mean())) == pytest.approx(snr_db, abs=1e-3)
+    # Against real white noise at that level: the same SNR within 0.5 dB (the real noise's
+    # fluctuation and its cross terms with the signal, which the expectation leaves out)...
+    sigma = np.sqrt(power.mean() / (profile.mean() * 10 ** (snr_db / 10)))
+    noisy = kinds(y + (sigma * rng.standard_normal(y.size)).astype(np.float32))["log_mel"]
+    real_power = 10 ** (noisy.astype(np.float64) / 10)
+    assert 10 * np.log10(power.mean() / (real_power.mean() - power.mean())) == pytest.approx(snr_db, abs=0.5)
+    # ...and the same mean level in every band within 1.5 dB.
+    np.testing.assert_allclose(10 * np.log10(aug_power.mean(1) / real_power.mean(1)), 0.0, atol=1.5)
+
+
+def test_noise_leaves_frame_vectors_unchanged(rng):
+    x = kinds(music(0.5, rng))["frame_vector"]
+    out = add_noise(x, "frame_vector", 10.0, CONFIG, None)
+    np.testing.assert_array_equal(out, x)
+    assert out is not x
+
+
+def test_time_shift_is_a_rotation(rng):
+    x = np.arange(3 * 20, dtype=np.float32).reshape(3, 20)
+    shifts = set()
+    for _ in range(200):
+        out = time_shift(x, 4, rng)
+        shift = int(np.flatnonzero(out[0] == x[0, 0])[0])
+        shift = shift if shift <= 4 else shift - 20
+        np.testing.assert_array_equal(out, np.roll(x, shift, axis=1))
+        shifts.add(shift)
+    assert shifts == set(range(-4, 5))
+    np.testing.assert_array_equal(time_shift(x, 0, rng), x)
+
+
+def mask_runs(mask: np.ndarray) -> list[int]:
+    """Lengths of the runs of True."""
+    edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
+    return (np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).tolist()
+
+
+def test_spec_augment_masks_count_and_width(rng):
+    x = rng.standard_normal((64, 130)).astype(np.float32)
+    widest_f = widest_t = 0
+    for _ in range(300):
+        out = spec_augment(x, rng, freq_masks=2, freq_width=8, time_masks=3, time_width=16, fill=np.nan)
+        masked = np.isnan(out)
+        rows, cols = masked.all(axis=1), masked.all(axis=0)
+        assert (masked == (rows[:, None] | cols[None, :])).all()  # whole rows and whole frames only
+        row_runs, col_runs = mask_runs(rows), mask_runs(cols)
+        assert len(row_runs) <= 2 and len(col_runs) <= 3  # overlapping masks merge into one run
+        assert sum(row_runs) <= 2 * 8 and sum(col_runs) <= 3 * 16
+        np.testing.assert_array_equal(out[~masked], x[~masked])
+        widest_f, widest_t = max(widest_f, max(row_runs, default=0)), max(widest_t, max(col_runs, default=0))
+    assert widest_f >= 8 and widest_t >= 16  # the full width is reached (uniform in [0, width])
+
+
+def test_spec_augment_fills_with_row_means_and_frame_vectors_get_time_masks_only(rng):
+    x = rng.standard_normal((28, 50)).astype(np.float32) + np.arange(28, dtype=np.float32)[:, None]
+    out = spec_augment(x, np.random.default_rng(3), freq_masks=0, time_masks=1, time_width=50)
+    changed = (out != x).any(axis=0)
+    assert changed.any() and not (out != x).all(axis=1).any()
+    np.testing.assert_allclose(
+        out[:, changed], np.repeat(x.mean(axis=1, keepdims=True), changed.sum(), axis=1), rtol=1e-6
+    )
+
+
+def test_mixup_pairs(rng):
+    perm, lam = mixup_pairs(32, 0.2, rng)
+    assert sorted(perm.tolist()) == list(range(32))
+    assert lam.dtype == np.float32 and lam.shape == (32,) and (lam >= 0.5).all() and (lam <= 1).all()
+    _, none = mixup_pairs(8, 0.0, rng)
+    assert (none == 1).all()
+
+
+def test_augment_window_is_deterministic_for_a_seed(rng):
+    x = kinds(music(3.0, rng))["log_mel"][:, :129]
+    cfg = AugmentConfig(p_gain=1, p_noise=1, p_shift=1, p_mask=1)
+    a = augment_window(x, "log_mel", np.random.default_rng(5), cfg, CONFIG, None)
+    b = augment_window(x, "log_mel", np.random.default_rng(5), cfg, CONFIG, None)
+    c = augment_window(x, "log_mel", np.random.default_rng(6), cfg, CONFIG, None)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c) and not np.array_equal(a, x)
+    assert a.shape == x.shape and a.dtype == np.float32
+    np.testing.assert_array_equal(augment_window(x, "log_mel", rng, AugmentConfig.off(), CONFIG, None), x)
+    fv = kinds(music(3.0, rng))["frame_vector"][:, :129]
+    out = augment_window(fv, "frame_vector", np.random.default_rng(5), cfg, CONFIG, None)
+    assert out.shape == fv.shape and not np.array_equal(out, fv)
+
+
+def test_augment_config_validates_and_round_trips():
+    cfg = AugmentConfig(p_noise=0.1, snr_db=(5, 20))
+    assert AugmentConfig.from_dict(cfg.to_dict()) == cfg and cfg.snr_db == (5.0, 20.0)
+    with pytest.raises(ParameterError, match="p_gain must be a probability"):
+        AugmentConfig(p_gain=1.5)
+    with pytest.raises(ParameterError, match="snr_db must be"):
+        AugmentConfig(snr_db=(30, 10))
+    with pytest.raises(ParameterError, match="unknown AugmentConfig field"):
+        AugmentConfig.from_dict({"p_flip": 0.5})
+    with pytest.raises(ParameterError, match=r"must be shaped \(64, frames\)"):
+        gain(np.zeros((28, 10), np.float32), "log_mel", 1.0, CONFIG)
+
+
+def test_pitch_shift_offline_moves_an_octave(tmp_path):
+    t = np.arange(SR) / SR
+    src = tmp_path / "a440.wav"
+    sf.write(src, (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SR)
+    dst = pitch_shift_offline(src, tmp_path / "shifted" / "a880.wav", 12, SR)
+    y, sr = sf.read(dst, dtype="float32")
+    assert sr == SR and y.size == SR  # the tempo (length) is kept
+    peak_hz = np.fft.rfftfreq(y.size, 1 / SR)[np.argmax(np.abs(np.fft.rfft(y)))]
+    assert peak_hz == pytest.approx(880, abs=2)  # 1 Hz bins; the phase vocoder smears a little
