@@ -234,7 +234,7 @@ class _Trainer:
         self.class_weights = torch.tensor(weights, dtype=torch.float32, device=self.device) if cfg.balance == "weights" else None
         self.amp = cfg.amp and self.device.type == "cuda"
         self.history: list[dict[str, Any]] = []
-        self.best: dict[str, Any] = {"score": float("-inf"), "epoch": -1}
+        self.best: dict[str, Any] = {"score": (float("-inf"), float("-inf")), "epoch": -1}
         self.bad_epochs = 0
         self.start_epoch = 0
 
@@ -384,7 +384,9 @@ class _Trainer:
             train_loss = self._train_epoch(epoch)
             seconds = time.perf_counter() - t0
             val = self.evaluate("val") if has_val else None
-            score = val["window"]["macro_f1"] if val else -train_loss
+            # Better macro-F1 wins; at equal macro-F1 (it saturates on easy
+            # data) the lower validation loss does.
+            score = (val["window"]["macro_f1"], -val["loss"]) if val else (0.0, -train_loss)
             entry = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,
@@ -398,9 +400,9 @@ class _Trainer:
             if self.device.type == "cuda":
                 entry["peak_gpu_mib"] = torch.cuda.max_memory_allocated(self.device) / 2**20
             self.history.append(entry)
-            improved = score > self.best["score"]
+            improved = score > tuple(self.best["score"])
             if improved:
-                self.best = {"score": score, "epoch": epoch + 1}
+                self.best = {"score": list(score), "epoch": epoch + 1}
                 self.bad_epochs = 0
                 if main:
                     checkpoint.save_atomic({"model": self.core.state_dict(), "meta": self.meta, "epoch": epoch + 1}, self.run_dir / checkpoint.BEST)

@@ -1,0 +1,238 @@
+"""Training end to end on a small synthetic corpus: accuracy, leak-free splits,
+kill-and-resume, DDP, corrupt files, evaluation, fine-tuning, k-fold.
+
+The corpus and the reference runs are module fixtures: each model is trained
+once and several tests read its run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pyharmonies.data.synth import synth_corpus
+from pyharmonies.training import checkpoint
+from pyharmonies.training.config import TrainConfig
+from pyharmonies.training.evaluate import evaluate_run
+from pyharmonies.training.loop import train_run
+from pyharmonies.training.svm import train_svm_run
+
+# Small enough for a 2-core CI machine, large enough that 95 % means learning:
+# 5 classes x 40 clips x 6 s; the test split holds ~15 % of the clips, four
+# 3 s windows each (one every second).
+CLASSES, CLIPS, SECONDS = 5, 40, 6.0
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("corpus") / "synth"
+    synth_corpus(root, classes=CLASSES, clips_per_class=CLIPS, seconds=SECONDS, seed=3, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def _cfg(corpus: Path, cache_dir: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(data=str(corpus), out=str(out), cache=str(cache_dir), epochs=20, batch_size=32, patience=6, seed=0, window_hop=1.0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def cnn_run(corpus, cache_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "cnn"
+    return train_run(_cfg(corpus, cache_dir, out, model="cnn", epochs=30, patience=10), progress=False)
+
+
+@pytest.fixture(scope="module")
+def lstm_run(corpus, cache_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "lstm"
+    return train_run(_cfg(corpus, cache_dir, out, model="lstm", epochs=60, patience=15), progress=False)
+
+
+def _metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+@pytest.mark.parametrize("run_fixture", ["cnn_run", "lstm_run"])
+def test_model_reaches_95_percent_on_the_test_split(run_fixture, request):
+    run = request.getfixturevalue(run_fixture)
+    m = _metrics(run)
+    test = m["splits"]["test"]
+    print(f"{run_fixture}: test window accuracy {test['window']['accuracy']:.3f}, clip {test['clip']['accuracy']:.3f}, "
+          f"epochs {m['epochs_run']}, {sum(h['seconds'] for h in m['history']):.1f} s of training")  # fmt: skip
+    assert test["window"]["accuracy"] >= 0.95
+    assert test["window"]["n"] > 0 and m["clips"]["test"] >= CLASSES
+
+
+def test_svm_baseline_runs_and_reports(corpus, cache_dir, tmp_path):
+    run = train_svm_run(_cfg(corpus, cache_dir, tmp_path / "svm", model="svm"), progress=False)
+    m = _metrics(run)
+    assert set(m["splits"]) == {"train", "val", "test"}
+    assert m["splits"]["test"]["clip"]["accuracy"] > 1.0 / CLASSES  # better than chance
+    assert (run / "report.md").exists() and (run / "confusion.png").exists()
+    again = evaluate_run(run, corpus, split="test", progress=False)
+    assert again["clip"] == m["splits"]["test"]["clip"]
+
+
+# ---------------------------------------------------------------- run directory
+
+
+def test_run_directory_holds_everything(cnn_run):
+    for name in ("config.json", "splits.json", "metrics.json", "report.md", "confusion.png", "curves.png", "best.pt", "last.pt"):
+        assert (cnn_run / name).exists(), name
+    cfg = TrainConfig.load(cnn_run / "config.json")  # enough to reproduce the run
+    assert cfg.model == "cnn"
+    report = (cnn_run / "report.md").read_text()
+    assert "macro F1" in report and "precision" in report and "confusion.png" in report
+    ck = checkpoint.load(cnn_run / checkpoint.BEST)  # weights_only=True
+    assert ck["meta"]["labels"] == sorted(ck["meta"]["labels"]) and len(ck["meta"]["labels"]) == CLASSES
+    assert len(ck["meta"]["normalizer"]["mean"]) == ck["meta"]["input_shape"][0]
+
+
+def test_no_track_in_two_splits(cnn_run):
+    saved = json.loads((cnn_run / "splits.json").read_text())
+    seen: dict[str, str] = {}
+    for split, keys in saved["splits"].items():
+        for key in keys:
+            track = key.split("#")[0]
+            assert seen.setdefault(track, split) == split, f"{track} in {seen[track]} and {split}"
+
+
+def test_evaluate_reproduces_the_saved_test_metrics(cnn_run, corpus):
+    saved = _metrics(cnn_run)["splits"]["test"]
+    again = evaluate_run(cnn_run, corpus, split="test", progress=False)
+    assert again["window"]["confusion"] == saved["window"]["confusion"]
+    assert again["window"]["accuracy"] == pytest.approx(saved["window"]["accuracy"])
+    assert again["clip"]["accuracy"] == pytest.approx(saved["clip"]["accuracy"])
+
+
+def test_cnn_is_within_the_parameter_budget(cnn_run):
+    assert _metrics(cnn_run)["model"]["parameters"] <= 300_000
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_corrupt_file_is_reported_and_skipped(corpus, cache_dir, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(corpus, data)
+    bad = next((data / sorted(p.name for p in data.iterdir() if p.is_dir())[0]).glob("*.wav"))
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 10)
+    run = train_run(_cfg(data, cache_dir, tmp_path / "run", model="lstm", epochs=2), progress=False)
+    m = _metrics(run)
+    assert any(Path(p["path"]).name == bad.name for p in m["problems"])
+    assert bad.name in (run / "report.md").read_text()
+    assert sum(m["clips"].values()) == CLASSES * CLIPS - 1
+
+
+def _train_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pyharmonies.cli", "train", *args]
+
+
+def test_kill_and_resume_continues_from_the_last_epoch(corpus, cache_dir, tmp_path):
+    # Dense windows (one every 0.1 s) make an epoch last long enough to be killed in.
+    common = [str(corpus), "--model", "lstm", "--epochs", "6", "--patience", "100", "--window-hop", "0.1",
+              "--cache", str(cache_dir), "--quiet"]  # fmt: skip
+    reference = tmp_path / "reference"
+    subprocess.run(_train_cmd(*common, "--out", str(reference)), check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(*common, "--out", str(killed)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    last = killed / checkpoint.LAST
+    while time.monotonic() < deadline and proc.poll() is None:
+        if last.exists() and checkpoint.load(last)["epoch"] >= 1:  # two epochs done
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    epoch_at_kill = checkpoint.load(last)["epoch"]
+    assert 1 <= epoch_at_kill < 5
+
+    subprocess.run(_train_cmd(*common, "--out", str(killed), "--resume"), check=True, capture_output=True)
+    resumed = _metrics(killed)
+    assert [h["epoch"] for h in resumed["history"]] == list(range(1, 7))
+    # Shuffling, augmentation and dropout are functions of (seed, epoch): the
+    # resumed run ends exactly where the uninterrupted one does.
+    a = checkpoint.load(reference / checkpoint.LAST)["model"]
+    b = checkpoint.load(last)["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_a_second_run_into_the_same_directory_is_refused(cnn_run, corpus, cache_dir):
+    from pyharmonies.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="--resume"):
+        train_run(_cfg(corpus, cache_dir, cnn_run, model="cnn"), progress=False)
+
+
+# ---------------------------------------------------------------- distributed
+
+
+def test_ddp_two_processes_on_cpu_train_and_save_once(corpus, cache_dir, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "pyharmonies.cli", "train", str(corpus), "--model", "lstm", "--epochs", "2", "--device", "cpu",
+           "--cache", str(cache_dir), "--out", str(out), "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    m = _metrics(out)
+    assert m["world_size"] == 2 and m["epochs_run"] == 2
+    assert sorted(p.name for p in out.glob("*.pt")) == ["best.pt", "last.pt"]  # written by rank 0 only
+    assert not list(out.glob("*.part"))
+    assert run.stdout.count("report:") == 1  # one summary, from rank 0
+
+
+# ---------------------------------------------------------------- fine-tuning and folds
+
+
+def test_fine_tune_with_new_labels_replaces_the_head(cnn_run, corpus, cache_dir, tmp_path):
+    import shutil
+
+    data = tmp_path / "three"
+    data.mkdir()
+    for label in sorted(p.name for p in corpus.iterdir() if p.is_dir())[:3]:
+        shutil.copytree(corpus / label, data / label)
+    run = train_run(_cfg(data, cache_dir, tmp_path / "ft", model="cnn", epochs=2, init=str(cnn_run), freeze_backbone=True), progress=False)
+    before = checkpoint.load(cnn_run / checkpoint.BEST)["model"]
+    after = checkpoint.load(run / checkpoint.BEST)
+    assert after["meta"]["labels"] == sorted(p.name for p in data.iterdir())
+    head_keys = [k for k in after["model"] if k.startswith("head.")]
+    assert after["model"][head_keys[0]].shape[0] == 3
+    for key, value in after["model"].items():
+        if not key.startswith("head.") and value.is_floating_point():
+            torch.testing.assert_close(value, before[key], msg=key)  # frozen backbone
+
+
+def test_grouped_kfold(corpus, cache_dir, tmp_path):
+    from pyharmonies.training.loop import train_folds
+
+    out = tmp_path / "folds"
+    train_folds(_cfg(corpus, cache_dir, out, model="lstm", epochs=1, folds=3), progress=False)
+    summary = _metrics(out)
+    assert summary["folds"] == 3 and len(summary["per_fold"]) == 3
+    tests = [set(json.loads((out / f"fold-{k}" / "splits.json").read_text())["splits"]["test"]) for k in range(3)]
+    assert not (tests[0] & tests[1]) and not (tests[1] & tests[2]) and not (tests[0] & tests[2])
+    assert sum(len(t) for t in tests) == CLASSES * CLIPS  # every clip tested exactly once
+    assert (out / "report.md").exists()
