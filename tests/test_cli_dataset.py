@@ -117,3 +117,26 @@ def test_info_errors_are_usage_errors(corpus, tmp_path):
     bad.write_text("path,label,start_s\na.wav,x,soon\n")
     code, _, stderr = invoke("dataset", "info", bad)
     assert code == 2 and "line 2: start_s='soon' is not a number" in stderr
+
+
+def test_pitch_shift_writes_copies_that_keep_label_and_track(corpus, tmp_path):
+    from pyharmonies.data.sources import open_dataset
+
+    out = tmp_path / "shifted"
+    code, stdout, stderr = invoke("dataset", "pitch-shift", corpus / "manifest.csv", out, "--semitones", "-2,3", "--quiet")
+    assert code == 0, stderr
+    original = open_dataset(corpus / "manifest.csv")
+    shifted = open_dataset(out / "manifest.csv")
+    assert not shifted.problems
+    assert len(shifted.clips) == 3 * len(original.clips)  # the originals and two copies each
+    by_track: dict[str, set[str]] = {}
+    for clip in shifted.clips:
+        by_track.setdefault(clip.track, set()).add(clip.label)
+    assert all(len(labels) == 1 for labels in by_track.values())
+    assert {c.track for c in shifted.clips} == {c.track for c in original.clips}
+    assert (out / original.clips[0].label / f"{original.clips[0].path.stem}_p+3.wav").exists()
+
+
+def test_pitch_shift_refuses_a_bad_list(corpus, tmp_path):
+    code, _, stderr = invoke("dataset", "pitch-shift", corpus, tmp_path / "x", "--semitones", "up")
+    assert code == 2 and "--semitones" in stderr

@@ -189,6 +189,70 @@ def info(source: Path, group_by: str, min_clips: int) -> None:
         click.echo(f"warning: {line}")
 
 
+@dataset.command("pitch-shift", short_help="Offline pitch-shifted copies of a dataset (augmentation).")
+@click.argument("source", type=click.Path(exists=True, path_type=Path), metavar="DIR_OR_CSV")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--semitones", default="-2,2", show_default=True, metavar="LIST",
+              help="Comma-separated shifts in semitones (negative: down); tempo is kept.")
+@click.option("--sample-rate", type=int, default=22050, show_default=True, help="Rate the copies are decoded at and written with.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def pitch_shift(source: Path, out: Path, semitones: str, sample_rate: int, quiet: bool) -> None:
+    """Write pitch-shifted copies of every file of DIR_OR_CSV into OUT, and
+    OUT/manifest.csv listing the originals and the copies.
+
+    Each copy keeps its original's label and track, so a grouped split keeps a
+    song and its shifted copies together (no leak between train and test).
+    Train on OUT/manifest.csv. Uses librosa (workstation side).
+
+    \b
+    Example:
+      harmonies dataset pitch-shift data/gtzan data/gtzan-shifted --semitones -2,-1,1,2
+      harmonies train data/gtzan-shifted/manifest.csv --model cnn
+    """
+    import csv
+
+    from pyharmonies.data.augment import pitch_shift_offline
+    from pyharmonies.data.sources import open_dataset
+    from pyharmonies.errors import HarmoniesError
+
+    try:
+        shifts = [float(x) for x in semitones.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{semitones!r} is not a comma-separated list of numbers", param_hint="--semitones") from None
+    if not shifts:
+        raise click.BadParameter("give at least one shift", param_hint="--semitones")
+    try:
+        index = open_dataset(source)
+    except HarmoniesError as err:
+        raise click.ClickException(str(err)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    rows, failed = [], 0
+    files = sorted({c.path: c for c in index.clips}.items())
+    with click.progressbar(files, label="pitch-shift", hidden=quiet) as bar:
+        for path, clip in bar:
+            clips = [c for c in index.clips if c.path == path]
+            for c in clips:
+                rows.append((str(path.resolve()), c.label, c.track, c.start_s, "" if c.end_s is None else c.end_s))
+            for n in shifts:
+                dst = out / clip.label / f"{path.stem}_p{n:+g}.wav"
+                try:
+                    pitch_shift_offline(path, dst, n, sample_rate)
+                except HarmoniesError as err:
+                    click.echo(f"error: {path}: {err}", err=True)
+                    failed += 1
+                    continue
+                for c in clips:  # the tempo is kept, so time ranges stay valid
+                    rows.append((str(dst.resolve()), c.label, c.track, c.start_s, "" if c.end_s is None else c.end_s))
+    with open(out / "manifest.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "track_id", "start_s", "end_s"])
+        writer.writerows(rows)
+    click.echo(f"{len(files)} files x {len(shifts)} shifts -> {out}; {len(rows)} clips in {out / 'manifest.csv'}"
+               + (f"; {failed} failed" if failed else ""))
+    if failed:
+        raise SystemExit(1)
+
+
 def _hms(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
