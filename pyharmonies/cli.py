@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "dataset": "pyharmonies.commands.dataset:dataset",
     "train": "pyharmonies.commands.train:train",
     "evaluate": "pyharmonies.commands.evaluate:evaluate",
+    "export": "pyharmonies.commands.export:export",
+    "classify": "pyharmonies.commands.classify:classify",
 }
 
 

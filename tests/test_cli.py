@@ -34,7 +34,9 @@ HELP_MENTIONS = {
     "dataset": ["synth", "info"],
     "train": ["DATA", "--model", "--epochs", "--batch-size", "--lr", "--device", "--out", "--folds", "--balance",
               "--window", "--init", "--freeze-backbone", "--resume", "--group-by", "torchrun"],
-    "evaluate": ["RUN", "DATA", "--split"],
+    "evaluate": ["RUN", "DATA", "--split", "--backend", "--precision"],
+    "classify": ["BUNDLE", "AUDIO...", "--top-k", "--json", "--backend", "--precision", "--threads"],
+    "export": ["RUN", "--int8", "--format", "--out", "--calibration", "--max-drop", "--allow-drop"],
 }
 
 

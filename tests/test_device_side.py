@@ -9,7 +9,16 @@ import sys
 
 import pytest
 
-DEVICE_MODULES = ["pyharmonies", "pyharmonies.features", "pyharmonies.audio", "pyharmonies._native"]
+DEVICE_MODULES = [
+    "pyharmonies",
+    "pyharmonies.features",
+    "pyharmonies.audio",
+    "pyharmonies._native",
+    "pyharmonies.runtime",
+    "pyharmonies.runtime.backends",
+    "pyharmonies.runtime.files",
+    "pyharmonies.runtime.evaluate",
+]
 
 
 @pytest.mark.parametrize("module", DEVICE_MODULES)

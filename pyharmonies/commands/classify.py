@@ -1,0 +1,134 @@
+"""``harmonies classify``: whole audio files through a bundle, windows voted.
+
+Device side: the command runs the bundle's model with LiteRT/TFLite or ONNX
+Runtime and never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pyharmonies.commands._common import FileProgress, audio_arguments, error_message
+
+BAR_WIDTH = 24
+
+
+def backend_options(func: Any) -> Any:
+    """``--backend``, ``--precision`` and ``--threads``, shared with ``evaluate``."""
+    options = [
+        click.option(
+            "--backend",
+            type=click.Choice(["auto", "tflite", "onnx"]),
+            default="auto",
+            show_default=True,
+            help="Inference runtime. auto: ai-edge-litert, else tflite-runtime, else onnxruntime "
+            "(among the runtimes the bundle has a file for).",
+        ),
+        click.option(
+            "--precision",
+            type=click.Choice(["auto", "int8", "fp32"]),
+            default="auto",
+            show_default=True,
+            help="Model file to run. auto: the int8 file when the bundle has one, else fp32.",
+        ),
+        click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Runtime threads (1: one core, as on the device).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _bar(p: float, width: int = BAR_WIDTH) -> str:
+    full, empty = "█", "·"
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        (full + empty).encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        full, empty = "#", "."
+    n = int(round(max(0.0, min(1.0, p)) * width))
+    return full * n + empty * (width - n)
+
+
+@click.command(short_help="Classify audio files with an exported bundle.")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@audio_arguments
+@click.option("--top-k", "-k", type=click.IntRange(min=1), default=3, show_default=True, help="Labels shown per file.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per line and file: path, label, top (label, prob), probs (every label), "
+    "duration_s, padded, windows (start_s, end_s, label, prob); a failed file gives "
+    '{"path", "error"}.',
+)
+@backend_options
+def classify(
+    bundle: Path, audio: tuple[Path, ...], top_k: int, as_json: bool, backend: str, precision: str, threads: int
+) -> None:
+    """Classify each AUDIO file with the model in BUNDLE (a directory that
+    `harmonies export` wrote).
+
+    Each file is decoded, mixed to mono and resampled to the bundle's rate,
+    its features are computed by the same C core as in training, and the
+    model classifies windows of the bundle's length (half a window apart; a
+    file shorter than one window is padded with silence). The file's label
+    is the vote: the mean of the windows' probabilities.
+
+    The bundle is checked first (format version, SHA-256 of every file,
+    feature config); a bundle that fails is refused. A file that cannot be
+    read is reported and skipped, the others are still classified, and the
+    exit status is then 1. Torch is never imported.
+
+    \b
+    Examples:
+      harmonies classify export/demo song.wav
+      harmonies classify export/demo clips/*.wav --top-k 1
+      harmonies classify export/demo song.flac --json --backend onnx --precision fp32
+    """
+    from pyharmonies.errors import HarmoniesError
+    from pyharmonies.runtime.backends import make_backend
+    from pyharmonies.runtime.bundle import load_bundle
+    from pyharmonies.runtime.classifier import WindowClassifier
+    from pyharmonies.runtime.files import classify_file
+
+    try:
+        loaded = load_bundle(bundle)
+        clf = WindowClassifier(loaded, make_backend(loaded, backend, precision, threads=threads))
+    except HarmoniesError as err:
+        raise click.ClickException(str(err)) from None
+    if not as_json:
+        click.echo(f"{loaded.name}: {len(loaded.labels)} labels, {clf.backend.describe()}")
+
+    progress = FileProgress(audio, label="classifying")
+    with progress.iterate() as paths:
+        for path in paths:
+            try:
+                result = classify_file(clf, path, top_k=top_k)
+            except HarmoniesError as err:
+                progress.fail(path, err)
+                if as_json:
+                    click.echo(json.dumps({"path": str(path), "error": error_message(path, err)}))
+                continue
+            if as_json:
+                click.echo(json.dumps(result.to_dict()))
+                continue
+            n = len(result.windows)
+            note = ", padded" if result.padded else ""
+            click.echo(f"\n{path}  ({result.duration_s:.1f} s, {n} window{'s' if n != 1 else ''}{note})")
+            width = max(len(name) for name, _ in result.top)
+            for name, p in result.top:
+                click.echo(f"  {name:<{width}}  {_bar(p)}  {100 * p:5.1f}%")
+    if progress.failed:
+        click.echo(progress.summary(), err=True)
+        click.get_current_context().exit(1)

@@ -1,0 +1,203 @@
+"""TFLite (LiteRT) files: fp32 and int8 straight from PyTorch with litert-torch.
+
+int8 goes through PT2E quantization (torch.export, observers calibrated on
+training windows, then litert-torch lowers the quantized graph):
+
+- ``full``: full integer, per-channel int8 weights and int8 activations,
+  with an int8 input and output whose scale and zero point the manifest
+  records (the CNN);
+- ``dynamic``: dynamic-range int8, int8 weights with float activations, the
+  input and output float (the LSTM: the converter does not annotate the LSTM
+  gates' additions and tanh for full int8).
+
+The converter names every tensor after its module path (tens of KB in a file
+of a few hundred); :func:`strip_tensor_names` blanks all names but those of
+the input and output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from pyharmonies.export.errors import ExportError
+
+#: Windows per calibration call through the PT2E observers.
+_CALIBRATION_BATCH = 50
+
+#: Upper bound of the batch axis of the graph that is calibrated (the converted file has batch 1).
+_MAX_BATCH = 4096
+
+#: Quantization methods: the name used in code -> what the manifest and report say.
+METHODS = {
+    "full": "full integer int8: per-channel int8 weights, int8 activations, int8 input and output (PT2E, static)",
+    "dynamic": (
+        "dynamic-range int8 weights, float activations (PT2E); full int8 is not supported by the converter "
+        "for LSTM gates"
+    ),
+}
+
+
+@contextlib.contextmanager
+def _quiet_converter() -> Iterator[None]:
+    """Silence litert-torch's progress lines and the converter's native log lines.
+
+    Output written to file descriptors 1 and 2 meanwhile (C++ logging cannot be
+    turned off from Python) goes to a temporary file, replayed on stderr if the
+    block raises, so that a failed conversion still shows what the converter said.
+    """
+    saved_env = os.environ.get("LITERT_TORCH_SHOW_PROGRESS")
+    os.environ["LITERT_TORCH_SHOW_PROGRESS"] = "n"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    log = tempfile.TemporaryFile()
+    try:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            with warnings.catch_warnings():
+                # torch's pytree deprecates LeafSpec checks that litert-torch (and torch.export's own
+                # copy of an exported program) still make; nothing in this package calls them.
+                warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+                # nn.LSTM re-assigns its _flat_weights list in forward(); torch.export notes the assignment.
+                # The tensors are the module's own parameters, so the exported values are the trained ones.
+                warnings.filterwarnings("ignore", message=r"The tensor attributes .*_flat_weights", category=UserWarning)
+                yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+    except BaseException:
+        log.seek(0)
+        sys.stderr.write(log.read().decode("utf-8", "replace"))
+        raise
+    finally:
+        for fd in saved:
+            os.close(fd)
+        log.close()
+        if saved_env is None:
+            os.environ.pop("LITERT_TORCH_SHOW_PROGRESS", None)
+        else:
+            os.environ["LITERT_TORCH_SHOW_PROGRESS"] = saved_env
+
+
+def export_fp32(model: nn.Module, example: torch.Tensor) -> bytes:
+    """The fp32 TFLite flatbuffer of ``model`` (eval mode, BatchNorm already folded), batch 1, names stripped."""
+    with _quiet_converter():
+        import litert_torch
+
+        edge = litert_torch.convert(model.eval(), (example,))
+        buf = edge.model_content()
+    return strip_tensor_names(buf)
+
+
+def export_int8(model: nn.Module, example: torch.Tensor, method: str, calibration: np.ndarray) -> tuple[bytes, str]:
+    """An int8 TFLite flatbuffer of ``model``, batch 1, and the method's description.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Eval mode, BatchNorm already folded.
+    example : torch.Tensor
+        One window, batch 1.
+    method : {"full", "dynamic"}
+        See the module docstring.
+    calibration : np.ndarray
+        Normalised training windows in the model's layout, batch first, run
+        through the observers (``dynamic`` quantizes the LSTM's
+        activations at run time, but the ops around it keep static observers).
+    """
+    if method not in METHODS:
+        raise ExportError(f"unknown TFLite quantization method {method!r}; expected one of {', '.join(METHODS)}")
+    with _quiet_converter():
+        import litert_torch
+        from litert_torch.quantize import pt2e_quantizer, quant_config
+        from torchao.quantization.pt2e import move_exported_model_to_eval, quantize_pt2e
+
+        quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+            pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=method == "dynamic")
+        )
+        # Exported with a dynamic batch axis (the example has two windows: torch.export specialises a
+        # size of 1), so that the observers see a batch of windows per call: the converter's default
+        # activation observer is a histogram whose per-call cost dominates one window at a time.
+        pair = torch.cat([example, example]).contiguous()
+        batch = torch.export.Dim("batch", min=1, max=_MAX_BATCH)
+        graph = torch.export.export(model.eval(), (pair,), dynamic_shapes=({0: batch},)).module()
+        prepared = move_exported_model_to_eval(quantize_pt2e.prepare_pt2e(graph, quantizer))
+        with torch.no_grad():
+            for start in range(0, len(calibration), _CALIBRATION_BATCH):
+                chunk = np.ascontiguousarray(calibration[start : start + _CALIBRATION_BATCH], dtype=np.float32)
+                prepared(torch.from_numpy(chunk))
+        quantized = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
+        edge = litert_torch.convert(quantized, (example,), quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer))
+        buf = edge.model_content()
+    return strip_tensor_names(buf), METHODS[method]
+
+
+def strip_tensor_names(buf: bytes) -> bytes:
+    """The flatbuffer with every tensor name blanked except each subgraph's inputs and outputs."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(buf, 0)
+    for subgraph in model.subgraphs or []:
+        keep = set(subgraph.inputs.tolist() if hasattr(subgraph.inputs, "tolist") else subgraph.inputs or [])
+        keep |= set(subgraph.outputs.tolist() if hasattr(subgraph.outputs, "tolist") else subgraph.outputs or [])
+        for i, tensor in enumerate(subgraph.tensors or []):
+            if i not in keep:
+                tensor.name = b""
+    builder = flatbuffers.Builder(len(buf))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def op_names(buf: bytes) -> set[str]:
+    """The builtin operator names a TFLite flatbuffer uses (``"CONV_2D"``...)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(buf, 0)
+    by_code = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    names = set()
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        names.add(by_code.get(builtin, f"CODE_{builtin}"))
+    return names
+
+
+def io_details(buf: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The manifest's ``input`` and ``output`` entries of a TFLite file: name, dtype, scale, zero point."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=buf)
+
+    def entry(detail: dict[str, Any]) -> dict[str, Any]:
+        dtype = np.dtype(detail["dtype"]).name
+        if dtype not in ("float32", "int8"):
+            raise ExportError(f"TFLite tensor {detail['name']} is {dtype}; the bundle format expects float32 or int8")
+        scale, zero_point = detail["quantization"]
+        quantized = dtype == "int8"
+        if quantized and not scale > 0:
+            raise ExportError(f"TFLite tensor {detail['name']} is int8 without a quantization scale")
+        return {
+            "name": detail["name"],
+            "dtype": dtype,
+            "scale": float(scale) if quantized else None,
+            "zero_point": int(zero_point) if quantized else None,
+        }
+
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ExportError(f"a TFLite model with {len(inputs)} input(s) and {len(outputs)} output(s); expected one of each")
+    return entry(inputs[0]), entry(outputs[0])

@@ -1,0 +1,465 @@
+"""Reading a model bundle: ``manifest.json`` and the model files it lists.
+
+A bundle is the contract between the workstation and the device
+(``../shared/DESIGN.md``): the model files plus a manifest holding the exact
+:class:`~pyharmonies.features.FeatureConfig`, the labels, the input kind and
+window, the normalisation statistics and a SHA-256 per file. The device reads
+nothing else, so :func:`load_bundle` checks everything before a model runs:
+an unknown format version, a missing or modified file, or a feature
+configuration this runtime cannot compute is refused with a
+:class:`~pyharmonies.errors.BundleError` that says which, and what to do.
+
+Device side: numpy, the feature core and the standard library only.
+
+Manifest (``format_version`` 1)::
+
+    {"format": "harmonies-bundle", "format_version": 1, "name": str, "created": str,
+     "harmonies_version": str,
+     "model": {"name": "cnn" | "lstm", "config": {...}, "parameters": int, "macs_per_window": int},
+     "labels": [str, ...],
+     "input": {"kind": "log_mel" | "frame_vector", "shape": [rows, frames],
+               "layout": "NCHW [batch, 1, rows, frames]" | "NCT [batch, rows, frames]",
+               "window_frames": int, "window_seconds": float, ("hop_frames": int,)
+               "normalization": {"mean": [rows floats], "std": [rows floats]}},
+     "feature_config": FeatureConfig.to_dict(),
+     "files": {"model.int8.tflite": {"sha256": hex, "bytes": int, "runtime": "onnx" | "tflite",
+                                     "precision": "fp32" | "int8", "quantization": str,
+                                     "input": {"name", "dtype", "scale", "zero_point"},
+                                     "output": {"name", "dtype", "scale", "zero_point"}}, ...},
+     "verification": {...}, "source_run": str}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyharmonies.errors import BundleError, ParameterError
+from pyharmonies.features import FRAME_VECTOR_FEATURES, FeatureConfig
+
+#: The ``format`` field of every bundle manifest.
+BUNDLE_FORMAT = "harmonies-bundle"
+
+#: The manifest format version this runtime reads.
+FORMAT_VERSION = 1
+
+#: The manifest's file name inside a bundle directory.
+MANIFEST = "manifest.json"
+
+#: Input kinds: the features the model reads, one window at a time.
+INPUT_KINDS: tuple[str, ...] = ("log_mel", "frame_vector")
+
+#: Layout keyword (the first word of ``input.layout``) -> rank of the model input.
+LAYOUTS: dict[str, int] = {"NCHW": 4, "NCT": 3}
+
+RUNTIMES: tuple[str, ...] = ("tflite", "onnx")
+PRECISIONS: tuple[str, ...] = ("int8", "fp32")
+DTYPES: tuple[str, ...] = ("float32", "int8")
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input or output as the manifest describes it.
+
+    ``scale`` and ``zero_point`` are set for int8 tensors only: the real
+    value of ``q`` is ``(q - zero_point) * scale``.
+    """
+
+    name: str
+    dtype: str  # "float32" | "int8"
+    scale: float | None = None
+    zero_point: int | None = None
+
+    @property
+    def quantized(self) -> bool:
+        return self.dtype == "int8"
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file of the bundle, checked against its SHA-256."""
+
+    name: str  # file name inside the bundle directory
+    path: Path
+    runtime: str  # "tflite" | "onnx"
+    precision: str  # "fp32" | "int8"
+    quantization: str  # how it was quantized, as the exporter states it ("none" for fp32)
+    sha256: str
+    bytes: int
+    input: TensorSpec
+    output: TensorSpec
+
+
+@dataclass(frozen=True, eq=False)  # holds arrays: compared by identity
+class Bundle:
+    """A loaded, verified bundle (see :func:`load_bundle`).
+
+    Attributes
+    ----------
+    path : Path
+        The bundle directory.
+    name : str
+    labels : tuple of str
+        Class names in the model's output order.
+    kind : str
+        ``"log_mel"`` or ``"frame_vector"``.
+    rows, window_frames : int
+        One window of raw features is ``(rows, window_frames)``.
+    hop_frames : int
+        Frames between successive windows when a file is cut into windows:
+        ``input.hop_frames`` if the manifest gives it, else half a window as
+        training's default computes it (``round(window_seconds / 2 *
+        sample_rate / hop_length)``: 65 frames for 3 s at the defaults).
+    window_seconds : float
+    layout : str
+        ``"NCHW"`` (model input ``(batch, 1, rows, frames)``) or ``"NCT"``
+        (``(batch, rows, frames)``).
+    mean, std : np.ndarray, shape (rows,), float32
+        Normalisation: the model reads ``(x - mean) / std`` per row.
+    feature_config : FeatureConfig
+    files : dict of str to ModelFile
+    model : dict
+        The manifest's ``model`` entry (name, config, parameters, MACs).
+    source_run : str or None
+        The training run the bundle was exported from, as the manifest names it.
+    manifest : dict
+        The whole manifest, as read.
+    """
+
+    path: Path
+    name: str
+    labels: tuple[str, ...]
+    kind: str
+    rows: int
+    window_frames: int
+    hop_frames: int
+    window_seconds: float
+    layout: str
+    mean: np.ndarray = field(repr=False)
+    std: np.ndarray = field(repr=False)
+    feature_config: FeatureConfig = field(repr=False)
+    files: dict[str, ModelFile] = field(repr=False)
+    model: dict[str, Any] = field(repr=False)
+    source_run: str | None = None
+    manifest: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def model_input_shape(self) -> tuple[int, ...]:
+        """The model's input shape for one window, without the batch axis."""
+        return (1, self.rows, self.window_frames) if self.layout == "NCHW" else (self.rows, self.window_frames)
+
+    def find_file(self, runtime: str, precision: str) -> ModelFile | None:
+        """The model file for ``runtime`` and ``precision``, or None if the bundle has none."""
+        for f in self.files.values():
+            if f.runtime == runtime and f.precision == precision:
+                return f
+        return None
+
+    def describe_files(self) -> str:
+        """``model.fp32.onnx (onnx fp32), ...``: what the bundle holds, for messages."""
+        return ", ".join(f"{f.name} ({f.runtime} {f.precision})" for f in self.files.values()) or "no model files"
+
+
+def is_bundle(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a directory whose ``manifest.json`` declares a harmonies bundle.
+
+    Cheap and silent (it reads the manifest only and verifies nothing): used
+    to tell a bundle from a training run. :func:`load_bundle` does the checks.
+    """
+    manifest = Path(path) / MANIFEST
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == BUNDLE_FORMAT
+
+
+def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
+    """Read and check a bundle.
+
+    Parameters
+    ----------
+    path : path-like
+        The bundle directory (or its ``manifest.json``).
+    verify : bool
+        Check every listed file's size and SHA-256 (the default; a few
+        milliseconds for a 250 KB model). ``False`` only checks that the
+        files exist.
+
+    Returns
+    -------
+    Bundle
+
+    Raises
+    ------
+    BundleError
+        Not a bundle, a malformed manifest, a format version this runtime
+        does not read, a listed file missing or not matching its checksum,
+        a feature configuration this runtime cannot compute, or labels and
+        normalisation statistics of the wrong shape. The message names the
+        bundle, the field or file at fault and the reason.
+    """
+    path = Path(path)
+    directory = path.parent if path.name == MANIFEST and path.is_file() else path
+    where = str(directory)
+    if not directory.exists():
+        raise BundleError(f"{where}: no such bundle directory")
+    if not directory.is_dir():
+        raise BundleError(f"{where}: a bundle is a directory holding {MANIFEST} and the model files")
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        raise BundleError(f"{where}: not a harmonies bundle (no {MANIFEST}); `harmonies export RUN` writes one")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise BundleError(f"{manifest_path}: cannot read ({err})") from None
+    except json.JSONDecodeError as err:
+        raise BundleError(f"{manifest_path}: malformed manifest, not valid JSON ({err})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{manifest_path}: malformed manifest: expected a JSON object, got {type(manifest).__name__}")
+    return _parse(directory, manifest, verify=verify)
+
+
+# ----------------------------------------------------------------- parsing
+
+
+class _Fields:
+    """Typed access to a manifest's fields with error messages that name the field."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, message: str) -> BundleError:
+        return BundleError(f"{self.where}: malformed manifest: {message}")
+
+    def get(self, obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], label: str) -> Any:
+        if key not in obj:
+            raise self.fail(f"missing field {label!r}")
+        value = obj[key]
+        if kind is int or kind is float or kind == (int, float):
+            ok = isinstance(value, kind) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(f"field {label!r} must be {_article(names)}, got {value!r:.80}")
+        return value
+
+
+def _article(name: str) -> str:
+    return {"dict": "an object", "list": "a list", "str": "a string", "int": "an integer"}.get(name, f"a {name}")
+
+
+def _parse(directory: Path, manifest: dict[str, Any], *, verify: bool) -> Bundle:
+    where = str(directory)
+    f = _Fields(where)
+
+    fmt = manifest.get("format")
+    if fmt != BUNDLE_FORMAT:
+        raise BundleError(f"{where}: {MANIFEST} is not a harmonies bundle manifest (format {fmt!r}, expected {BUNDLE_FORMAT!r})")
+    version = manifest.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise f.fail(f"field 'format_version' must be an integer, got {version!r:.80}")
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            f"{where}: bundle format version {version} is newer than this harmonies (supports {FORMAT_VERSION}); upgrade harmonies"
+        )
+    if version < 1:
+        raise BundleError(f"{where}: bundle format version {version} is not a valid version (this harmonies reads {FORMAT_VERSION})")
+
+    name = f.get(manifest, "name", str, "name")
+
+    labels = f.get(manifest, "labels", list, "labels")
+    if not labels:
+        raise f.fail("'labels' is empty; a model needs at least one class")
+    if not all(isinstance(x, str) and x for x in labels):
+        raise f.fail("every entry of 'labels' must be a non-empty string")
+    if len(set(labels)) != len(labels):
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        raise f.fail(f"'labels' repeats {', '.join(map(repr, dupes))}")
+
+    model = f.get(manifest, "model", dict, "model")
+    f.get(model, "name", str, "model.name")
+
+    fc = f.get(manifest, "feature_config", dict, "feature_config")
+    try:
+        config = FeatureConfig.from_dict(fc)
+    except ParameterError as err:
+        raise BundleError(
+            f"{where}: this runtime cannot honour the bundle's feature config: {err} "
+            "(a bundle from a newer harmonies? upgrade harmonies, or re-export the model)"
+        ) from None
+    except TypeError as err:  # e.g. a required field given as an unexpected type
+        raise BundleError(f"{where}: this runtime cannot honour the bundle's feature config: {err}") from None
+
+    inp = f.get(manifest, "input", dict, "input")
+    kind = f.get(inp, "kind", str, "input.kind")
+    if kind not in INPUT_KINDS:
+        raise BundleError(f"{where}: input kind {kind!r} is not one this runtime computes ({', '.join(INPUT_KINDS)})")
+    shape = f.get(inp, "shape", list, "input.shape")
+    if len(shape) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
+        raise f.fail(f"'input.shape' must be [rows, frames] of positive integers, got {shape!r:.80}")
+    rows, frames = shape
+    expected_rows = _rows_of(kind, config)
+    if rows != expected_rows:
+        raise f.fail(
+            f"'input.shape' has {rows} rows but {kind} features of this feature config have {expected_rows}"
+        )
+    window = f.get(inp, "window_frames", int, "input.window_frames")
+    if window != frames:
+        raise f.fail(f"'input.window_frames' ({window}) differs from the frames of 'input.shape' ({frames})")
+    window_seconds = float(f.get(inp, "window_seconds", (int, float), "input.window_seconds"))
+    hop = inp.get("hop_frames", None)
+    if hop is None:
+        # Training's default hop (TrainConfig.window_hop=None): half the window, in seconds, as frames.
+        hop = max(1, int(round(window_seconds / 2 * config.sample_rate / config.hop_length)))
+    elif isinstance(hop, bool) or not isinstance(hop, int) or hop < 1:
+        raise f.fail(f"'input.hop_frames' must be a positive integer, got {hop!r:.80}")
+    layout_text = f.get(inp, "layout", str, "input.layout")
+    layout = layout_text.split()[0] if layout_text.split() else ""
+    if layout not in LAYOUTS:
+        raise BundleError(f"{where}: input layout {layout_text!r} is not one this runtime feeds ({', '.join(LAYOUTS)})")
+
+    norm = f.get(inp, "normalization", dict, "input.normalization")
+    mean = _vector(f, norm, "mean", rows)
+    std = _vector(f, norm, "std", rows)
+    if not np.all(std > 0):
+        raise f.fail(f"'input.normalization.std' must be positive, found {float(std.min())!r}")
+
+    listed = f.get(manifest, "files", dict, "files")
+    if not listed:
+        raise f.fail("'files' lists no model file")
+    files: dict[str, ModelFile] = {}
+    for file_name, entry in listed.items():
+        files[file_name] = _model_file(f, directory, file_name, entry)
+    seen: dict[tuple[str, str], str] = {}
+    for mf in files.values():
+        key = (mf.runtime, mf.precision)
+        if key in seen:
+            raise f.fail(f"two {mf.runtime} {mf.precision} files: {seen[key]} and {mf.name}")
+        seen[key] = mf.name
+    for mf in files.values():
+        _check_file(where, mf, verify=verify)
+
+    source = manifest.get("source_run")
+    return Bundle(
+        path=directory,
+        name=name,
+        labels=tuple(labels),
+        kind=kind,
+        rows=rows,
+        window_frames=window,
+        hop_frames=int(hop),
+        window_seconds=window_seconds,
+        layout=layout,
+        mean=mean,
+        std=std,
+        feature_config=config,
+        files=files,
+        model=dict(model),
+        source_run=source if isinstance(source, str) and source else None,
+        manifest=manifest,
+    )
+
+
+def _rows_of(kind: str, config: FeatureConfig) -> int:
+    if kind == "log_mel":
+        return config.n_mels
+    return sum(config.feature_size(name) for name in FRAME_VECTOR_FEATURES)
+
+
+def _vector(f: _Fields, norm: Mapping[str, Any], key: str, rows: int) -> np.ndarray:
+    values = f.get(norm, key, list, f"input.normalization.{key}")
+    if len(values) != rows:
+        raise f.fail(f"'input.normalization.{key}' has {len(values)} values, the input {rows} rows")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise f.fail(f"'input.normalization.{key}' must hold numbers only")
+    array = np.asarray(values, dtype=np.float32)
+    if not np.all(np.isfinite(array)):
+        raise f.fail(f"'input.normalization.{key}' holds NaN or Inf (or a value beyond float32)")
+    array.flags.writeable = False
+    return array
+
+
+def _tensor(f: _Fields, entry: Mapping[str, Any], label: str) -> TensorSpec:
+    spec = f.get(entry, label.rsplit(".", 1)[-1], dict, label)
+    name = spec.get("name", "")
+    if not isinstance(name, str):
+        raise f.fail(f"'{label}.name' must be a string")
+    dtype = f.get(spec, "dtype", str, f"{label}.dtype")
+    if dtype not in DTYPES:
+        raise f.fail(f"'{label}.dtype' is {dtype!r}; this runtime feeds {' or '.join(DTYPES)}")
+    scale, zero_point = spec.get("scale"), spec.get("zero_point")
+    if dtype == "float32":
+        return TensorSpec(name, dtype)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise f.fail(f"'{label}.scale' of an int8 tensor must be a positive number, got {scale!r}")
+    if isinstance(zero_point, bool) or not isinstance(zero_point, int) or not -128 <= zero_point <= 127:
+        raise f.fail(f"'{label}.zero_point' of an int8 tensor must be an integer in [-128, 127], got {zero_point!r}")
+    return TensorSpec(name, dtype, float(scale), int(zero_point))
+
+
+def _model_file(f: _Fields, directory: Path, file_name: str, entry: Any) -> ModelFile:
+    label = f"files[{file_name!r}]"
+    if not file_name or file_name in (".", "..") or "/" in file_name or "\\" in file_name or file_name == MANIFEST:
+        raise f.fail(f"{label}: a model file is named by a plain file name inside the bundle")
+    if not isinstance(entry, dict):
+        raise f.fail(f"{label} must be an object")
+    sha = f.get(entry, "sha256", str, f"{label}.sha256").lower()
+    if not _HEX64.fullmatch(sha):
+        raise f.fail(f"{label}.sha256 must be 64 hex digits")
+    size = f.get(entry, "bytes", int, f"{label}.bytes")
+    runtime = f.get(entry, "runtime", str, f"{label}.runtime")
+    if runtime not in RUNTIMES:
+        raise BundleError(f"{directory}: {file_name} is for runtime {runtime!r}; this harmonies runs {', '.join(RUNTIMES)}")
+    precision = f.get(entry, "precision", str, f"{label}.precision")
+    if precision not in PRECISIONS:
+        raise f.fail(f"{label}.precision is {precision!r}; expected one of {', '.join(PRECISIONS)}")
+    quantization = entry.get("quantization", "none")
+    if not isinstance(quantization, str):
+        raise f.fail(f"{label}.quantization must be a string")
+    return ModelFile(
+        name=file_name,
+        path=directory / file_name,
+        runtime=runtime,
+        precision=precision,
+        quantization=quantization,
+        sha256=sha,
+        bytes=size,
+        input=_tensor(f, entry, f"{label}.input"),
+        output=_tensor(f, entry, f"{label}.output"),
+    )
+
+
+def _check_file(where: str, mf: ModelFile, *, verify: bool) -> None:
+    if not mf.path.is_file():
+        raise BundleError(f"{where}: {mf.name} is missing: the manifest lists it; copy the whole bundle directory")
+    if not verify:
+        return
+    size = mf.path.stat().st_size
+    if size != mf.bytes:
+        raise BundleError(
+            f"{where}: {mf.name}: checksum mismatch: the file is corrupt or was modified "
+            f"({size} bytes, the manifest says {mf.bytes})"
+        )
+    try:
+        with open(mf.path, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError as err:
+        raise BundleError(f"{where}: {mf.name}: cannot read ({err.strerror or err})") from None
+    if digest != mf.sha256:
+        raise BundleError(
+            f"{where}: {mf.name}: checksum mismatch: the file is corrupt or was modified "
+            f"(sha256 {digest[:12]}..., the manifest says {mf.sha256[:12]}...)"
+        )

@@ -1,0 +1,255 @@
+"""Evaluate a bundle on a labelled dataset with the device runtime (no torch).
+
+The figures are those ``harmonies evaluate RUN`` gives for a training run,
+computed the way training computed them: whole-file features from the C
+core, each clip's frames cut out of its file's features, windows of the
+bundle's length every hop (half a window by default) padded with silence
+when a clip is shorter than one window, window-level metrics and clip-level
+ones (the mean of a clip's window probabilities). Only the model differs:
+the bundle's ONNX or TFLite file, fp32 or int8, in the runtime the device
+uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyharmonies.errors import AudioError, ParameterError
+from pyharmonies.runtime.backends import make_backend
+from pyharmonies.runtime.bundle import Bundle, load_bundle
+from pyharmonies.runtime.classifier import WindowClassifier, input_features
+
+SPLIT_CHOICES = ("all", "test", "val", "train")
+
+
+def find_source_run(bundle: Bundle) -> Path | None:
+    """The bundle's source run directory on this machine, or None.
+
+    ``source_run`` as the manifest records it: an absolute path, or one
+    relative to the current directory, to the bundle, or to the folder that
+    holds the bundle's folder (``export/<name>`` beside ``runs/<name>``).
+    """
+    if not bundle.source_run:
+        return None
+    given = Path(bundle.source_run)
+    candidates = [given] if given.is_absolute() else [Path.cwd() / given, bundle.path / given, bundle.path.parent / given, bundle.path.parent.parent / given]
+    for candidate in candidates:
+        if (candidate / "splits.json").is_file():
+            return candidate
+    return None
+
+
+def _split_keys(bundle: Bundle, split: str) -> set[str]:
+    run = find_source_run(bundle)
+    if run is None:
+        where = f"its source run {bundle.source_run!r} is not on this machine" if bundle.source_run else "the manifest names no source run"
+        raise ParameterError(f"--split {split} uses the splits of the run the bundle was exported from, but {where}; use --split all")
+    try:
+        saved = json.loads((run / "splits.json").read_text(encoding="utf-8"))
+        return set(saved["splits"][split])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ParameterError(f"{run / 'splits.json'}: cannot read the {split!r} split ({err})") from None
+
+
+def evaluate_bundle(
+    bundle_dir: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    *,
+    split: str = "all",
+    backend: str = "auto",
+    precision: str = "auto",
+    threads: int = 1,
+    cache: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    progress: bool = False,
+    out: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Metrics of a bundle's model on a dataset, run by the device runtime.
+
+    Parameters
+    ----------
+    bundle_dir : path-like
+        A bundle directory (``harmonies export`` writes them).
+    data : path-like
+        A dataset (class folders, GTZAN or a CSV manifest) with the bundle's
+        labels; clips of other labels are reported and left out.
+    split : {"all", "test", "val", "train"}
+        ``all``: every readable clip; otherwise the clips of that split of
+        the bundle's source run (its ``splits.json`` must be on this
+        machine, and ``data`` the dataset it was trained on).
+    backend, precision, threads
+        As :func:`~pyharmonies.runtime.backends.make_backend`.
+    cache : path-like, optional
+        A feature cache folder (training's ``.cache/features``): features
+        are read from it, and computed into it when missing. By default they
+        are computed in memory, file by file.
+    batch_size : int
+        Windows per runtime call (TFLite files run one window at a time anyway).
+    progress : bool
+        A progress bar on stderr (needs tqdm).
+    out : path-like, optional
+        A folder to write ``metrics.json`` and ``report.md`` into. Nothing is
+        written by default: a bundle is a deliverable, evaluating it must not
+        change it.
+
+    Returns
+    -------
+    dict
+        ``"window"`` and ``"clip"``: metrics as
+        :func:`~pyharmonies.training.metrics.classification_metrics` gives
+        them; ``"backend"``: what ran (runtime, provider, precision, file);
+        ``"problems"``: ``[{"path", "reason"}]`` of the files or clips left out.
+
+    Raises
+    ------
+    BundleError
+        The bundle is refused (see :func:`~pyharmonies.runtime.bundle.load_bundle`).
+    ParameterError
+        Bad arguments, no usable clip, or a split without its source run.
+    """
+    from pyharmonies.data.cache import FeatureCache
+    from pyharmonies.data.sources import Problem, open_dataset
+    from pyharmonies.data.windows import make_windows, take_window
+    from pyharmonies.training.metrics import classification_metrics  # numpy only
+
+    if split not in SPLIT_CHOICES:
+        raise ParameterError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    bundle = load_bundle(bundle_dir)
+    clf = WindowClassifier(bundle, make_backend(bundle, backend, precision, threads=threads))
+    config, kind = bundle.feature_config, bundle.kind
+
+    index = open_dataset(data)
+    problems: list[Problem] = list(index.problems)
+    known = set(bundle.labels)
+    clips = []
+    for clip in index.clips:
+        if clip.label in known:
+            clips.append(clip)
+        else:
+            problems.append(Problem(clip.path, f"label {clip.label!r} is not one the model knows"))
+    if split != "all":
+        keys = _split_keys(bundle, split)
+        clips = [c for c in clips if c.key in keys]
+        if not clips:
+            raise ParameterError(f"none of this dataset's clips are in the source run's {split!r} split (another dataset?); use --split all")
+    if not clips:
+        raise ParameterError(f"{data}: no clip with a label the model knows ({', '.join(bundle.labels)})")
+
+    # Without a cache folder the FeatureCache object is used for frame_range only: it writes nothing.
+    feature_cache = FeatureCache(cache if cache is not None else tempfile.gettempdir(), config)
+    by_path: dict[Path, list[int]] = defaultdict(list)
+    for i, clip in enumerate(clips):
+        by_path[clip.path].append(i)
+    label_index = {label: i for i, label in enumerate(bundle.labels)}
+    pad = clf.pad_values
+    window, hop = bundle.window_frames, bundle.hop_frames
+
+    clip_ids: list[int] = []
+    pending: list[np.ndarray] = []  # raw windows not run yet (at most batch_size: memory stays flat)
+    chunks: list[np.ndarray] = []  # probabilities, in window order
+
+    def flush() -> None:
+        if pending:
+            chunks.append(clf.predict_batch(np.stack(pending)))
+            pending.clear()
+
+    bar = _progress(len(by_path), progress)
+    try:
+        for path, members in by_path.items():
+            try:
+                if cache is not None:
+                    whole = feature_cache.load(path, kind)
+                else:
+                    from pyharmonies.audio import load
+
+                    whole = input_features(load(path, config.sample_rate), config, kind)
+            except (AudioError, ValueError) as err:
+                text = str(err)
+                problems.append(Problem(path, text[len(str(path)) + 2 :] if text.startswith(f"{path}: ") else text))
+                continue
+            finally:
+                bar.update(1)
+            for i in members:
+                first, stop = feature_cache.frame_range(clips[i], whole.shape[1])
+                feats = whole[:, first:stop]
+                for w in make_windows([feats.shape[1]], window, hop):
+                    clip_ids.append(i)
+                    pending.append(take_window(feats, w.start, window, pad))
+                    if len(pending) >= batch_size:
+                        flush()
+        flush()
+    finally:
+        bar.close()
+    if not clip_ids:
+        raise ParameterError(f"{data}: no clip gave a window ({len(problems)} problem(s))")
+    probs = np.concatenate(chunks)
+    ids = np.asarray(clip_ids)
+    y = np.asarray([label_index[clips[i].label] for i in clip_ids])
+    order = np.unique(ids)
+    clip_probs = np.stack([probs[ids == c].mean(axis=0) for c in order])
+    clip_true = np.asarray([label_index[clips[c].label] for c in order])
+    results: dict[str, Any] = {
+        "window": classification_metrics(y, probs.argmax(axis=1), bundle.labels),
+        "clip": classification_metrics(clip_true, clip_probs.argmax(axis=1), bundle.labels),
+        "backend": {
+            "runtime": clf.backend.name,
+            "provider": clf.backend.provider,
+            "precision": clf.backend.precision,
+            "file": clf.backend.file.name,
+            "threads": clf.backend.threads,
+        },
+        "problems": [{"path": str(p.path), "reason": p.reason} for p in problems],
+    }
+    if out is not None:
+        _write(Path(out), bundle, data, split, results)
+    return results
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is a training extra; the device may not have it
+        return _NoBar()
+    return tqdm(total=total, desc="files", unit="file", file=sys.stderr, leave=False)
+
+
+def _write(out: Path, bundle: Bundle, data, split: str, results: dict[str, Any]) -> None:
+    from pyharmonies.training.report import confusion_text, metrics_table  # numpy only
+
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"bundle": str(bundle.path), "data": str(data), "split": split, **results}
+    (out / "metrics.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    b = results["backend"]
+    lines = [
+        f"# Evaluation of bundle `{bundle.path}` on `{data}` ({split})",
+        "",
+        f"Model file `{b['file']}`: {b['precision']} in {b['provider']} ({b['threads']} thread(s)).",
+        "",
+    ]
+    for level in ("window", "clip"):
+        lines += [f"## Per {level}", ""] + metrics_table(results[level]) + [""]
+    lines += confusion_text(results["window"]["confusion"], list(bundle.labels))
+    if results["problems"]:
+        lines += ["", f"## Left out ({len(results['problems'])})", ""]
+        lines += [f"- `{p['path']}`: {p['reason']}" for p in results["problems"]]
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
