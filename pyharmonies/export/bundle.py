@@ -142,6 +142,7 @@ def write_manifest(out_dir: str | os.PathLike[str], manifest: dict[str, Any]) ->
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a device may run listen as another user
         os.replace(tmp, out_dir / MANIFEST)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
