@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "evaluate": "pyharmonies.commands.evaluate:evaluate",
     "export": "pyharmonies.commands.export:export",
     "classify": "pyharmonies.commands.classify:classify",
+    "listen": "pyharmonies.commands.listen:listen",
+    "devices": "pyharmonies.commands.listen:devices",
 }
 
 

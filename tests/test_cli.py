@@ -36,6 +36,8 @@ HELP_MENTIONS = {
               "--window", "--init", "--freeze-backbone", "--resume", "--group-by", "torchrun"],
     "evaluate": ["RUN", "DATA", "--split", "--backend", "--precision"],
     "classify": ["BUNDLE", "AUDIO...", "--top-k", "--json", "--backend", "--precision", "--threads"],
+    "listen": ["--model", "--source", "--fast", "--hop", "--smoothing", "--threshold", "--top-k", "--json", "--duration", "--backend"],
+    "devices": ["input devices"],
     "export": ["RUN", "--int8", "--format", "--out", "--calibration", "--max-drop", "--allow-drop"],
 }
 

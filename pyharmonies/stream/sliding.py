@@ -1,0 +1,177 @@
+"""A sliding window of streaming features, classified every hop.
+
+Window alignment (the same as :func:`pyharmonies.runtime.files.window_starts`
+for a whole file): frames are numbered from 0 as the native
+:class:`~pyharmonies.features.StreamingExtractor` completes them; when frame
+``t`` arrives with ``t = W - 1 + k * hop`` (``k = 0, 1, ...``), the window of
+frames ``t - W + 1 .. t`` (start ``k * hop``) is classified. After
+:meth:`SlidingClassifier.finish` (which flushes the extractor's last frames)
+the windows are exactly the offline ones of the same samples, except that a
+stream shorter than one window gives no window (offline pads one).
+
+Features are computed once per sample (the extractor keeps its own state);
+the last ``W`` frames live in a preallocated frame ring. Windows wait in a
+bounded queue of preallocated slots; when more are pending than it holds,
+the oldest are dropped and counted in :attr:`SlidingClassifier.dropped`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pyharmonies.features import FRAME_VECTOR_FEATURES, FeatureConfig, StreamingExtractor
+from pyharmonies.stream.smoothing import Smoother
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """One classified window."""
+
+    time: float  # seconds of stream at the window's end: (start + W) * hop_length / sample_rate
+    start_frame: int  # the window's first frame
+    probs: np.ndarray = field(repr=False)  # smoothed, sums to 1
+    raw_probs: np.ndarray = field(repr=False)  # the model's own for this window
+    label: str = ""  # top label of the smoothed probabilities
+    confidence: float = 0.0
+    latency_ms: float = 0.0  # from the push that completed the window to its result
+
+
+def _columns(extractor: StreamingExtractor, kind: str) -> np.ndarray:
+    names = ["log_mel"] if kind == "log_mel" else list(FRAME_VECTOR_FEATURES)
+    layout = extractor._layout
+    return np.concatenate([np.arange(layout[n][0], layout[n][0] + layout[n][1]) for n in names])
+
+
+class SlidingClassifier:
+    """Samples in, a classified window every ``hop_frames`` frames out.
+
+    Parameters
+    ----------
+    classifier : WindowClassifier
+        Anything with ``predict((rows, window_frames)) -> probs`` and ``labels``.
+    extractor_config : FeatureConfig
+        The bundle's.
+    kind : {"log_mel", "frame_vector"}
+    window_frames, hop_frames : int
+    smoothing : Smoother or str
+        A :class:`Smoother` or its method name (defaults for alpha and n).
+    max_pending : int
+        Windows that may wait for inference; 0 means unbounded (nothing is
+        ever dropped: for replaying files deterministically).
+    """
+
+    def __init__(self, classifier, extractor_config: FeatureConfig, kind: str, window_frames: int, hop_frames: int,
+                 smoothing: Smoother | str = "none", max_pending: int = 4):  # fmt: skip
+        if kind not in ("log_mel", "frame_vector"):
+            raise ValueError(f"unknown input kind {kind!r}; expected log_mel or frame_vector")
+        if int(window_frames) < 1 or int(hop_frames) < 1:
+            raise ValueError("window_frames and hop_frames must be >= 1")
+        self.classifier = classifier
+        self.labels = tuple(classifier.labels)
+        self.config = extractor_config
+        self.kind = kind
+        self.window_frames = W = int(window_frames)
+        self.hop_frames = int(hop_frames)
+        self.smoother = smoothing if isinstance(smoothing, Smoother) else Smoother(smoothing, len(self.labels))
+        names = ["log_mel"] if kind == "log_mel" else list(FRAME_VECTOR_FEATURES)
+        self.extractor = StreamingExtractor(extractor_config, features=names)
+        self._cols = _columns(self.extractor, kind)
+        self.rows = len(self._cols)
+        # Each frame is written twice (at i and i + W) so any window is one slice.
+        self._frames = np.zeros((self.rows, 2 * W), dtype=np.float32)
+        self.max_pending = int(max_pending)
+        slots = self.max_pending if self.max_pending > 0 else 4
+        self._slots = np.zeros((slots, self.rows, W), dtype=np.float32)
+        self._slot_start = np.zeros(slots, dtype=np.int64)
+        self._head = 0  # index of the oldest pending window (monotonic)
+        self._tail = 0  # index after the newest
+        self.frames_seen = 0
+        self.windows = 0  # windows classified
+        self.dropped = 0  # windows dropped because inference fell behind
+        self.latencies_ms: list[float] = []
+        self.hop_seconds = self.hop_frames * extractor_config.hop_length / extractor_config.sample_rate
+
+    # ---------------------------------------------------------------- frames -> windows
+    def _enqueue(self, start: int) -> None:
+        n_slots = self._slots.shape[0]
+        if self._tail - self._head >= n_slots:
+            if self.max_pending > 0:
+                self._head += 1
+                self.dropped += 1
+            else:  # unbounded: grow (only when replaying without a bound)
+                pending = [(self._slots[i % n_slots].copy(), self._slot_start[i % n_slots]) for i in range(self._head, self._tail)]
+                n_slots *= 2
+                self._slots = np.zeros((n_slots, self.rows, self.window_frames), dtype=np.float32)
+                self._slot_start = np.zeros(n_slots, dtype=np.int64)
+                self._head, self._tail = 0, len(pending)
+                for i, (w, s) in enumerate(pending):
+                    self._slots[i], self._slot_start[i] = w, s
+        i = self._tail % n_slots
+        pos = (self.frames_seen + 1) % self.window_frames  # the oldest frame of the window, in the ring
+        self._slots[i] = self._frames[:, pos : pos + self.window_frames]
+        self._slot_start[i] = start
+        self._tail += 1
+
+    def _add_frames(self, rows: np.ndarray) -> None:
+        W, hop = self.window_frames, self.hop_frames
+        for r in range(rows.shape[0]):
+            t = self.frames_seen
+            j = t % W
+            frame = rows[r, self._cols]
+            self._frames[:, j] = frame
+            self._frames[:, j + W] = frame
+            if t >= W - 1 and (t - (W - 1)) % hop == 0:
+                self._enqueue(t - W + 1)
+            self.frames_seen = t + 1
+
+    @property
+    def pending(self) -> int:
+        return self._tail - self._head
+
+    # ---------------------------------------------------------------- inference
+    def _drain(self, t0: float) -> list[StreamResult]:
+        out = []
+        sr, hl, W = self.config.sample_rate, self.config.hop_length, self.window_frames
+        while self._tail > self._head:
+            i = self._head % self._slots.shape[0]
+            start = int(self._slot_start[i])
+            raw = np.asarray(self.classifier.predict(self._slots[i]), dtype=np.float32)
+            self._head += 1
+            probs = self.smoother(raw)
+            best = int(np.argmax(probs))
+            latency = (time.perf_counter() - t0) * 1000.0
+            self.windows += 1
+            self.latencies_ms.append(latency)
+            out.append(StreamResult((start + W) * hl / sr, start, probs, raw, self.labels[best], float(probs[best]), latency))
+        return out
+
+    def push(self, samples: np.ndarray) -> list[StreamResult]:
+        """Feed samples (mono, the bundle's rate); return the windows they complete, classified."""
+        t0 = time.perf_counter()
+        self._add_frames(self.extractor.push_rows(np.ascontiguousarray(samples, dtype=np.float32)))
+        return self._drain(t0)
+
+    def finish(self) -> list[StreamResult]:
+        """End of stream: flush the extractor's last frames, classify their windows, reset the extractor."""
+        t0 = time.perf_counter()
+        flushed = self.extractor.flush()
+        names = ["log_mel"] if self.kind == "log_mel" else list(FRAME_VECTOR_FEATURES)
+        rows = np.concatenate([flushed[n] for n in names], axis=0).T  # (k, rows)
+        cols, self._cols = self._cols, np.arange(self.rows)
+        try:
+            self._add_frames(np.ascontiguousarray(rows, dtype=np.float32))
+        finally:
+            self._cols = cols
+        return self._drain(t0)
+
+    def summary(self) -> dict:
+        lat = np.asarray(self.latencies_ms, dtype=np.float64)
+        return {
+            "windows": self.windows,
+            "dropped": self.dropped,
+            "mean_latency_ms": float(lat.mean()) if lat.size else 0.0,
+            "p95_latency_ms": float(np.percentile(lat, 95)) if lat.size else 0.0,
+        }
