@@ -146,32 +146,32 @@ static void transform_packed(hm_fft *fft, const float *in, const double *packed_
     complex_fft_bitrev_input(fft, zr, zi, half);
 }
 
-/* Split Z (the FFT of even + i*odd) into X, the spectrum of the real input:
- * X[k] = E[k] + W^k O[k] with E, O the spectra of the even and odd samples;
- * X[half-k] is conj(E[k] - W^k O[k]). Calls emit(k, re, im) per bin. */
-#define SPLIT_SPECTRUM(fft, EMIT)                                                         \
-    do {                                                                                  \
-        const double *zr_ = (fft)->work_re, *zi_ = (fft)->work_im;                        \
-        int half_ = (fft)->half, k_;                                                      \
-        EMIT(0, zr_[0] + zi_[0], 0.0);                                                    \
-        EMIT(half_, zr_[0] - zi_[0], 0.0);                                                \
-        for (k_ = 1; k_ <= half_ / 2; ++k_) {                                             \
-            double ar = zr_[k_], ai = zi_[k_], br = zr_[half_ - k_], bi = zi_[half_ - k_]; \
-            double er = 0.5 * (ar + br), ei = 0.5 * (ai - bi);                            \
-            double or_ = 0.5 * (ai + bi), oi = -0.5 * (ar - br);                          \
-            double wr = (fft)->post_re[k_], wi = (fft)->post_im[k_];                      \
-            double tr = wr * or_ - wi * oi, ti = wr * oi + wi * or_;                      \
-            EMIT(k_, er + tr, ei + ti);                                                   \
-            EMIT(half_ - k_, er - tr, -(ei - ti));                                        \
-        }                                                                                 \
-    } while (0)
-
 void hm_rfft(hm_fft *fft, const float *in, float *re, float *im) {
+    const double *zr, *zi;
+    int half, k;
     if (fft == NULL || !fft->initialized || in == NULL || re == NULL || im == NULL) return;
     transform_packed(fft, in, NULL);
-#define EMIT_COMPLEX(k, xr, xi) (re[k] = (float)(xr), im[k] = (float)(xi))
-    SPLIT_SPECTRUM(fft, EMIT_COMPLEX);
-#undef EMIT_COMPLEX
+    zr = fft->work_re;
+    zi = fft->work_im;
+    half = fft->half;
+    /* Split Z (the FFT of even + i*odd) into X, the spectrum of the real
+     * input: X[k] = E[k] + W^k O[k] with E, O the spectra of the even and
+     * odd samples; X[half-k] is conj(E[k] - W^k O[k]). */
+    re[0] = (float)(zr[0] + zi[0]);
+    im[0] = 0.0f;
+    re[half] = (float)(zr[0] - zi[0]);
+    im[half] = 0.0f;
+    for (k = 1; k <= half / 2; ++k) {
+        double ar = zr[k], ai = zi[k], br = zr[half - k], bi = zi[half - k];
+        double er = 0.5 * (ar + br), ei = 0.5 * (ai - bi);
+        double or_ = 0.5 * (ai + bi), oi = -0.5 * (ar - br);
+        double wr = fft->post_re[k], wi = fft->post_im[k];
+        double tr = wr * or_ - wi * oi, ti = wr * oi + wi * or_;
+        re[k] = (float)(er + tr);
+        im[k] = (float)(ei + ti);
+        re[half - k] = (float)(er - tr);
+        im[half - k] = (float)(-(ei - ti));
+    }
 }
 
 HM_MULTIVERSION
@@ -187,9 +187,9 @@ void hm_rfft_power(hm_fft *fft, const float *in, const double *window, float *po
     pw = fft->work_power;
     pw[0] = (zr[0] + zi[0]) * (zr[0] + zi[0]);
     pw[half] = (zr[0] - zi[0]) * (zr[0] - zi[0]);
-    /* One bin per iteration: the pairwise form of SPLIT_SPECTRUM does half
-     * the arithmetic but does not vectorise; this does, as long as the
-     * rounding to float is a separate loop. */
+    /* One bin per iteration: the pairwise form of hm_rfft does half the
+     * arithmetic but does not vectorise; this does, as long as the rounding
+     * to float is a separate loop. */
     for (k = 1; k < half; ++k) {
         double ar = zr[k], ai = zi[k], br = zr[half - k], bi = zi[half - k];
         double er = 0.5 * (ar + br), ei = 0.5 * (ai - bi);

@@ -28,7 +28,7 @@ from pyharmonies.data.splits import SPLITS, check_splits, group_kfold, load_spli
 from pyharmonies.data.windows import Window, make_windows, window_frames
 from pyharmonies.errors import ParameterError
 from pyharmonies.features import FeatureConfig
-from pyharmonies.models.registry import INPUT_KIND, build_model, model_config
+from pyharmonies.models.registry import INPUT_KIND, build_model, config_to_dict, model_config
 from pyharmonies.training import checkpoint
 from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
@@ -200,7 +200,7 @@ class _Trainer:
             self.normalizer = Normalizer.fit(train_arrays)
             self.options = dict(cfg.model_options)
         # Resolve every model option to its default so the checkpoint is self-contained.
-        self.options = _config_dict(model_config(cfg.model, self.options))
+        self.options = config_to_dict(model_config(cfg.model, self.options))
         n_rows = int(self.normalizer.mean.shape[0])
         self.meta = build_meta(cfg, prep, self.normalizer, cfg.model, self.options, self.window)
 
@@ -421,13 +421,7 @@ class _Trainer:
         return results
 
 
-def _config_dict(config: Any) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(config)
-
-
-def train_run(cfg: TrainConfig, *, progress: bool = True, splits: dict[str, list[int]] | None = None, resume: bool = False) -> Path:
+def train_run(cfg: TrainConfig, *, progress: bool = True, split_keys: dict[str, set[str]] | None = None, resume: bool = False) -> Path:
     """Train one model into ``cfg.out``: config, splits, checkpoints, metrics, report.
 
     Parameters
@@ -435,8 +429,8 @@ def train_run(cfg: TrainConfig, *, progress: bool = True, splits: dict[str, list
     cfg : TrainConfig
     progress : bool
         Progress bars and a line per epoch (rank 0 only).
-    splits : dict, optional
-        Clip indices per split (k-fold passes each fold's); by default a
+    split_keys : dict, optional
+        Clip keys per split (k-fold passes each fold's); by default a
         grouped, stratified, seeded split of the dataset.
     resume : bool
         Continue from the run directory's ``last.pt`` (after a kill).
@@ -459,8 +453,8 @@ def train_run(cfg: TrainConfig, *, progress: bool = True, splits: dict[str, list
         fcfg = FeatureConfig(**cfg.features)
         prep = prepare_data(cfg.data, fcfg, INPUT_KIND[cfg.model], cfg.cache, dist=dist, progress=progress)
         split_path = run_dir / "splits.json"
-        if splits is not None:
-            prep.splits = splits
+        if split_keys is not None:
+            prep.splits = {split: [i for i, c in enumerate(prep.clips) if c.key in keys] for split, keys in split_keys.items()}
         elif resume and split_path.exists():
             prep.splits = load_splits(split_path, prep.clips)
         else:
@@ -515,17 +509,10 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True) -> Path:
     summaries = []
     for k, fold in enumerate(folds):
         sub = TrainConfig.from_dict({**cfg.to_dict(), "out": str(out / f"fold-{k}"), "folds": 0})
-        # The folds were computed on the full index; map them onto the readable clips.
-        run = _train_fold(sub, index, fold, progress)
+        # Folds are computed on the full index; each run keeps the readable clips of its fold.
+        keys = {split: {index.clips[i].key for i in members} for split, members in fold.items()}
+        run = train_run(sub, progress=progress, split_keys=keys)
         summaries.append(json.loads((run / "metrics.json").read_text()))
     summary = report.write_folds_report(out, cfg, summaries)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     return out
-
-
-def _train_fold(cfg: TrainConfig, index: DatasetIndex, fold: dict[str, list[int]], progress: bool) -> Path:
-    keys = {split: {index.clips[i].key for i in members} for split, members in fold.items()}
-    fcfg = FeatureConfig(**cfg.features)
-    prep = prepare_data(cfg.data, fcfg, INPUT_KIND[cfg.model], cfg.cache, progress=progress)
-    splits = {split: [i for i, c in enumerate(prep.clips) if c.key in members] for split, members in keys.items()}
-    return train_run(cfg, progress=progress, splits=splits)
