@@ -23,3 +23,11 @@ class AudioError(HarmoniesError):
 
 class BundleError(HarmoniesError):
     """A model bundle is missing, corrupt, or not usable by this runtime."""
+
+
+class DeviceError(HarmoniesError):
+    """An audio input device could not be found or opened."""
+
+
+class DeviceLost(DeviceError):
+    """An open audio input device stopped delivering audio (unplugged, server gone)."""

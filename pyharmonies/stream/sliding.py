@@ -37,6 +37,7 @@ class StreamResult:
     label: str = ""  # top label of the smoothed probabilities
     confidence: float = 0.0
     latency_ms: float = 0.0  # from the push that completed the window to its result
+    end_sample: int = 0  # samples of stream the window needed: its last sample is end_sample - 1
 
 
 def _columns(extractor: StreamingExtractor, kind: str) -> np.ndarray:
@@ -61,10 +62,14 @@ class SlidingClassifier:
     max_pending : int
         Windows that may wait for inference; 0 means unbounded (nothing is
         ever dropped: for replaying files deterministically).
+    span : int
+        The decision window, in model windows: each result first averages
+        the model's probabilities over the last ``span`` windows, then
+        smooths them (1: each window on its own).
     """
 
     def __init__(self, classifier, extractor_config: FeatureConfig, kind: str, window_frames: int, hop_frames: int,
-                 smoothing: Smoother | str = "none", max_pending: int = 4):  # fmt: skip
+                 smoothing: Smoother | str = "none", max_pending: int = 4, span: int = 1):  # fmt: skip
         if kind not in ("log_mel", "frame_vector"):
             raise ValueError(f"unknown input kind {kind!r}; expected log_mel or frame_vector")
         if int(window_frames) < 1 or int(hop_frames) < 1:
@@ -76,6 +81,12 @@ class SlidingClassifier:
         self.window_frames = W = int(window_frames)
         self.hop_frames = int(hop_frames)
         self.smoother = smoothing if isinstance(smoothing, Smoother) else Smoother(smoothing, len(self.labels))
+        if int(span) < 1:
+            raise ValueError(f"span must be >= 1, got {span}")
+        self.span = int(span)
+        self._span_probs = np.zeros((self.span, len(self.labels)), dtype=np.float64)
+        # The samples a window ending at frame t needs: frame t reaches to t * hop + (n_fft/2 centred, else n_fft).
+        self._frame_reach = extractor_config.n_fft // 2 if extractor_config.center else extractor_config.n_fft
         names = ["log_mel"] if kind == "log_mel" else list(FRAME_VECTOR_FEATURES)
         self.extractor = StreamingExtractor(extractor_config, features=names)
         self._cols = _columns(self.extractor, kind)
@@ -89,6 +100,7 @@ class SlidingClassifier:
         self._head = 0  # index of the oldest pending window (monotonic)
         self._tail = 0  # index after the newest
         self.frames_seen = 0
+        self.samples_pushed = 0
         self.windows = 0  # windows classified
         self.dropped = 0  # windows dropped because inference fell behind
         self.latencies_ms: list[float] = []
@@ -131,6 +143,13 @@ class SlidingClassifier:
     def pending(self) -> int:
         return self._tail - self._head
 
+    @property
+    def next_window_end(self) -> int:
+        """Samples of stream the next window needs (its last sample is this minus one)."""
+        W, hop, t = self.window_frames, self.hop_frames, self.frames_seen
+        last = W - 1 if t <= W - 1 else W - 1 + -(-(t - (W - 1)) // hop) * hop  # first window end >= t
+        return last * self.config.hop_length + self._frame_reach
+
     # ---------------------------------------------------------------- inference
     def _drain(self, t0: float) -> list[StreamResult]:
         out = []
@@ -140,18 +159,28 @@ class SlidingClassifier:
             start = int(self._slot_start[i])
             raw = np.asarray(self.classifier.predict(self._slots[i]), dtype=np.float32)
             self._head += 1
-            probs = self.smoother(raw)
+            probs = self.smoother(self._decision_window(raw))
             best = int(np.argmax(probs))
             latency = (time.perf_counter() - t0) * 1000.0
             self.windows += 1
             self.latencies_ms.append(latency)
-            out.append(StreamResult((start + W) * hl / sr, start, probs, raw, self.labels[best], float(probs[best]), latency))
+            end_sample = (start + W - 1) * hl + self._frame_reach
+            out.append(StreamResult((start + W) * hl / sr, start, probs, raw, self.labels[best], float(probs[best]), latency,
+                                    end_sample))  # fmt: skip
         return out
+
+    def _decision_window(self, raw: np.ndarray) -> np.ndarray:
+        if self.span == 1:
+            return raw
+        self._span_probs[self.windows % self.span] = np.where(np.isfinite(raw), raw, 0.0)
+        return self._span_probs[: min(self.windows + 1, self.span)].mean(axis=0)
 
     def push(self, samples: np.ndarray) -> list[StreamResult]:
         """Feed samples (mono, the bundle's rate); return the windows they complete, classified."""
         t0 = time.perf_counter()
-        self._add_frames(self.extractor.push_rows(np.ascontiguousarray(samples, dtype=np.float32)))
+        x = np.ascontiguousarray(samples, dtype=np.float32)
+        self.samples_pushed += x.shape[0]
+        self._add_frames(self.extractor.push_rows(x))
         return self._drain(t0)
 
     def finish(self) -> list[StreamResult]:
