@@ -251,14 +251,44 @@ def test_listen_never_imports_torch(tiny):
 def test_listen_help():
     code, out, _ = invoke("listen", "--help")
     assert code == 0
-    for mention in ("--model", "--source", "--fast", "--hop", "--smoothing", "--threshold", "--top-k", "--json", "--duration", "--backend"):
+    for mention in ("--model", "--device", "--source", "--fast", "--window", "--hop", "--smoothing", "--threshold", "--top-k", "--json",
+                    "--duration", "--reconnect", "--selftest", "--minutes", "--backend", "Exit status"):  # fmt: skip
         assert mention in out
 
 
-def test_listen_without_source_says_so(tmp_path):
-    code, _, err = invoke("listen", "--model", tmp_path)
-    assert code == 1
-    assert "microphone capture is not implemented yet (issue 5 in progress); use --source FILE" in err
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--fast"], "--fast replays a --source FILE"),
+     (["--selftest", "--source", "x.wav"], "--selftest checks a microphone"),
+     (["--window", "0.5", "--source", "x.wav"], "is shorter than the model's window")],  # fmt: skip
+)
+def test_listen_usage_errors(tiny, args, message):
+    bundle, _ = tiny
+    code, _, err = invoke("listen", "--model", bundle, *args)
+    assert code == 2 and message in err
+
+
+def test_listen_without_a_model_says_where_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HARMONIES_MODEL", raising=False)
+    code, _, err = invoke("listen")
+    assert code == 2 and "no model: give --model BUNDLE" in err and "make demo" in err
+
+
+def test_listen_window_averages_windows(tiny):
+    bundle, clip = tiny
+    base = ["listen", "--model", bundle, "--source", clip, "--fast", "--json", "--smoothing", "none", "--backend", "onnx"]
+    _, one, _ = invoke(*base)
+    code, two, _ = invoke(*base, "--window", "1.5", "--hop", "0.5")  # the model's window is 1 s: 2 windows per result
+    assert code == 0
+    rows1 = [json.loads(line) for line in one.splitlines()[:-1]]
+    rows2 = [json.loads(line) for line in two.splitlines()[:-1]]
+    assert len(rows2) >= 2
+    labels = list(rows1[0]["probs"])
+    # hop 0.5 s is the bundle's hop here (half a window), so the results pair up with plain ones
+    for k in range(1, len(rows2)):
+        want = (np.array([rows1[k - 1]["probs"][n] for n in labels]) + np.array([rows1[k]["probs"][n] for n in labels])) / 2
+        np.testing.assert_allclose([rows2[k]["probs"][n] for n in labels], want, atol=1e-5)
 
 
 def test_devices_reports_clearly():

@@ -262,7 +262,7 @@ class LiveSession:
                 t0 = time.perf_counter()
                 n = src.read_into(buf[: available if limit is None else min(available, limit - consumed)])
                 consumed += n
-                last = self.finish and (src.ended or (limit is not None and consumed >= limit))
+                last = self.finish and ((src.ended and src.available == 0) or (limit is not None and consumed >= limit))
                 results = self.slider.push(self.resampler.process(buf[:n], last=last))
                 self._emit(results, t0, t0, emit)
             if self.finish:

@@ -143,7 +143,7 @@ class ArrivalLog:
         order = (np.arange(self._count - n, self._count)) % self.capacity
         ends = self._ends[order]
         k = int(np.searchsorted(ends, index, side="right"))
-        if k >= n:
+        if k >= n or (k == 0 and self._count > n):  # not arrived yet, or its block's start was forgotten
             return None
         return float(self._times[order[k]])
 
@@ -304,7 +304,7 @@ class MicrophoneSource:
         """Captured samples not read yet."""
         return self.ring.available
 
-    ended = False  # a microphone never ends by itself
+    ended = False  # a microphone never runs out by itself
 
     def wait(self, timeout: float = 0.25) -> None:
         """Sleep until the callback delivers a block (or ``timeout`` passes).

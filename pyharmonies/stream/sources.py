@@ -75,7 +75,8 @@ class FileSource:
 
     @property
     def ended(self) -> bool:
-        return self._y is None or self._pos >= len(self._y)
+        """No more samples will arrive (some may still be available to read)."""
+        return self._y is None or self._due >= len(self._y)
 
     @property
     def available(self) -> int:
@@ -83,17 +84,25 @@ class FileSource:
         return 0 if self._y is None else self._due - self._pos
 
     def wait(self, timeout: float = 0.25) -> None:
-        """In real time, sleep until the next block is due and make it available."""
+        """In real time: make every block due by now available, sleeping for the next one if none is.
+
+        Like a microphone, blocks keep arriving while the reader is busy.
+        """
         if self._y is None:
             raise RuntimeError("start() the source first")
         if not self.realtime or self._due >= len(self._y):
             return
-        end = min(self._due + self.block, len(self._y))
-        delay = self._t0 + end / self.sample_rate - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-        self._due = end
-        self.arrivals.stamp(end, self._t0 + end / self.sample_rate)
+        total = len(self._y)
+        clock = int((time.perf_counter() - self._t0) * self.sample_rate)  # samples "captured" by now
+        due = total if clock >= total else clock // self.block * self.block
+        if due <= self._due:  # nothing new: sleep until the next block's last sample
+            due = min(self._due + self.block, total)
+            delay = self._t0 + due / self.sample_rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        for end in [*range(self._due + self.block, due, self.block), due]:
+            self.arrivals.stamp(end, self._t0 + end / self.sample_rate)
+        self._due = due
 
     def read_into(self, out: np.ndarray) -> int:
         """Copy up to ``len(out)`` available samples into ``out``; return how many."""
