@@ -135,7 +135,10 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
     if not as_json:
         click.echo(f"{loaded.name}: {len(loaded.labels)} labels; {timing}")
         click.echo(f"chain: {chain}")
-        click.echo("Ctrl-C to stop." if source is None or not fast else "")
+
+    def started() -> None:
+        # On stderr in JSON mode, so stdout stays JSON lines; scripts may wait for this line.
+        click.echo("listening; Ctrl-C to stop" if source is None else "replaying", err=as_json)
     width = max(len(label) for label in (*loaded.labels, "uncertain"))
 
     def show(r, latency_ms: float, stats) -> None:
@@ -156,7 +159,7 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
         sys.stdout.flush()
 
     try:
-        stats = session.run(show)
+        stats = session.run(show, on_start=started)
     except DeviceLost as err:
         raise _Exit(f"{err}. Check the device (`harmonies devices`), or run with --reconnect to wait for it.", EXIT_DEVICE_LOST) from None
     except HarmoniesError as err:

@@ -231,11 +231,12 @@ class LiveSession:
         missing = self.slider.next_window_end - self.slider.samples_pushed + self.resampler.delay
         return available >= missing * ratio
 
-    def run(self, emit: Callable[[StreamResult, float, LiveStats], None]) -> LiveStats:
+    def run(self, emit: Callable[[StreamResult, float, LiveStats], None], on_start: Callable[[], None] | None = None) -> LiveStats:
         """Classify until the source ends, ``duration`` is reached, :meth:`stop` or Ctrl-C.
 
         ``emit(result, latency_ms, stats)`` is called for every classified
-        window, as soon as it is ready. Returns the statistics (also when
+        window, as soon as it is ready; ``on_start()`` once the source is
+        open and capturing. Returns the statistics (also when
         interrupted). Raises :class:`DeviceLost` if the device vanishes and
         ``reconnect`` is off.
         """
@@ -246,6 +247,8 @@ class LiveSession:
         consumed = 0
         wall0, cpu0 = time.perf_counter(), time.process_time()
         src.start()
+        if on_start is not None:
+            on_start()
         try:
             while not self._stop and (limit is None or consumed < limit):
                 try:
