@@ -8,7 +8,8 @@
 #   make native-test-aarch64  cross build, ctest under qemu     (build/aarch64)
 #   make native-test-asan     ASan+UBSan build + ctest          (build/asan)
 #   make test                 all of the above, then pytest
-#   make demo                 python -m pyharmonies.demo
+#   make demo                 python -m pyharmonies.demo: instrument corpus, CNN training, int8 export
+#                             to export/demo/, evaluation, live replay (about 5 minutes on 2 cores)
 #   make clean / distclean    build outputs / also .venv
 #
 # The editable install puts the repository's pyharmonies/ on sys.path, so Python edits need no
@@ -27,7 +28,7 @@ VENV := .venv
 PY := $(CURDIR)/$(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.harmonies-install.stamp
-EXTRAS ?= train,test
+EXTRAS ?= train,test,demo
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 # cmake and ctest come from pip (the `cmake` wheel in .venv), like the Python build's.
@@ -35,8 +36,12 @@ VBIN := $(CURDIR)/$(VENV)/bin
 CMAKE := $(VBIN)/cmake
 CTEST := $(VBIN)/ctest
 
+# fluidsynth + fluid-soundfont-gm render the instrument corpus (make demo); pulseaudio,
+# pulseaudio-utils and libasound2-plugins let the tests record from ../shared/tools/virtual-mic.
 APT_PACKAGES := build-essential g++ libsndfile1 libportaudio2 \
-                gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+                gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static \
+                fluidsynth fluid-soundfont-gm \
+                pulseaudio pulseaudio-utils libasound2-plugins
 
 BUILD_DEPS := "setuptools>=64" wheel "pybind11>=2.12" "cmake>=3.18" ninja
 

@@ -1,4 +1,4 @@
-"""``harmonies dataset``: make a synthetic corpus, or describe a dataset."""
+"""``harmonies dataset``: make a synthetic or an instrument corpus, or describe a dataset."""
 
 from __future__ import annotations
 
@@ -26,10 +26,14 @@ SYNTH_CLASSES = (
     "chiptune",
 )
 
+#: The instrument families, in their default order (pyharmonies.data.instruments.FAMILY_NAMES,
+#: repeated for the same reason; a test keeps both equal).
+INSTRUMENT_FAMILIES = ("piano", "guitar", "strings", "brass", "reed", "pipe")
 
-@click.group(short_help="Make a synthetic corpus, or describe a dataset.")
+
+@click.group(short_help="Make a synthetic or an instrument corpus, or describe a dataset.")
 def dataset() -> None:
-    """Datasets: make a synthetic corpus, or describe one.
+    """Datasets: make a synthetic corpus or an instrument corpus, or describe one.
 
     A dataset is a folder of class folders (root/<label>/*.wav|flac|ogg|mp3|aif|aiff;
     GTZAN's genres_original/<genre>/ is one), or a CSV manifest with the header
@@ -39,6 +43,7 @@ def dataset() -> None:
     \b
     Examples:
       harmonies dataset synth data/synth
+      harmonies dataset instruments data/instruments
       harmonies dataset info data/synth/manifest.csv --group-by artist
       harmonies dataset info ~/datasets/gtzan
     """
@@ -110,6 +115,136 @@ def synth(
         f"wrote {len(index.clips)} clips ({classes} classes x {clips_per_class}, {seconds:g} s at {sample_rate} Hz) "
         f"to {out}\nmanifest: {out / 'manifest.csv'} (path,label,track_id,artist)"
     )
+
+
+@dataset.command(short_help="Folk tunes played by instrument families, rendered from recorded samples.")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--tunes",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="How many tunes from music21's corpus; every family plays every tune.",
+)
+@click.option(
+    "--seconds",
+    type=click.FloatRange(0, 120, min_open=True),
+    default=8.0,
+    show_default=True,
+    help="Length of every clip in seconds.",
+)
+@click.option(
+    "--soundfont",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="General-MIDI SoundFont (.sf2). Default: $HARMONIES_SOUNDFONT, then "
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2, /usr/share/soundfonts/FluidR3_GM.sf2, pretty_midi's TimGM6mb.sf2.",
+)
+@click.option(
+    "--families",
+    default=",".join(INSTRUMENT_FAMILIES),
+    show_default=True,
+    metavar="LIST",
+    help="Comma-separated instrument families (the classes).",
+)
+@click.option(
+    "--seed", type=click.IntRange(min=0), default=0, show_default=True,
+    help="Same seed, same files (byte for byte, with the same SoundFont and fluidsynth).",
+)  # fmt: skip
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Renderings at once [default: all cores].")
+@click.option("--force", is_flag=True, help="Write into OUT even if it is not empty (same-named files are replaced).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def instruments(
+    out: Path,
+    tunes: int,
+    seconds: float,
+    soundfont: Path | None,
+    families: str,
+    seed: int,
+    jobs: int | None,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Write a corpus of real instrument timbres to OUT: folk and fiddle tunes
+    from music21's corpus, each played by every instrument family.
+
+    Each (tune, family) is rendered by the fluidsynth synthesizer from a
+    General-MIDI SoundFont (recorded samples): one of the family's instruments
+    (piano: grand, bright, electric piano; guitar: nylon, steel, jazz, clean;
+    strings: violin, viola, cello, string ensemble; brass: trumpet, trombone,
+    French horn, brass section; reed: alto and tenor sax, oboe, bassoon,
+    clarinet; pipe: piccolo, flute, recorder, pan flute), in an octave that
+    suits it, with tempo, loudness, articulation and room drawn per tune and
+    family. The label is the family and the melody does not give it away:
+    split by track, test melodies stay unheard in training.
+
+    Writes OUT/<family>/<tune_id>.wav (mono, 16-bit PCM, exactly --seconds
+    long, levelled to -20 dBFS RMS) and OUT/manifest.csv with the columns
+    path,label,track_id (track_id: the tune). Tunes music21 cannot parse, or
+    that are not a single melody, are skipped and counted.
+
+    \b
+    Needs fluidsynth, a General-MIDI SoundFont and music21:
+      apt-get install fluidsynth fluid-soundfont-gm
+      pip install 'harmonies[demo]'
+
+    \b
+    Examples:
+      harmonies dataset instruments data/instruments
+      harmonies dataset instruments /tmp/small --tunes 12 --seconds 4 --families piano,strings,pipe
+      harmonies train data/instruments/manifest.csv --model cnn
+    """
+    import csv
+    import time
+
+    from pyharmonies.errors import HarmoniesError, ParameterError
+
+    names = [f.strip() for f in families.split(",") if f.strip()]
+    unknown = [f for f in names if f not in INSTRUMENT_FAMILIES]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown famil{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(INSTRUMENT_FAMILIES)}",
+            param_hint="--families",
+        )
+    if len(set(names)) != len(names):
+        raise click.BadParameter(f"a family is repeated in {families!r}", param_hint="--families")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise click.UsageError(f"{out} is not empty; choose another folder, or pass --force to write into it")
+
+    from pyharmonies.data.instruments import SkippedTune, make_instrument_corpus
+    from pyharmonies.data.render import find_fluidsynth, find_soundfont
+
+    skipped: list[SkippedTune] = []
+    start = time.perf_counter()
+    try:
+        find_fluidsynth()
+        sf2 = find_soundfont(soundfont)
+        manifest = make_instrument_corpus(
+            out, tunes=tunes, seconds=seconds, families=names, soundfont=sf2, seed=seed, jobs=jobs,
+            progress=not quiet, on_skip=skipped.append,
+        )  # fmt: skip
+    except ParameterError as err:
+        raise click.ClickException(str(err)) from None
+    except HarmoniesError as err:
+        raise click.ClickException(f"rendering failed: {err}") from None
+    wall = time.perf_counter() - start
+    for skip in skipped:  # after the progress bars, not through them
+        click.echo(f"skipped {skip.source}: {skip.reason}", err=True)
+    with open(manifest, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    size = sum((out / row["path"]).stat().st_size for row in rows) + manifest.stat().st_size
+    audio = len(rows) * seconds
+    click.echo(
+        f"wrote {len(rows)} files ({len(names)} families x {tunes} tunes, {seconds:g} s each: "
+        f"{audio:g} s = {_hms(audio)} of audio, {size / 1e6:.1f} MB) to {out} in {wall:.1f} s\n"
+        f"manifest: {manifest} (path,label,track_id)\n"
+        f"rendered by fluidsynth with {sf2}"
+    )
+    if skipped:
+        bad = sum(s.unparseable for s in skipped)
+        click.echo(f"skipped {len(skipped)} tune{'s' if len(skipped) != 1 else ''} "
+                   f"({bad} unparseable, {len(skipped) - bad} not a usable melody)")  # fmt: skip
 
 
 @dataset.command(short_help="Clips and duration per class, sample rates, unreadable files.")

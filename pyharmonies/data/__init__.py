@@ -23,6 +23,10 @@ augment
     Training-time augmentation in the feature domain.
 synth
     :func:`synth_corpus`: a synthetic, musically inspired labelled corpus.
+instruments, render
+    :func:`make_instrument_corpus`: folk tunes from music21's corpus played
+    by instrument families, rendered by fluidsynth from a General-MIDI
+    SoundFont (recorded samples); music21 and fluidsynth load on first use.
 
 Examples
 --------
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 from pyharmonies.data.augment import AugmentConfig, augment_window, mixup_pairs, white_noise_profile
 from pyharmonies.data.cache import FEATURE_KINDS, FeatureCache
+from pyharmonies.data.instruments import FAMILY_NAMES, make_instrument_corpus
 from pyharmonies.data.sources import AudioInfo, Clip, DatasetIndex, Problem, open_dataset
 from pyharmonies.data.splits import SPLITS, LeakError, check_splits, group_kfold, load_splits, save_splits, split_groups
 from pyharmonies.data.synth import CLASS_NAMES, synth_corpus
@@ -42,6 +47,7 @@ from pyharmonies.data.windows import Window, make_windows, silence_values, take_
 
 __all__ = [
     "CLASS_NAMES",
+    "FAMILY_NAMES",
     "FEATURE_KINDS",
     "SPLITS",
     "AudioInfo",
@@ -56,6 +62,7 @@ __all__ = [
     "check_splits",
     "group_kfold",
     "load_splits",
+    "make_instrument_corpus",
     "make_windows",
     "mixup_pairs",
     "open_dataset",
