@@ -1,123 +1,158 @@
-"""A small end-to-end run of harmonies: ``python -m pyharmonies.demo``.
+"""The end-to-end demo, ``make demo`` (``python -m pyharmonies.demo``).
 
-Until a trained model exists, the demo shows the feature pipeline: it
-synthesises a short music clip (a four-chord progression at 44.1 kHz) into
-``build/demo/clip.wav``, runs ``harmonies features`` on it (decode, resample
-to 22050 Hz, the C core) into ``build/demo/features.npz``, prints what came
-out, checks it against librosa when librosa is installed, and suggests what
-to try next. It takes a few seconds.
+1. builds the instrument corpus (``harmonies dataset instruments``): folk
+   tunes from music21's corpus played by six instrument families, rendered by
+   fluidsynth from a General-MIDI SoundFont of recorded samples;
+2. trains the MobileNetV2-style CNN on CPU, tunes split by track so that no
+   test melody is heard in training;
+3. exports the int8 bundle to ``export/demo/`` (verified against PyTorch);
+4. evaluates the bundle's fp32 and int8 files on the held-out tunes, family by
+   family, with the device runtime, and draws the int8 confusion matrix;
+5. replays one held-out tune of each family through ``harmonies listen
+   --source`` in real time: the live path a Raspberry Pi runs;
+6. prints the next commands to try.
+
+Each step reuses what an earlier run left (the corpus, the trained run) when
+its inputs are the same; ``--fresh`` starts over.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from pyharmonies.features import FeatureConfig
+#: Where the demo writes, under --root.
+DATA, RUN, BUNDLE, REPORT = Path("data/demo"), Path("runs/demo"), Path("export/demo"), Path("build/demo")
 
-#: The chords of :func:`pyharmonies.bench.synthetic_clip`, two seconds each.
-CHORDS = ("Am", "F", "C", "G")
-CHORD_TONES = {"Am": ("A", "C", "E"), "F": ("F", "A", "C"), "C": ("C", "E", "G"), "G": ("G", "B", "D")}
-PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+#: Corpus and training: sized to take a few minutes on a 2-core machine.
+TUNES = 60
+SECONDS = 8.0
+EPOCHS = 20
+WINDOW = 2.0
+LISTEN_SECONDS = 6.0
+
+
+def _harmonies(*args: str) -> None:
+    """Run one CLI command in-process, echoing it; a failure ends the demo with its status."""
+    from pyharmonies.cli import cli
+
+    click.secho(f"$ harmonies {' '.join(args)}", fg="cyan")
+    code = cli.main(args=list(args), prog_name="harmonies", standalone_mode=False)
+    if code:
+        raise click.ClickException(f"`harmonies {args[0]}` failed (exit status {code})")
+
+
+def _step(n: int, text: str) -> None:
+    click.echo()
+    click.secho(f"{n}. {text}", bold=True)
+
+
+def _held_out_tunes(run: Path, data: Path) -> dict[str, Path]:
+    """One test-split clip per family, a different tune for each family where there are enough."""
+    splits = json.loads((run / "splits.json").read_text())["splits"]
+    by_family: dict[str, list[Path]] = {}
+    for key in sorted(splits["test"]):
+        rel = key.split("#", 1)[0]
+        by_family.setdefault(rel.split("/", 1)[0], []).append(data / rel)
+    return {family: clips[i % len(clips)] for i, (family, clips) in enumerate(sorted(by_family.items()))}
+
+
+def _family_table(fp32: dict, int8: dict) -> list[str]:
+    labels = list(int8["window"]["per_class"])
+    rows = ["| family | fp32 | int8 | held-out windows |", "|---|---:|---:|---:|"]
+    for label in labels:
+        a, b = fp32["window"]["per_class"][label], int8["window"]["per_class"][label]
+        rows.append(f"| {label} | {100 * a['recall']:.1f}% | {100 * b['recall']:.1f}% | {b['support']} |")
+    rows.append(f"| **all** | **{100 * fp32['window']['accuracy']:.1f}%** | **{100 * int8['window']['accuracy']:.1f}%** | "
+                f"{int8['window']['n']} |")  # fmt: skip
+    rows.append(f"| clips (vote) | {100 * fp32['clip']['accuracy']:.1f}% | {100 * int8['clip']['accuracy']:.1f}% | {int8['clip']['n']} |")
+    return rows
 
 
 @click.command()
-@click.option(
-    "--out-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("build/demo"),
-    show_default=True,
-    help="Where the clip and the features are written.",
-)
-@click.option("--seconds", type=click.FloatRange(min=2.0, max=60.0), default=8.0, show_default=True,
-              help="Length of the synthetic clip.")
-def main(out_dir: Path, seconds: float) -> None:
-    """Synthesise a clip, extract its features with `harmonies features`, and summarise them."""
-    import numpy as np
-    import soundfile as sf
-
-    from pyharmonies.bench import synthetic_clip
-    from pyharmonies.cli import cli
-    from pyharmonies.features import FeatureConfig
-
+@click.option("--tunes", type=click.IntRange(min=6), default=TUNES, show_default=True, help="Tunes in the corpus (each played by every family).")
+@click.option("--epochs", type=click.IntRange(min=1), default=EPOCHS, show_default=True, help="CNN training epochs.")
+@click.option("--listen-seconds", type=click.FloatRange(min=1.0), default=LISTEN_SECONDS, show_default=True,
+              help="Seconds of each held-out tune replayed live.")  # fmt: skip
+@click.option("--fresh", is_flag=True, help="Rebuild the corpus and retrain even if an earlier demo left them.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+              help="Folder that data/demo, runs/demo, export/demo and build/demo go under.")  # fmt: skip
+def main(tunes: int, epochs: int, listen_seconds: float, fresh: bool, root: Path) -> None:
+    """Build the instrument corpus, train a CNN, export it as int8, evaluate it, and listen."""
+    data, run, bundle, report = root / DATA, root / RUN, root / BUNDLE, root / REPORT
+    cache = root / ".cache" / "features"
     started = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    wav, npz = out_dir / "clip.wav", out_dir / "features.npz"
+    report.mkdir(parents=True, exist_ok=True)
+    click.secho("harmonies demo: instrument families, from recorded samples to a live int8 classifier", bold=True)
 
-    source_rate = 44100
-    sf.write(wav, synthetic_clip(seconds, source_rate), source_rate, subtype="PCM_16")
-    click.secho(f"1. wrote {wav}: {seconds:g} s synthetic music at {source_rate} Hz "
-                f"(chords {' '.join(CHORDS)}, two seconds each; bass, hi-hat, noise)", bold=True)
+    _step(1, f"The corpus: {tunes} folk tunes x 6 instrument families, {SECONDS:g} s each, rendered by fluidsynth")
+    stamp = {"tunes": tunes, "seconds": SECONDS}
+    stamp_file = data / ".demo-args.json"
+    if not fresh and (data / "manifest.csv").exists() and stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp:
+        click.echo(f"   reusing {data}/ (same arguments as the last demo; --fresh rebuilds it)")
+    else:
+        _harmonies("dataset", "instruments", str(data), "--tunes", str(tunes), "--seconds", f"{SECONDS:g}", "--force")
+        stamp_file.write_text(json.dumps(stamp))
 
-    args = ["features", str(wav), "--out", str(npz)]
-    click.secho(f"2. harmonies {' '.join(args)}", bold=True)
-    t0 = time.perf_counter()
-    code = cli.main(args=args, prog_name="harmonies", standalone_mode=False)
-    took = time.perf_counter() - t0
-    if code:
-        raise click.ClickException(f"harmonies features failed (exit status {code})")
+    _step(2, f"Training the CNN on CPU ({epochs} epochs, {WINDOW:g} s log-mel windows; tunes split by track)")
+    train_stamp = {**stamp, "epochs": epochs, "window": WINDOW}
+    run_stamp = run / ".demo-args.json"
+    if not fresh and (run / "metrics.json").exists() and run_stamp.exists() and json.loads(run_stamp.read_text()) == train_stamp:
+        click.echo(f"   reusing {run}/ (trained by the last demo; --fresh retrains)")
+    else:
+        if run.exists():
+            shutil.rmtree(run)
+        _harmonies("train", str(data / "manifest.csv"), "--model", "cnn", "--out", str(run), "--epochs", str(epochs),
+                   "--window", f"{WINDOW:g}", "--device", "cpu", "--group-by", "track", "--cache", str(cache))  # fmt: skip
+        run_stamp.write_text(json.dumps(train_stamp))
 
-    with np.load(npz) as archive:
-        config = FeatureConfig.from_json(str(archive["config"]))
-        feats = {key.split("/", 1)[1]: archive[key] for key in archive.files if key.startswith("clip/")}
-    frames = feats["mfcc"].shape[1]
-    hop_s = config.hop_length / config.sample_rate
-    click.secho(f"3. {npz}: {len(feats)} features, {frames} frames at {config.sample_rate} Hz "
-                f"(hop {config.hop_length} = {hop_s * 1e3:.1f} ms)", bold=True)
-    width = max(map(len, feats))
-    for name, a in feats.items():
-        click.echo(f"   {name:<{width}}  {str(a.shape):<10} mean {a.mean():10.4g}  range [{a.min():.4g}, {a.max():.4g}]")
-    at = min(frames - 1, int(round(1.0 / hop_s)))
-    click.echo(f"   mfcc[0:5] at 1.0 s: {np.array2string(feats['mfcc'][:5, at], precision=2)}")
-    chroma = feats["chroma"]
-    per_chord = int(round(2.0 / hop_s))
-    strongest = [PITCH_CLASSES[int(np.argmax(chroma[:, i : i + per_chord].mean(axis=1)))]
-                 for i in range(0, frames - per_chord // 2, per_chord)]
-    chords = [CHORDS[i % len(CHORDS)] for i in range(len(strongest))]
-    in_chord = all(pc in CHORD_TONES[ch] for pc, ch in zip(strongest, chords))
-    click.echo(f"   strongest pitch class per 2 s (chroma): {' '.join(strongest)}"
-               + (f"  -- a tone of each chord played ({' '.join(chords)})" if in_chord else
-                  f"  (chords played: {' '.join(chords)})"))
-    click.echo(f"   decode + resample + all features + write: {took * 1e3:.0f} ms "
-               f"for {seconds:g} s of audio ({seconds / took:.0f}x real time)")
+    _step(3, f"Exporting the int8 bundle to {bundle}/ (ONNX and TFLite, fp32 and int8, verified against PyTorch)")
+    if bundle.exists():
+        shutil.rmtree(bundle)
+    _harmonies("export", str(run), "--int8", "--out", str(bundle), "--allow-drop")
 
-    click.secho("4. parity with the references", bold=True)
-    click.echo("   " + _parity_line(wav, config))
+    _step(4, "Accuracy on the held-out tunes, by family, with the device runtime (LiteRT, one thread)")
+    from pyharmonies.runtime.bundle import load_bundle
+    from pyharmonies.runtime.evaluate import evaluate_bundle
+    from pyharmonies.training.report import plot_confusion
 
-    click.secho(f"done in {time.perf_counter() - started:.1f} s. Next, try:", bold=True)
-    click.echo(
-        "   harmonies features your_song.wav                  summary of every feature\n"
-        f"   harmonies features {wav} --features frame_vector --out rows.csv\n"
-        f"   harmonies parity {wav} --verbose       the comparison with librosa, tolerance by tolerance\n"
-        "   harmonies bench                                   speed against librosa, single-threaded\n"
-        "   python -c \"import numpy as np; z = np.load('"
-        + str(npz)
-        + "'); print(z.files)\""
-    )
+    fp32 = evaluate_bundle(bundle, data / "manifest.csv", split="test", precision="fp32", cache=cache)
+    int8 = evaluate_bundle(bundle, data / "manifest.csv", split="test", precision="int8", cache=cache)
+    table = _family_table(fp32, int8)
+    for line in table:
+        click.echo(f"   {line}")
+    labels = list(load_bundle(bundle).labels)
+    picture = report / "confusion-int8.png"
+    plot_confusion(int8["window"]["confusion"], labels, picture, "int8 CNN, held-out tunes (windows)")
+    (report / "accuracy.md").write_text("\n".join(table) + "\n")
+    click.echo(f"   confusion matrix: {picture}   table: {report / 'accuracy.md'}")
 
+    _step(5, f"Live: `harmonies listen --source` on a held-out tune of each family, {listen_seconds:g} s each, in real time")
+    for family, clip in _held_out_tunes(run, data).items():
+        click.secho(f"   -- a {family} tune the model never heard: {clip.name}", fg="yellow")
+        # A process of its own, as on the device: no torch, and its own memory figure.
+        args = ["listen", "--model", str(bundle), "--source", str(clip), "--duration", f"{listen_seconds:g}", "--hop", "0.5", "--top-k", "2"]
+        click.secho(f"$ harmonies {' '.join(args)}", fg="cyan")
+        code = subprocess.run([sys.executable, "-m", "pyharmonies.cli", *args]).returncode
+        if code:
+            raise click.ClickException(f"`harmonies listen` failed (exit status {code})")
 
-def _parity_line(wav: Path, config: FeatureConfig) -> str:
-    """One line: how many features agree with librosa/pyAudioAnalysis, and the log_mel error."""
-    try:
-        import librosa  # noqa: F401
-    except ImportError:
-        return "skipped: librosa is not installed (pip install 'harmonies[test]')"
-    from pyharmonies import parity
-    from pyharmonies.audio import load
-
-    y = load(wav, config.sample_rate)
-    results = parity.compare(y, config)
-    passed = sum(r.passed for r in results)
-    references = sorted({r.reference for r in results})
-    failed = [r.feature for r in results if not r.passed]
-    verdict = "all within tolerance" if not failed else f"OUT OF TOLERANCE: {', '.join(failed)}"
-    return (f"{passed}/{len(results)} features {verdict} vs {', '.join(references)} "
-            f"(e.g. log_mel max error {next(r.max_abs for r in results if r.feature == 'log_mel'):.2g} dB)")
+    minutes = (time.perf_counter() - started) / 60
+    _step(6, f"Done in {minutes:.1f} min. Next, try:")
+    click.echo(f"""
+   your own data      harmonies train path/to/folders-or-manifest.csv --model cnn --out runs/mine
+                      (a folder per label, GTZAN's layout, or a CSV path,label[,track_id])
+   a real microphone  harmonies devices && harmonies listen --model {bundle} --device DEVICE
+   a Raspberry Pi     scp -r {bundle} pi@raspberrypi.local: ; then on the Pi, after
+                      firmware_notes/raspberry-pi.md:  harmonies listen --model ~/demo --selftest
+""")
 
 
 if __name__ == "__main__":
-    main(prog_name="python -m pyharmonies.demo")
+    main()

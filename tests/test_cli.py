@@ -366,18 +366,18 @@ def test_parity_without_librosa_says_what_to_install(monkeypatch: pytest.MonkeyP
 
 
 def test_demo_runs_end_to_end(tmp_path: Path):
+    """`make demo` at a small scale: corpus, training, int8 export, evaluation, live replay."""
     from pyharmonies import demo
 
-    result = CliRunner().invoke(demo.main, ["--out-dir", str(tmp_path), "--seconds", "4"], catch_exceptions=False)
+    args = ["--root", str(tmp_path), "--tunes", "6", "--epochs", "1", "--listen-seconds", "1"]
+    result = CliRunner().invoke(demo.main, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "clip.wav").is_file()
-    with np.load(tmp_path / "features.npz") as z:
-        config = FeatureConfig.from_json(str(z["config"]))
-        np.testing.assert_array_equal(z["clip/log_mel"], extract(load(tmp_path / "clip.wav", 22050), config)["log_mel"])
-    assert "Next, try" in result.stdout
-    try:
-        import librosa  # noqa: F401
-    except ImportError:
-        assert "skipped: librosa is not installed" in result.stdout
-    else:
-        assert "13/13 features all within tolerance" in result.stdout
+    bundle = tmp_path / "export" / "demo"
+    assert (bundle / "manifest.json").is_file() and (bundle / "model.int8.tflite").is_file()
+    assert (tmp_path / "build" / "demo" / "confusion-int8.png").stat().st_size > 1000
+    table = (tmp_path / "build" / "demo" / "accuracy.md").read_text()
+    for family in ("piano", "guitar", "strings", "brass", "reed", "pipe"):
+        assert f"| {family} |" in table
+        assert f"a {family} tune the model never heard" in result.stdout
+    assert result.stdout.count("windows classified") == 6
+    assert "Next, try:" in result.stdout and "harmonies listen --model" in result.stdout

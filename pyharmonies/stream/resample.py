@@ -1,13 +1,15 @@
 """Streaming sample-rate conversion from a device's rate to the model's (soxr).
 
 soxr's fixed-rate streaming engine emits its output in bursts of about a
-thousand samples (20-40 ms of delay that comes and goes); its variable-rate
-engine (``vr=True``, used here at a constant ratio) emits every block's
-output at once behind a constant group delay: 5.4 ms for 44.1 -> 22.05 kHz,
-12.5 ms for 48 -> 22.05 kHz, with a flat passband to 95% of the output
-Nyquist frequency and aliases below -140 dB. For live classification a
-steady, short delay is what matters, so the variable-rate engine is the
-default; it costs about 0.5% of one core at 48 kHz.
+thousand samples, so its output trails its input by 20-40 ms, varying from
+block to block; its variable-rate engine (``vr=True``, used here at a
+constant ratio) resamples every block as it comes, and its output trails its
+input by a constant 5.4 ms at 44.1 -> 22.05 kHz and 12.5 ms at 48 -> 22.05
+kHz (measured: output samples against input samples times the ratio), with
+a flat passband to 95% of the output Nyquist frequency and aliases below
+-140 dB. For live classification a steady, short delay is what matters, so
+the variable-rate engine is the default; it costs about 0.4% of one core at
+48 kHz.
 """
 
 from __future__ import annotations
