@@ -31,7 +31,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-VIRTUAL_MIC = Path(os.environ.get("HARMONIES_VIRTUAL_MIC", REPO.parent / "shared" / "tools" / "virtual-mic"))
+SHARED_VIRTUAL_MIC = REPO.parent / "shared" / "tools" / "virtual-mic"
+# The team's tool beside the checkout; a copy in tests/tools/ where a clone has no ../shared.
+VIRTUAL_MIC = Path(os.environ.get("HARMONIES_VIRTUAL_MIC") or
+                   (SHARED_VIRTUAL_MIC if SHARED_VIRTUAL_MIC.exists() else REPO / "tests" / "tools" / "virtual-mic"))
 PIN = ["taskset", "-c", "0"]
 
 BARE_CAPTURE = """

@@ -139,7 +139,11 @@ def main(tunes: int, epochs: int, listen_seconds: float, fresh: bool, root: Path
         # A process of its own, as on the device: no torch, and its own memory figure.
         args = ["listen", "--model", str(bundle), "--source", str(clip), "--duration", f"{listen_seconds:g}", "--hop", "0.5", "--top-k", "2"]
         click.secho(f"$ harmonies {' '.join(args)}", fg="cyan")
-        code = subprocess.run([sys.executable, "-m", "pyharmonies.cli", *args]).returncode
+        with subprocess.Popen([sys.executable, "-m", "pyharmonies.cli", *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) as proc:  # fmt: skip
+            for line in proc.stdout:  # listen flushes every line: they appear as they are classified
+                click.echo(line, nl=False)
+        code = proc.returncode
         if code:
             raise click.ClickException(f"`harmonies listen` failed (exit status {code})")
 

@@ -20,7 +20,10 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-VIRTUAL_MIC = Path(os.environ.get("HARMONIES_VIRTUAL_MIC", REPO.parent / "shared" / "tools" / "virtual-mic"))
+SHARED_VIRTUAL_MIC = REPO.parent / "shared" / "tools" / "virtual-mic"
+# The team's tool beside the checkout; a copy in tests/tools/ where a clone has no ../shared.
+VIRTUAL_MIC = Path(os.environ.get("HARMONIES_VIRTUAL_MIC") or
+                   (SHARED_VIRTUAL_MIC if SHARED_VIRTUAL_MIC.exists() else REPO / "tests" / "tools" / "virtual-mic"))
 CLASSES = 3  # strings, plucked, percussion
 
 
@@ -159,3 +162,9 @@ def test_selftest_passes_on_a_healthy_device_without_torch(virtual_mic, mic_bund
     assert "soxr" in report["chain"] and "int8 tflite" in report["chain"]
     assert 0 < report["p50_hop_ms"] <= report["p99_hop_ms"] < report["hop_budget_ms"]
     assert "selftest: 0.1 min on" in out.stderr
+
+
+@pytest.mark.skipif(not SHARED_VIRTUAL_MIC.exists(), reason="no ../shared beside this checkout to compare the copy with")
+def test_the_copy_of_virtual_mic_matches_the_shared_tool():
+    copy = (REPO / "tests" / "tools" / "virtual-mic").read_text().splitlines()
+    assert copy[3:] == SHARED_VIRTUAL_MIC.read_text().splitlines()[1:]
