@@ -294,3 +294,21 @@ def test_listen_window_averages_windows(tiny):
 def test_devices_reports_clearly():
     code, out, err = invoke("devices")
     assert (code == 0 and "Hz" in out) or (code == 1 and ("no audio input devices" in err or "PortAudio" in err))
+
+
+def test_sigterm_ends_listen_cleanly_with_a_summary(tiny):
+    import signal
+    import time
+
+    bundle, clip = tiny
+    with subprocess.Popen([sys.executable, "-m", "pyharmonies.cli", "listen", "--model", str(bundle), "--source", str(clip), "--json"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:  # fmt: skip
+        for line in proc.stderr:  # wait until it replays
+            if line.startswith("replaying"):
+                break
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)  # what `systemctl stop` sends
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    summary = json.loads(out.splitlines()[-1])["summary"]
+    assert 1.0 <= summary["audio_s"] < 4.0  # stopped early, not at the end of the 4 s clip
