@@ -334,7 +334,6 @@ class MicrophoneSource:
             # PortAudio lists devices once per initialisation; a re-plugged device needs a new one.
             sd._terminate()
             sd._initialize()
-        spec = self.spec if self.spec is not None else None
-        self.info = resolve_input_device(spec)
+        self.info = resolve_input_device(self.spec)
         self.start()
         self.reconnects += 1
