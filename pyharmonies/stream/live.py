@@ -187,7 +187,8 @@ class LiveSession:
         arrived = self.source.arrivals.time_of(index)
         return pushed_at if arrived is None else min(arrived, pushed_at)
 
-    def _emit(self, results: list[StreamResult], pushed_at: float, t_work: float, emit) -> None:
+    def _emit(self, results: list[StreamResult], pushed_at: float, emit) -> None:
+        t_work = pushed_at  # the work on these samples started when they were pushed
         for r in results:
             now = time.perf_counter()
             latency = 1000.0 * (now - self._arrival(r, pushed_at))
@@ -267,10 +268,10 @@ class LiveSession:
                 consumed += n
                 last = self.finish and ((src.ended and src.available == 0) or (limit is not None and consumed >= limit))
                 results = self.slider.push(self.resampler.process(buf[:n], last=last))
-                self._emit(results, t0, t0, emit)
+                self._emit(results, t0, emit)
             if self.finish:
                 t0 = time.perf_counter()
-                self._emit(self.slider.finish(), t0, t0, emit)
+                self._emit(self.slider.finish(), t0, emit)
         except KeyboardInterrupt:
             pass
         finally:

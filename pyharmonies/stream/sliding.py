@@ -17,7 +17,6 @@ the oldest are dropped and counted in :attr:`SlidingClassifier.dropped`.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +35,6 @@ class StreamResult:
     raw_probs: np.ndarray = field(repr=False)  # the model's own for this window
     label: str = ""  # top label of the smoothed probabilities
     confidence: float = 0.0
-    latency_ms: float = 0.0  # from the push that completed the window to its result
     end_sample: int = 0  # samples of stream the window needed: its last sample is end_sample - 1
 
 
@@ -103,7 +101,6 @@ class SlidingClassifier:
         self.samples_pushed = 0
         self.windows = 0  # windows classified
         self.dropped = 0  # windows dropped because inference fell behind
-        self.latencies_ms: list[float] = []
         self.hop_seconds = self.hop_frames * extractor_config.hop_length / extractor_config.sample_rate
 
     # ---------------------------------------------------------------- frames -> windows
@@ -151,7 +148,7 @@ class SlidingClassifier:
         return last * self.config.hop_length + self._frame_reach
 
     # ---------------------------------------------------------------- inference
-    def _drain(self, t0: float) -> list[StreamResult]:
+    def _drain(self) -> list[StreamResult]:
         out = []
         sr, hl, W = self.config.sample_rate, self.config.hop_length, self.window_frames
         while self._tail > self._head:
@@ -161,11 +158,9 @@ class SlidingClassifier:
             self._head += 1
             probs = self.smoother(self._decision_window(raw))
             best = int(np.argmax(probs))
-            latency = (time.perf_counter() - t0) * 1000.0
             self.windows += 1
-            self.latencies_ms.append(latency)
             end_sample = (start + W - 1) * hl + self._frame_reach
-            out.append(StreamResult((start + W) * hl / sr, start, probs, raw, self.labels[best], float(probs[best]), latency,
+            out.append(StreamResult((start + W) * hl / sr, start, probs, raw, self.labels[best], float(probs[best]),
                                     end_sample))  # fmt: skip
         return out
 
@@ -177,15 +172,13 @@ class SlidingClassifier:
 
     def push(self, samples: np.ndarray) -> list[StreamResult]:
         """Feed samples (mono, the bundle's rate); return the windows they complete, classified."""
-        t0 = time.perf_counter()
         x = np.ascontiguousarray(samples, dtype=np.float32)
         self.samples_pushed += x.shape[0]
         self._add_frames(self.extractor.push_rows(x))
-        return self._drain(t0)
+        return self._drain()
 
     def finish(self) -> list[StreamResult]:
         """End of stream: flush the extractor's last frames, classify their windows, reset the extractor."""
-        t0 = time.perf_counter()
         flushed = self.extractor.flush()
         names = ["log_mel"] if self.kind == "log_mel" else list(FRAME_VECTOR_FEATURES)
         rows = np.concatenate([flushed[n] for n in names], axis=0).T  # (k, rows)
@@ -194,13 +187,4 @@ class SlidingClassifier:
             self._add_frames(np.ascontiguousarray(rows, dtype=np.float32))
         finally:
             self._cols = cols
-        return self._drain(t0)
-
-    def summary(self) -> dict:
-        lat = np.asarray(self.latencies_ms, dtype=np.float64)
-        return {
-            "windows": self.windows,
-            "dropped": self.dropped,
-            "mean_latency_ms": float(lat.mean()) if lat.size else 0.0,
-            "p95_latency_ms": float(np.percentile(lat, 95)) if lat.size else 0.0,
-        }
+        return self._drain()
