@@ -119,7 +119,7 @@ def main(tunes: int, epochs: int, listen_seconds: float, fresh: bool, root: Path
 
     _step(4, "Accuracy on the held-out tunes, by family, with the device runtime (LiteRT, one thread)")
     from pyharmonies.runtime.bundle import load_bundle
-    from pyharmonies.runtime.evaluate import evaluate_bundle
+    from pyharmonies.training.bundle_eval import evaluate_bundle
     from pyharmonies.training.report import plot_confusion
 
     fp32 = evaluate_bundle(bundle, data / "manifest.csv", split="test", precision="fp32", cache=cache)

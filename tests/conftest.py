@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -19,3 +22,39 @@ def seed() -> int:
 def rng(seed: int) -> np.random.Generator:
     """A fresh generator, seeded, for each test."""
     return np.random.default_rng(seed)
+
+
+@dataclass(frozen=True)
+class SmallBundle:
+    """A trained run, its bundle and its corpus (see :func:`small_bundle`)."""
+
+    bundle: Path
+    run: Path
+    corpus: Path
+    cache: Path
+
+
+#: A tiny MobileNetV2: two stages, 32 last channels; trains in seconds on one core.
+SMALL_CNN = {"blocks": ((1, 8, 1, 1), (2, 16, 1, 2)), "last_channels": 32}
+
+
+@pytest.fixture(scope="session")
+def small_bundle(tmp_path_factory) -> SmallBundle:
+    """A bundle as ``harmonies export --int8`` writes it (onnx and tflite, fp32 and int8),
+    of a tiny CNN trained for 2 epochs on 3 classes x 4 synthetic clips of 3 s (1 s windows,
+    32 mels): what a device runs, end to end. It need not classify well: the tests that use
+    it check plumbing, memory and imports, not accuracy."""
+    from pyharmonies.data.synth import synth_corpus
+    from pyharmonies.export import export_run
+    from pyharmonies.training.config import TrainConfig
+    from pyharmonies.training.loop import train_run
+
+    base = tmp_path_factory.mktemp("small-bundle")
+    corpus = base / "synth"
+    synth_corpus(corpus, classes=3, clips_per_class=4, seconds=3.0, seed=5, progress=False, jobs=1)
+    cfg = TrainConfig(data=str(corpus), out=str(base / "run"), cache=str(base / "cache"), model="cnn", window=1.0, seed=0,
+                      features={"n_mels": 32}, batch_size=8, epochs=2, patience=2, augment=False, mixup=0.0,
+                      model_options=SMALL_CNN)  # fmt: skip
+    run = train_run(cfg, progress=False)
+    bundle = export_run(run, base / "bundle", int8=True, allow_drop=True, progress=False, latency_runs=1, data=str(corpus))
+    return SmallBundle(Path(bundle), Path(run), corpus, base / "cache")

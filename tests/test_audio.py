@@ -1,4 +1,5 @@
-"""pyharmonies.audio: decoding, mono mixing, resampling, time ranges, errors.
+"""pyharmonies.audio: decoding, mono mixing, resampling, time ranges, errors; the block
+reader (equal to whole-file decoding and resampling), header checks, truncated files.
 
 All audio is generated here and written with soundfile (WAV, FLAC).
 """
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pyharmonies.audio import load, resample, to_mono
+from pyharmonies import audio
+from pyharmonies.audio import AudioWarning, iter_blocks, load, probe, resample, to_mono
 from pyharmonies.errors import AudioError, HarmoniesError, ParameterError
 
 
@@ -175,3 +177,140 @@ def test_non_finite_samples_are_refused(tmp_path: Path):
 def test_a_directory_is_not_audio(tmp_path: Path):
     with pytest.raises(AudioError, match=str(tmp_path.name)):
         load(tmp_path, 22050)
+
+
+# ------------------------------------------------------------------ blocks
+
+
+def _blocks(path: Path, sr: int, **kw) -> np.ndarray:
+    parts = list(iter_blocks(path, sr, **kw))
+    assert all(p.dtype == np.float32 and p.ndim == 1 and p.size for p in parts)
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("orig_sr, target_sr", [(44100, 22050), (48000, 22050), (16000, 22050), (22050, 22050), (8000, 16000)])
+@pytest.mark.parametrize("block_s", [1e-4, 0.0117, 0.5, 30.0])
+def test_blocks_equal_whole_file_resampling(tmp_path: Path, rng: np.random.Generator, orig_sr: int, target_sr: int, block_s: float):
+    # Tolerance 0: soxr's fixed-rate engine gives the same output however its input is cut (python-soxr's
+    # one-shot resample feeds the whole signal through the same engine), and the channel mean is per frame.
+    y = (0.3 * rng.standard_normal((int(1.3 * orig_sr) + 17, 2))).astype(np.float32)
+    path = tmp_path / "x.wav"
+    sf.write(path, y, orig_sr, subtype="FLOAT")
+    whole = resample(to_mono(y), orig_sr, target_sr)
+    got = _blocks(path, target_sr, block_s=block_s)
+    assert got.shape == whole.shape
+    np.testing.assert_array_equal(got, whole)
+    np.testing.assert_array_equal(load(path, target_sr), whole)
+
+
+def test_blocks_of_a_range_equal_the_range_resampled(tmp_path: Path, rng: np.random.Generator):
+    y = (0.3 * rng.standard_normal(3 * 44100)).astype(np.float32)
+    path = tmp_path / "x.wav"
+    sf.write(path, y, 44100, subtype="FLOAT")
+    expected = resample(y[int(0.5 * 44100) : int(2.25 * 44100)], 44100, 22050)
+    np.testing.assert_array_equal(_blocks(path, 22050, start_s=0.5, end_s=2.25, block_s=0.1), expected)
+
+
+def test_block_size_is_bounded_in_samples_whatever_the_channels(tmp_path: Path, monkeypatch):
+    import soundfile
+
+    path = tmp_path / "many.wav"
+    sf.write(path, np.zeros((20000, 48), np.float32), 8000, subtype="PCM_16")
+    reads = []
+    original = soundfile.SoundFile.read
+    monkeypatch.setattr(soundfile.SoundFile, "read", lambda self, frames=-1, **kw: reads.append(frames) or original(self, frames, **kw))
+    monkeypatch.setattr(audio, "MAX_BLOCK_SAMPLES", 48 * 1000)
+    assert _blocks(path, 8000, block_s=10.0).size == 20000
+    assert max(reads) == 1000  # 10 s asked, but never more than MAX_BLOCK_SAMPLES samples at once
+
+
+def test_header_errors_come_at_the_call_and_decoding_errors_while_iterating(tmp_path: Path):
+    with pytest.raises(AudioError, match="nowhere.wav: no such file"):
+        iter_blocks(tmp_path / "nowhere.wav", 22050)  # not a lazy generator: the header is checked now
+    y = np.zeros(3 * 8000, np.float32)
+    y[2 * 8000 + 5] = np.inf
+    path = tmp_path / "late-inf.wav"
+    sf.write(path, y, 8000, subtype="FLOAT")
+    blocks = iter_blocks(path, 8000, block_s=1.0)
+    assert next(blocks).size == 8000 and next(blocks).size == 8000  # the first two seconds are fine
+    with pytest.raises(AudioError, match=r"late-inf.wav: decoded samples contain NaN or Inf \(first at 2.001 s\)"):
+        next(blocks)
+
+
+# ------------------------------------------------------------------ headers
+
+
+def _wav_with(tmp_path: Path, name: str, *, rate: int | None = None, channels: int | None = None, data_bytes: int | None = None,
+              keep: float = 1.0) -> Path:  # fmt: skip
+    """A 1 s 16-bit stereo WAV at 8 kHz, its header fields overwritten, its bytes cut to ``keep``."""
+    import struct
+
+    path = tmp_path / name
+    sf.write(path, np.zeros((8000, 2), np.float32), 8000, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    assert raw[36:40] == b"data"  # soundfile writes the canonical 44-byte header
+    if rate is not None:
+        raw[24:28] = struct.pack("<I", rate)
+    if channels is not None:
+        raw[22:24] = struct.pack("<H", channels)
+    if data_bytes is not None:
+        raw[40:44] = struct.pack("<I", data_bytes)
+    path.write_bytes(bytes(raw[: int(len(raw) * keep)]))
+    return path
+
+
+@pytest.mark.parametrize("rate", [1, 999, 768_001, 100_000_000])
+def test_an_absurd_sample_rate_is_refused_naming_the_file(tmp_path: Path, rate: int):
+    path = _wav_with(tmp_path, "rate.wav", rate=rate)
+    with pytest.raises(AudioError, match=rf"rate.wav: the header claims a sample rate of {rate} Hz, outside 1000..768000 Hz"):
+        probe(path)
+    with pytest.raises(AudioError, match="rate.wav"):
+        load(path, 22050)
+
+
+def test_too_many_channels_are_refused(tmp_path: Path):
+    path = _wav_with(tmp_path, "ch.wav", channels=200)
+    with pytest.raises(AudioError, match=f"ch.wav: the header claims 200 channels; at most {audio.MAX_CHANNELS} are supported"):
+        iter_blocks(path, 22050)
+
+
+def test_an_absurd_length_is_refused_naming_the_file(tmp_path: Path):
+    # FLAC's STREAMINFO holds a 36-bit sample count that libsndfile believes: 2**36 - 1 frames in a small file.
+    path = tmp_path / "long.flac"
+    sf.write(path, tone(440, 1.0, 8000), 8000, subtype="PCM_16")
+    raw = bytearray(path.read_bytes())
+    assert raw[:4] == b"fLaC"
+    raw[8 + 13] |= 0x0F  # the count's top 4 bits, then 4 bytes
+    raw[8 + 14 : 8 + 18] = b"\xff\xff\xff\xff"
+    path.write_bytes(bytes(raw))
+    assert sf.info(str(path)).frames == 2**36 - 1
+    with pytest.raises(AudioError, match=r"long.flac: the header claims 68719476735 frames .* more than a FLAC file of \d+ bytes can hold"):
+        load(path, 8000)
+
+
+def test_a_truncated_wav_is_used_with_a_warning_saying_how_much(tmp_path: Path):
+    path = _wav_with(tmp_path, "cut.wav", keep=0.6)  # 1 s claimed, 0.6 s of it left (less the header)
+    info = probe(path)
+    assert info.claimed_frames == 8000 and info.frames < 8000
+    with pytest.warns(AudioWarning, match=r"cut.wav: truncated: read 0.60 s of the 1.00 s its header claims"):
+        y = load(path, 8000)
+    assert y.size == info.frames
+
+
+def test_a_header_claiming_more_data_than_the_file_has_is_a_truncated_file(tmp_path: Path):
+    path = _wav_with(tmp_path, "big.wav", data_bytes=10 * 32000)  # claims 10 s, holds 1 s
+    with pytest.warns(AudioWarning, match=r"big.wav: truncated: read 1.00 s of the 10.00 s"):
+        assert load(path, 8000).size == 8000
+
+
+def test_a_streaming_writers_unknown_length_is_not_truncation(tmp_path: Path, recwarn):
+    path = _wav_with(tmp_path, "live.wav", data_bytes=0xFFFFFFFF)  # "unknown": libsndfile reads to the end
+    assert load(path, 8000).size == 8000 and not recwarn.list
+
+
+def test_probe_describes_a_good_file(tmp_path: Path):
+    path = tmp_path / "ok.flac"
+    sf.write(path, np.zeros((16000, 2), np.float32), 16000, subtype="PCM_24")
+    info = probe(path)
+    assert (info.sample_rate, info.frames, info.channels, info.format, info.subtype) == (16000, 16000, 2, "FLAC", "PCM_24")
+    assert info.duration == 1.0 and info.claimed_frames is None

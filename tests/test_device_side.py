@@ -1,11 +1,15 @@
-"""The device side never imports torch (DESIGN.md: the one rule of the
-architecture), checked in a fresh interpreter so that other tests' imports
-cannot hide a leak."""
+"""The device side owns its contract (DESIGN.md: the one rule of the architecture): it
+never imports torch or the other heavy workstation libraries, nor the workstation's own
+packages (pyharmonies.data, .training, .models, .export: the corpus generators, the
+training loop). Checked in fresh interpreters, so that other tests' imports cannot hide a
+leak: after importing each device module, and after real runs of `harmonies classify` and
+`harmonies listen --source FILE --fast` on an exported int8 bundle."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -13,21 +17,39 @@ DEVICE_MODULES = [
     "pyharmonies",
     "pyharmonies.features",
     "pyharmonies.audio",
+    "pyharmonies.windows",
+    "pyharmonies.npyframes",
     "pyharmonies._native",
     "pyharmonies.runtime",
     "pyharmonies.runtime.backends",
+    "pyharmonies.runtime.bundle",
+    "pyharmonies.runtime.classifier",
     "pyharmonies.runtime.files",
-    "pyharmonies.runtime.evaluate",
+    "pyharmonies.stream",
+    "pyharmonies.stream.sources",
+    "pyharmonies.commands.classify",
+    "pyharmonies.commands.listen",
+    "pyharmonies.commands.features",
 ]
+
+#: What the device side must never load: the workstation's packages and heavy libraries.
+FORBIDDEN = (
+    "pyharmonies.data",
+    "pyharmonies.training",
+    "pyharmonies.models",
+    "pyharmonies.export",
+    "torch",
+    "sklearn",
+    "librosa",
+    "matplotlib",
+)
+
+_LOADED = f"sorted(m for m in sys.modules if any(m == f or m.startswith(f + '.') for f in {FORBIDDEN!r}))"
 
 
 @pytest.mark.parametrize("module", DEVICE_MODULES)
-def test_device_module_does_not_import_torch(module):
-    code = (
-        f"import {module}, sys; "
-        "heavy = sorted(m for m in ('torch', 'librosa', 'sklearn', 'matplotlib') if m in sys.modules); "
-        "print(','.join(heavy))"
-    )
+def test_device_module_imports_nothing_of_the_workstation(module):
+    code = f"import {module}, sys; print(','.join({_LOADED}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"{module} pulled in {out.stdout.strip()}"
 
@@ -42,3 +64,34 @@ def test_extracting_features_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+_RUN_CLI = textwrap.dedent(
+    f"""
+    import sys
+    from pyharmonies.cli import cli
+    code = cli.main(args=sys.argv[1:], prog_name="harmonies", standalone_mode=False)
+    print("EXIT", code)
+    print("LOADED", {_LOADED})
+    """
+)
+
+
+def _run(*args) -> tuple[str, str]:
+    out = subprocess.run([sys.executable, "-c", _RUN_CLI, *map(str, args)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    return next(line for line in lines if line.startswith("EXIT")), next(line for line in lines if line.startswith("LOADED"))
+
+
+@pytest.mark.parametrize("backend", ["tflite", "onnx"])
+def test_classify_loads_nothing_of_the_workstation(small_bundle, backend):
+    clip = sorted(small_bundle.corpus.rglob("*.wav"))[0]
+    code, loaded = _run("classify", small_bundle.bundle, clip, "--json", "--backend", backend)
+    assert code == "EXIT None" and loaded == "LOADED []"
+
+
+def test_listen_from_a_file_loads_nothing_of_the_workstation(small_bundle):
+    clip = sorted(small_bundle.corpus.rglob("*.wav"))[-1]
+    code, loaded = _run("listen", "--model", small_bundle.bundle, "--source", clip, "--fast", "--json")
+    assert code == "EXIT None" and loaded == "LOADED []"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,8 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from pyharmonies.features import FeatureConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -154,25 +153,42 @@ def parse_features(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(expanded))
 
 
-def decode(path: Path, config: FeatureConfig) -> np.ndarray:
-    """Mono float32 audio at the config's rate (raises AudioError naming the file)."""
+def decode(path: Path, config: FeatureConfig) -> Any:
+    """The whole file as mono float32 at the config's rate (raises AudioError naming the file).
+
+    For commands that need the whole signal at once (``parity`` compares it
+    with librosa); ``features`` and ``classify`` read files block by block.
+    """
     from pyharmonies.audio import load
 
     return load(path, config.sample_rate)
 
 
 def error_message(path: Path, err: BaseException) -> str:
-    """``path: reason``, without repeating the path when the message has it."""
-    text = str(err) or type(err).__name__
+    """``path: reason``, without repeating the path when the message has it.
+
+    An exception that is not one of harmonies' own (a ``MemoryError``, a
+    ``ValueError`` from a library) keeps its type in the reason, so that an
+    unexpected failure says what it was.
+    """
+    from pyharmonies.errors import HarmoniesError
+
+    text = str(err)
+    if not isinstance(err, HarmoniesError):
+        text = f"{type(err).__name__}: {text}" if text else type(err).__name__
     return text if text.startswith(str(path)) else f"{path}: {text}"
 
 
 class FileProgress:
-    """Iterate over files with a progress bar on stderr, and report per-file errors.
+    """Iterate over files with a progress bar on stderr, and report per-file errors and warnings.
 
     The bar is drawn only when stderr is a terminal and there is more than
     one file: piped or logged runs get the error lines and the summary
-    only. Errors go to stderr as ``error: <file>: <reason>``.
+    only. Errors go to stderr as ``error: <file>: <reason>``, warnings about
+    a file (it is truncated) as ``warning: <file>: <what>``. A command
+    catches every ``Exception`` of one file (not ``KeyboardInterrupt``),
+    reports it with :meth:`fail` and goes on to the next file; it ends
+    with :meth:`summary`, and a non-zero exit status when a file failed.
     """
 
     def __init__(self, paths: Sequence[Path], label: str):
@@ -197,13 +213,49 @@ class FileProgress:
 
     def fail(self, path: Path, err: BaseException) -> None:
         self.failed.append(path)
+        self._line(f"error: {error_message(path, err)}")
+
+    def warn(self, text: str) -> None:
+        self._line(f"warning: {text}")
+
+    def _line(self, text: str) -> None:
         # Clear the bar's line first so that the message is not appended to it.
         prefix = "\r\x1b[2K" if self.show_bar else ""
-        click.echo(f"{prefix}error: {error_message(path, err)}", err=True)
+        click.echo(f"{prefix}{text}", err=True)
+
+    def warnings(self) -> contextlib.AbstractContextManager[None]:
+        """Around one file's work: its :class:`~pyharmonies.audio.AudioWarning` become ``warning:`` lines."""
+        return audio_warnings(self.warn)
 
     def summary(self) -> str:
+        """``"K of N files failed"`` (``"0 of 3 files failed"`` too)."""
         n = len(self.paths)
-        return f"{n} file{'s' if n != 1 else ''}, {len(self.failed)} failed"
+        return f"{len(self.failed)} of {n} file{'s' if n != 1 else ''} failed"
+
+
+@contextlib.contextmanager
+def audio_warnings(show: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Show the :class:`~pyharmonies.audio.AudioWarning` raised inside as lines for people, as they come.
+
+    Each is handed to ``show`` (by default echoed on stderr as ``warning:
+    <file>: <what>``); other warnings are left to the warning filters. Also a
+    decorator (``@audio_warnings()`` on a command's function).
+    """
+    from pyharmonies.audio import AudioWarning
+
+    show = show or (lambda text: click.echo(f"warning: {text}", err=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", AudioWarning)
+        original = warnings.showwarning
+
+        def showwarning(message, category, filename, lineno, file=None, line=None):  # type: ignore[no-untyped-def]
+            if issubclass(category, AudioWarning):
+                show(str(message))
+            else:
+                original(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = showwarning
+        yield
 
 
 def _isatty(stream: Any) -> bool:

@@ -85,10 +85,15 @@ def classify(
     file shorter than one window is padded with silence). The file's label
     is the vote: the mean of the windows' probabilities.
 
+    Files are read a block at a time, so memory does not grow with their
+    length: an hour-long recording needs no more than a minute's.
+
     The bundle is checked first (format version, SHA-256 of every file,
-    feature config); a bundle that fails is refused. A file that cannot be
-    read is reported and skipped, the others are still classified, and the
-    exit status is then 1. Torch is never imported.
+    feature config); a bundle that fails is refused. A file that fails, for
+    whatever reason, is reported and skipped, the others are still
+    classified, the last line on stderr says how many of how many failed,
+    and the exit status is then 1. A truncated file is classified, with a
+    warning saying how much of it was read. Torch is never imported.
 
     \b
     Examples:
@@ -114,8 +119,9 @@ def classify(
     with progress.iterate() as paths:
         for path in paths:
             try:
-                result = classify_file(clf, path, top_k=top_k)
-            except HarmoniesError as err:
+                with progress.warnings():
+                    result = classify_file(clf, path, top_k=top_k)
+            except Exception as err:  # this file's failure, whatever it is: reported, the others go on
                 progress.fail(path, err)
                 if as_json:
                     click.echo(json.dumps({"path": str(path), "error": error_message(path, err)}))

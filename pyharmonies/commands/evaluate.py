@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from pyharmonies.commands._common import audio_warnings
 from pyharmonies.commands.classify import backend_options
 
 
@@ -20,6 +21,7 @@ from pyharmonies.commands.classify import backend_options
                    "RUN/eval/<data>-<split>; for a bundle nothing is written unless --out is given.")
 @backend_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@audio_warnings()  # a truncated file's warning is a "warning:" line
 def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, precision: str, threads: int, quiet: bool) -> None:
     """Evaluate RUN on DATA (folder or CSV manifest): per-window and per-clip accuracy,
     macro/weighted F1, per-class figures and a confusion matrix, the same report as
@@ -47,7 +49,7 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, 
         raise click.UsageError(f"{run} is a training run (no {MANIFEST}); --backend, --precision and --threads apply to bundles")
     try:
         if bundle:
-            from pyharmonies.runtime.evaluate import evaluate_bundle
+            from pyharmonies.training.bundle_eval import evaluate_bundle
 
             results = evaluate_bundle(run, data, split=split, backend=backend, precision=precision, threads=threads,
                                       progress=not quiet, out=out)  # fmt: skip
@@ -59,9 +61,15 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, 
             from pyharmonies.training.evaluate import evaluate_run
 
             results = evaluate_run(run, data, split=split, progress=not quiet, out=out)
+            for problem in results.get("problems", []):
+                click.echo(f"left out: {problem['path']}: {problem['reason']}", err=True)
     except HarmoniesError as err:
         raise click.ClickException(str(err)) from None
     for level in ("window", "clip"):
         if level in results:
             m = results[level]
             click.echo(f"{level:6s} accuracy {100 * m['accuracy']:.1f}%  macro F1 {m['macro_f1']:.3f}  weighted F1 {m['weighted_f1']:.3f}  (n = {m['n']})")
+    files = results.get("files", {})
+    if files.get("failed"):  # files that could not be read were left out: the figures are of the others
+        click.echo(f"{files['failed']} of {files['total']} files failed", err=True)
+        click.get_current_context().exit(1)

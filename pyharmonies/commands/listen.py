@@ -109,7 +109,8 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
         slider = SlidingClassifier(clf, cfg, loaded.kind, loaded.window_frames, hop_frames, smoothing,
                                    max_pending=0 if fast else 2, span=span)  # fmt: skip
         if source is not None:
-            src = FileSource(source, cfg.sample_rate, block=1024, realtime=not fast)
+            src = FileSource(source, cfg.sample_rate, block=1024, realtime=not fast,
+                             on_warning=lambda line: click.echo(f"warning: {line}", err=True))  # fmt: skip
         else:
             src = MicrophoneSource(device)
         if selftest:

@@ -15,33 +15,45 @@ is recomputed. Files are written to a temporary name and renamed
 (``os.replace``): a killed run, or two processes computing the same file,
 never leave a torn array.
 
-Features come from :func:`pyharmonies.features.extract` over the whole file
-(decoded with :func:`pyharmonies.audio.load` at the config's rate) in one
-call for both kinds: the same C code, the same frames, as on the device.
+Features are computed the way ``harmonies classify`` computes them on the
+device: the file decoded and resampled block by block
+(:func:`pyharmonies.audio.iter_blocks`), both kinds from one native
+streaming extractor (:class:`pyharmonies.windows.InputFeatureStream`),
+each block's frames appended to the arrays on disk as they come
+(:mod:`pyharmonies.npyframes`). The frames equal those of
+:func:`pyharmonies.features.extract` over the whole decoded file, bit for
+bit, and a worker's memory does not grow with the file. The arrays are
+stored in Fortran order (frame after frame), so a window of frames is one
+contiguous stretch of the memory map; arrays cached before in C order load
+as well.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import sys
 import tempfile
+import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
-from pyharmonies.audio import load as load_audio
-from pyharmonies.data.sources import Clip, Problem, soundfile_reason
-from pyharmonies.errors import AudioError, HarmoniesError, ParameterError
-from pyharmonies.features import FRAME_VECTOR_FEATURES, FeatureConfig, extract
+from pyharmonies.audio import AudioWarning, iter_blocks
+from pyharmonies.data.sources import Clip, Problem, failure_reason
+from pyharmonies.errors import AudioError, ParameterError
+from pyharmonies.features import FeatureConfig
+from pyharmonies.npyframes import NpyFrameWriter
+from pyharmonies.windows import INPUT_KINDS, InputFeatureStream, kind_rows
 
 #: The kinds of features the cache holds, as the models take them.
-FEATURE_KINDS: tuple[str, ...] = ("log_mel", "frame_vector")
+FEATURE_KINDS: tuple[str, ...] = INPUT_KINDS
 
 # Memory maps kept open per cache object (each holds a file descriptor).
 _OPEN_MAPS = 128
@@ -147,9 +159,14 @@ class FeatureCache:
         Returns
         -------
         list of Problem
-            Files that are missing, unreadable or undecodable (with the
-            :class:`~pyharmonies.errors.AudioError` text), in input order;
-            never an exception for a bad file.
+            Files that are missing, unreadable, undecodable or that failed
+            in any other way (the error's text), in input order; never an
+            exception for a bad file (a ``KeyboardInterrupt`` still stops).
+
+        Warns
+        -----
+        AudioWarning
+            A file is truncated (its features are those of what it holds).
         """
         auto = jobs is None
         if jobs is None:
@@ -178,8 +195,9 @@ class FeatureCache:
             if auto and len(todo) < _MIN_PARALLEL:
                 jobs = 1  # starting workers would cost more than these few files
             self._write_config()
-            for digest, error in self._compute_all({d: ps[0] for d, ps in todo.items()}, jobs, progress):
+            for digest, (error, notes) in self._compute_all({d: ps[0] for d, ps in todo.items()}, jobs, progress):
                 self.misses += 1
+                _rewarn(notes)
                 if error is not None:
                     problems.update((path, Problem(path, error)) for path in todo[digest])
         return [problems[p] for p in order if p in problems]
@@ -204,7 +222,13 @@ class FeatureCache:
         ParameterError
             Unknown ``kind``.
         AudioError
-            The file is missing or cannot be decoded (the message says why).
+            The file is missing or cannot be decoded, or its features could
+            not be computed for another reason (the message says why).
+
+        Warns
+        -----
+        AudioWarning
+            The file is truncated (its features are those of what it holds).
         """
         _check_kind(kind)
         try:
@@ -228,7 +252,8 @@ class FeatureCache:
         if array is None:
             self.misses += 1
             self._write_config()
-            error = _compute(os.fspath(path), digest, os.fspath(self.directory), self.config.to_json())
+            error, notes = _compute(os.fspath(path), digest, os.fspath(self.directory), self.config.to_json())
+            _rewarn(notes)
             if error is not None:
                 raise AudioError(f"{path}: {error}")
             array = np.load(self.array_path(digest, kind), mmap_mode="r", allow_pickle=False)
@@ -278,13 +303,13 @@ class FeatureCache:
             text = json.dumps(self.config.to_dict(), indent=1, sort_keys=True) + "\n"
             _replace_into(target, lambda f: f.write(text.encode("utf-8")))
 
-    def _compute_all(self, todo: dict[str, Path], jobs: int, progress: bool) -> list[tuple[str, str | None]]:
+    def _compute_all(self, todo: dict[str, Path], jobs: int, progress: bool) -> list[tuple[str, tuple[str | None, list[str]]]]:
         from tqdm import tqdm
 
         config_json = self.config.to_json()
         directory = os.fspath(self.directory)
         items = list(todo.items())
-        results: list[tuple[str, str | None]] = []
+        results: list[tuple[str, tuple[str | None, list[str]]]] = []
         with tqdm(
             total=len(items), desc="features", unit="file", file=sys.stderr, disable=not progress, leave=False
         ) as bar:
@@ -306,10 +331,10 @@ class FeatureCache:
                 }
                 for future in as_completed(futures):
                     try:
-                        error = future.result()
+                        outcome = future.result()
                     except BrokenProcessPool as err:
-                        error = f"the feature worker process died ({err})"
-                    results.append((futures[future], error))
+                        outcome = (f"the feature worker process died ({err})", [])
+                    results.append((futures[future], outcome))
                     bar.update(1)
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -328,39 +353,61 @@ def _config(config_json: str) -> FeatureConfig:
     return FeatureConfig.from_json(config_json)
 
 
-def _compute(path: str, digest: str, directory: str, config_json: str) -> str | None:
-    """Decode one file, extract both kinds, store them; the error text, or None.
+def _compute(path: str, digest: str, directory: str, config_json: str) -> tuple[str | None, list[str]]:
+    """Decode one file block by block, extract both kinds, store them as they come.
 
-    Runs in worker processes: arguments and result are plain strings.
+    Runs in worker processes: arguments and result are plain strings. Returns
+    the error text (None on success) and the text of the file's warnings (a
+    truncated file), which the caller shows. Any exception but a
+    ``KeyboardInterrupt`` is this file's failure, not the run's: a
+    ``MemoryError`` or a decoder's error is reported like a corrupt header.
     """
     config = _config(config_json)
-    try:
-        y = load_audio(path, config.sample_rate)
-        feats = extract(y, config, features=["log_mel", *FRAME_VECTOR_FEATURES])
-    except (HarmoniesError, ValueError, TypeError, OSError) as err:
-        return soundfile_reason(err, path)
-    arrays = {
-        "log_mel": np.ascontiguousarray(feats["log_mel"], dtype=np.float32),
-        "frame_vector": np.ascontiguousarray(
-            np.concatenate([feats[name] for name in FRAME_VECTOR_FEATURES], axis=0), dtype=np.float32
-        ),
-    }
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    for kind in FEATURE_KINDS:
-        array = arrays[kind]
-        _replace_into(folder / f"{digest}.{kind}.npy", lambda f, a=array: np.save(f, a, allow_pickle=False))
-    return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AudioWarning)
+        try:
+            stream = InputFeatureStream(config, FEATURE_KINDS)
+            blocks = iter_blocks(path, config.sample_rate)
+            with contextlib.ExitStack() as stack:
+                writers = {
+                    kind: NpyFrameWriter(stack.enter_context(_replacing(folder / f"{digest}.{kind}.npy")), kind_rows(config, kind))
+                    for kind in FEATURE_KINDS
+                }
+                for block in blocks:
+                    for kind, frames in stream.push(block).items():
+                        writers[kind].write(frames)
+                for kind, frames in stream.flush().items():
+                    writers[kind].write(frames)
+                for writer in writers.values():
+                    writer.close()
+        except Exception as err:  # this file's failure, whatever it is (never the run's)
+            return failure_reason(err, path), []
+    return None, [str(w.message) for w in caught if issubclass(w.category, AudioWarning)]
 
 
-def _replace_into(target: Path, write: Any) -> None:
-    """Write through ``write(file)`` to a temporary file beside ``target``, then rename it over."""
+def _rewarn(notes: list[str]) -> None:
+    """Show a worker's warnings in this process (where the caller can see or catch them)."""
+    for note in notes:
+        warnings.warn(AudioWarning(note), stacklevel=3)
+
+
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[IO[bytes]]:
+    """A temporary binary file beside ``target``, renamed over it when the block ends without an error."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            yield f
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache may be shared read-only
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _replace_into(target: Path, write: Any) -> None:
+    """Write through ``write(file)`` to a temporary file beside ``target``, then rename it over."""
+    with _replacing(target) as f:
+        write(f)

@@ -4,9 +4,9 @@
 a list of :class:`Clip` (a file, or a time range of one, with its label and
 its group), the files that could not be used (:class:`Problem`, with the
 reason) and warnings about the data (tiny classes). Every file is probed
-with ``soundfile.info`` (its header only: a few tens of microseconds), so
-opening GTZAN takes well under a second; one bad file is listed and skipped,
-never an exception.
+with :func:`pyharmonies.audio.probe` (its header only, checked as the
+device checks it: a few tens of microseconds), so opening GTZAN takes well
+under a second; one bad file is listed and skipped, never an exception.
 
 Layouts
 -------
@@ -37,8 +37,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyharmonies.audio import AUDIO_EXTENSIONS
-from pyharmonies.errors import ParameterError
+from pyharmonies.audio import AUDIO_EXTENSIONS, AudioInfo, probe
+from pyharmonies.errors import HarmoniesError, ParameterError
+
+__all__ = ["AudioInfo", "Clip", "DatasetIndex", "Problem", "failure_reason", "open_dataset", "soundfile_reason"]
 
 #: How far a manifest's ``end_s`` may pass the end of its file (seconds):
 #: annotations are often rounded to 10 ms or so. A range ending later than
@@ -123,28 +125,21 @@ class Clip:
 
 @dataclass(frozen=True)
 class Problem:
-    """A file that could not be used, and why (shown in reports, never raised)."""
+    """A file or clip that could not be used, and why (shown in reports, never raised).
+
+    ``kind`` says whose fault it is: ``"file"`` (the default): the file is
+    missing, unreadable, undecodable, or failed in any other way (a command
+    counts these as failed files); ``"data"``: the file is fine but the
+    dataset's line about it is not (a range past its end, a repeated line);
+    ``"label"``: its label is not one the model knows.
+    """
 
     path: Path
     reason: str
+    kind: str = "file"
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class AudioInfo:
-    """What the header of one audio file says (``soundfile.info``)."""
-
-    sample_rate: int
-    frames: int
-    channels: int
-    format: str
-
-    @property
-    def duration(self) -> float:
-        """Length in seconds."""
-        return self.frames / self.sample_rate
 
 
 @dataclass
@@ -379,7 +374,7 @@ def _open_manifest(manifest: Path) -> DatasetIndex:
             relpath=rel,
         )
         if clip.key in seen:
-            problems.append(Problem(file, f"line {line}: the same file and range as line {seen[clip.key]}; skipped"))
+            problems.append(Problem(file, f"line {line}: the same file and range as line {seen[clip.key]}; skipped", "data"))
             continue
         seen[clip.key] = line
 
@@ -394,7 +389,7 @@ def _open_manifest(manifest: Path) -> DatasetIndex:
         if start >= info.duration or (end is not None and end > info.duration + END_TOLERANCE_S):
             shown = "end" if end is None else f"{end:g}"
             problems.append(
-                Problem(file, f"line {line}: range {start:g}..{shown} s is beyond the file's {info.duration:.3f} s")
+                Problem(file, f"line {line}: range {start:g}..{shown} s is beyond the file's {info.duration:.3f} s", "data")
             )
             continue
         clips.append(clip)
@@ -429,21 +424,12 @@ def _number(row: list[str], index: int | None, name: str, where: str) -> float |
 
 def _probe(path: Path) -> AudioInfo | str:
     """The file's header, or the reason it cannot be used."""
-    import soundfile as sf
-
-    if not path.exists():
-        return "no such file"
-    if not path.is_file():
-        return "not a file"
     try:
-        info = sf.info(str(path))
-    except Exception as err:  # soundfile raises several types for bad files
-        return f"cannot decode audio ({soundfile_reason(err, path)})"
-    if info.frames <= 0 or info.samplerate <= 0:
-        return "the file holds no samples"
-    return AudioInfo(
-        sample_rate=int(info.samplerate), frames=int(info.frames), channels=int(info.channels), format=info.format
-    )
+        return probe(path)
+    except HarmoniesError as err:
+        return soundfile_reason(err, path)
+    except Exception as err:  # anything else about one file is that file's problem
+        return failure_reason(err, path)
 
 
 def soundfile_reason(err: BaseException, path: str | os.PathLike[str]) -> str:
@@ -457,6 +443,17 @@ def soundfile_reason(err: BaseException, path: str | os.PathLike[str]) -> str:
     if text.startswith(f"{name}: "):
         text = text[len(name) + 2 :]
     return text.replace(f"Error opening {name!r}: ", "").strip()
+
+
+def failure_reason(err: BaseException, path: str | os.PathLike[str]) -> str:
+    """Why one file failed, for a report: :func:`soundfile_reason`, with the
+    exception's type in front when it is not one of ours (``"MemoryError"``,
+    ``"ValueError: ..."``): an unexpected failure should say what it was.
+    """
+    text = soundfile_reason(err, path)
+    if isinstance(err, HarmoniesError) or text == type(err).__name__:
+        return text
+    return f"{type(err).__name__}: {text}"
 
 
 def _class_warnings(index: DatasetIndex, minimum: int) -> list[str]:

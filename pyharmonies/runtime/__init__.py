@@ -1,6 +1,6 @@
 """The device runtime: load a bundle, run its model, classify windows and files. No torch.
 
-Device side (``../shared/DESIGN.md``): numpy, the feature core and one
+Device side (``docs/DESIGN.md``): numpy, the feature core and one
 inference runtime (ai-edge-litert or tflite-runtime, else onnxruntime),
 imported when a backend is made.
 
@@ -17,10 +17,12 @@ backends
 classifier
     :class:`WindowClassifier`: raw feature windows -> probabilities.
 files
-    :func:`classify_file`: a whole file, window by window, and the vote.
-evaluate
-    :func:`~pyharmonies.runtime.evaluate.evaluate_bundle`: metrics of a
-    bundle on a labelled dataset (imported on its own: it reads datasets).
+    :func:`classify_file`: a whole file, read block by block, window by
+    window, and the vote.
+
+Evaluating a bundle on a labelled dataset reads datasets and computes
+training's metrics: it is workstation work, in
+:func:`pyharmonies.training.bundle_eval.evaluate_bundle` (torch-free too).
 
 Examples
 --------

@@ -4,7 +4,7 @@
 file and ``harmonies listen`` per hop of the microphone: it takes the
 features exactly as :func:`~pyharmonies.features.extract` or the
 :class:`~pyharmonies.features.StreamingExtractor` gives them (see
-:func:`input_features`), applies the bundle's normalisation and layout, and
+:func:`pyharmonies.windows.input_features`), applies the bundle's normalisation and layout, and
 returns probabilities over the bundle's labels.
 
 Device side: numpy, the feature core and one runtime.
@@ -18,35 +18,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from pyharmonies.errors import BundleError, ParameterError
-from pyharmonies.features import FRAME_VECTOR_FEATURES, FeatureConfig, extract
 from pyharmonies.runtime.backends import Backend, make_backend
 from pyharmonies.runtime.bundle import Bundle, load_bundle
+from pyharmonies.windows import input_features, silence_values
 
-
-def input_features(y: np.ndarray, config: FeatureConfig, kind: str) -> np.ndarray:
-    """The raw features a model of input ``kind`` reads, for a whole signal.
-
-    Parameters
-    ----------
-    y : np.ndarray, shape (n_samples,)
-        Mono audio at ``config.sample_rate``.
-    config : FeatureConfig
-        The bundle's.
-    kind : {"log_mel", "frame_vector"}
-
-    Returns
-    -------
-    np.ndarray, shape (rows, frames), float32, C-contiguous
-        ``log_mel`` (``n_mels`` rows), or the frame vector: the rows of
-        :data:`~pyharmonies.features.FRAME_VECTOR_FEATURES` in that order
-        (``n_mfcc + 8`` rows), as training computed them.
-    """
-    if kind == "log_mel":
-        return np.ascontiguousarray(extract(y, config, features=["log_mel"])["log_mel"], dtype=np.float32)
-    if kind == "frame_vector":
-        feats = extract(y, config, features=FRAME_VECTOR_FEATURES)
-        return np.ascontiguousarray(np.concatenate([feats[name] for name in FRAME_VECTOR_FEATURES], axis=0), dtype=np.float32)
-    raise ParameterError(f"unknown input kind {kind!r}; expected log_mel or frame_vector")
+__all__ = ["WindowClassifier", "input_features", "softmax"]  # input_features: pyharmonies.windows's, re-exported
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -124,8 +100,6 @@ class WindowClassifier:
     @property
     def pad_values(self) -> np.ndarray:
         if self._pad is None:
-            from pyharmonies.data.windows import silence_values
-
             self._pad = silence_values(self.feature_config)[self.kind]
         return self._pad
 

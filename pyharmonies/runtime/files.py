@@ -1,11 +1,22 @@
-"""Whole files: decode, extract the bundle's features, cut windows, vote.
+"""Whole files: decode block by block, extract the bundle's features, cut windows, vote.
 
-A file is classified the way training evaluated clips: features of the
-whole file from the C core at the bundle's sample rate, windows of
+A file is classified the way training evaluated clips: the features of the
+file from the C core at the bundle's sample rate, windows of
 ``window_frames`` every ``hop_frames`` (half a window unless the bundle says
 otherwise; frames after the last whole window are not used, and a file
 shorter than one window gives one window padded with the features of
 silence), the probabilities of each window, and their mean as the vote.
+
+The file is read in blocks (:func:`pyharmonies.audio.iter_blocks`), pushed
+through the native streaming extractor and cut into windows as their frames
+arrive (:class:`pyharmonies.windows.WindowCutter`); windows are run in
+batches of ``batch_size``. What is kept is one block of audio, the frames of
+the window being filled, one batch of windows, and the probabilities of
+every window (``n_labels`` floats each: 3600 windows for an hour at a 1 s
+hop), so memory does not grow with the file beyond those probabilities.
+The streamed features equal whole-file extraction bit for bit, and the
+blocks equal whole-file decoding and resampling, so the windows are those
+of :func:`feature_windows` over the whole file's features.
 
 Device side: numpy, soundfile, soxr, the feature core and one runtime.
 """
@@ -13,15 +24,22 @@ Device side: numpy, soundfile, soxr, the feature core and one runtime.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pyharmonies.audio import load
-from pyharmonies.errors import AudioError
-from pyharmonies.runtime.classifier import WindowClassifier, input_features
+from pyharmonies.audio import iter_blocks
+from pyharmonies.errors import AudioError, ParameterError
+from pyharmonies.runtime.classifier import WindowClassifier
+from pyharmonies.windows import InputFeatureStream, WindowCutter, take_window, window_starts
+
+__all__ = ["FileResult", "WindowPrediction", "classify_blocks", "classify_file", "classify_signal", "feature_windows", "window_starts"]
+
+#: Windows per runtime call (the TFLite files run one window at a time anyway).
+BATCH_SIZE = 32
 
 
 @dataclass(frozen=True)
@@ -85,22 +103,8 @@ class FileResult:
         }
 
 
-def window_starts(frames: int, window: int, hop: int) -> list[int]:
-    """First frames of the windows of a clip of ``frames`` frames.
-
-    As :func:`pyharmonies.data.windows.make_windows` cuts training clips:
-    ``0, hop, 2 hop, ...`` while a whole window fits; one window at 0 for
-    ``0 < frames < window``; none for no frames.
-    """
-    from pyharmonies.data.windows import make_windows
-
-    return [w.start for w in make_windows([frames], window, hop)]
-
-
 def feature_windows(classifier: WindowClassifier, features: np.ndarray) -> tuple[np.ndarray, list[int]]:
-    """Cut raw features ``(rows, frames)`` into windows ``(n, rows, window_frames)`` and their starts."""
-    from pyharmonies.data.windows import take_window
-
+    """Cut a whole clip's raw features ``(rows, frames)`` into windows ``(n, rows, window_frames)`` and their starts."""
     starts = window_starts(features.shape[1], classifier.window_frames, classifier.hop_frames)
     if not starts:
         return np.zeros((0, classifier.rows, classifier.window_frames), dtype=np.float32), []
@@ -108,10 +112,90 @@ def feature_windows(classifier: WindowClassifier, features: np.ndarray) -> tuple
     return stack, starts
 
 
+def classify_blocks(
+    classifier: WindowClassifier,
+    blocks: Iterable[np.ndarray],
+    *,
+    top_k: int = 3,
+    path: str | os.PathLike[str] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> FileResult:
+    """Classify a mono signal that arrives in blocks, already at the bundle's sample rate.
+
+    Parameters
+    ----------
+    classifier : WindowClassifier
+    blocks : iterable of np.ndarray, each shape (m,)
+        Consecutive pieces of the signal (any sizes), mono float32 at
+        ``classifier.feature_config.sample_rate``; e.g.
+        :func:`~pyharmonies.audio.iter_blocks`.
+    top_k : int
+        Labels kept in :attr:`FileResult.top`.
+    path : path-like, optional
+        Recorded in the result, and named in errors.
+    batch_size : int
+        Windows per runtime call.
+
+    Returns
+    -------
+    FileResult
+        The same, whatever the block sizes.
+
+    Raises
+    ------
+    AudioError
+        The signal is too short to give one frame (only with ``center=False``).
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    config, kind = classifier.feature_config, classifier.kind
+    stream = InputFeatureStream(config, [kind])
+    cutter = WindowCutter(classifier.rows, classifier.window_frames, classifier.hop_frames, classifier.pad_values)
+    starts: list[int] = []
+    pending: list[np.ndarray] = []  # windows not run yet: fewer than batch_size, then run
+    chunks: list[np.ndarray] = []  # probabilities (k, n_labels), in window order
+
+    def take(windows: np.ndarray, first: list[int], final: bool = False) -> None:
+        starts.extend(first)
+        pending.extend(windows)
+        while len(pending) >= batch_size or (final and pending):
+            batch = pending[:batch_size]
+            del pending[:batch_size]
+            chunks.append(classifier.predict_batch(np.stack(batch)))
+
+    n_samples = 0
+    for block in blocks:
+        n_samples += len(block)
+        take(*cutter.push(stream.push(block)[kind]))
+    take(*cutter.push(stream.flush()[kind]))
+    frames = cutter.frames
+    take(*cutter.finish(), final=True)
+    if not starts:
+        where = f"{path}: " if path is not None else ""
+        raise AudioError(f"{where}too short to classify ({n_samples} samples give no frame of {config.n_fft})")
+    probs = np.concatenate(chunks)  # (n, n_labels)
+    frame_s = config.hop_length / config.sample_rate
+    length_s = classifier.window_frames * frame_s
+    preds = []
+    for start, p in zip(starts, probs):
+        best = int(np.argmax(p))
+        preds.append(WindowPrediction(start * frame_s, start * frame_s + length_s, p, classifier.labels[best], float(p[best])))
+    vote = probs.mean(axis=0).astype(np.float32)
+    return FileResult(
+        path=None if path is None else Path(path),
+        labels=classifier.labels,
+        probs=vote,
+        top=classifier.top(vote, top_k),
+        windows=preds,
+        duration_s=n_samples / config.sample_rate,
+        padded=frames < classifier.window_frames,
+    )
+
+
 def classify_signal(
     classifier: WindowClassifier, y: np.ndarray, *, top_k: int = 3, path: str | os.PathLike[str] | None = None
 ) -> FileResult:
-    """Classify a mono signal already at the bundle's sample rate.
+    """Classify a whole mono signal already at the bundle's sample rate (see :func:`classify_blocks`).
 
     Parameters
     ----------
@@ -132,29 +216,9 @@ def classify_signal(
     AudioError
         The signal is too short to give one frame (only with ``center=False``).
     """
-    config = classifier.feature_config
-    features = input_features(y, config, classifier.kind)
-    windows, starts = feature_windows(classifier, features)
-    if not starts:
-        where = f"{path}: " if path is not None else ""
-        raise AudioError(f"{where}too short to classify ({len(y)} samples give no frame of {config.n_fft})")
-    probs = classifier.predict_batch(windows)  # (n, n_labels)
-    frame_s = config.hop_length / config.sample_rate
-    length_s = classifier.window_frames * frame_s
-    preds = []
-    for start, p in zip(starts, probs):
-        best = int(np.argmax(p))
-        preds.append(WindowPrediction(start * frame_s, start * frame_s + length_s, p, classifier.labels[best], float(p[best])))
-    vote = probs.mean(axis=0).astype(np.float32)
-    return FileResult(
-        path=None if path is None else Path(path),
-        labels=classifier.labels,
-        probs=vote,
-        top=classifier.top(vote, top_k),
-        windows=preds,
-        duration_s=len(y) / config.sample_rate,
-        padded=features.shape[1] < classifier.window_frames,
-    )
+    y = np.asarray(y)
+    step = 16 * classifier.feature_config.sample_rate  # the features of 16 s at a time, not of the whole signal
+    return classify_blocks(classifier, (y[i : i + step] for i in range(0, max(len(y), 1), step)), top_k=top_k, path=path)
 
 
 def classify_file(classifier: WindowClassifier, path: str | os.PathLike[str], *, top_k: int = 3) -> FileResult:
@@ -164,8 +228,8 @@ def classify_file(classifier: WindowClassifier, path: str | os.PathLike[str], *,
     ----------
     classifier : WindowClassifier
     path : path-like
-        Any format libsndfile reads; mixed to mono and resampled (soxr) to
-        the bundle's sample rate.
+        Any format libsndfile reads; decoded block by block, mixed to mono
+        and resampled (soxr) to the bundle's sample rate.
     top_k : int
         Labels kept in :attr:`FileResult.top`.
 
@@ -176,7 +240,13 @@ def classify_file(classifier: WindowClassifier, path: str | os.PathLike[str], *,
     Raises
     ------
     AudioError
-        The file is missing or cannot be decoded (the message names it).
+        The file is missing, cannot be decoded, or its header is refused
+        (the message names it).
+
+    Warns
+    -----
+    pyharmonies.audio.AudioWarning
+        The file is truncated; what it holds is classified.
     """
-    y = load(path, classifier.feature_config.sample_rate)
-    return classify_signal(classifier, y, top_k=top_k, path=path)
+    blocks = iter_blocks(path, classifier.feature_config.sample_rate)
+    return classify_blocks(classifier, blocks, top_k=top_k, path=path)

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pyharmonies.features import FRAME_VECTOR_FEATURES, FeatureConfig, StreamingExtractor
+from pyharmonies.features import FeatureConfig, StreamingExtractor
 from pyharmonies.stream.smoothing import Smoother
+from pyharmonies.windows import INPUT_KINDS, kind_features
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class StreamResult:
 
 
 def _columns(extractor: StreamingExtractor, kind: str) -> np.ndarray:
-    names = ["log_mel"] if kind == "log_mel" else list(FRAME_VECTOR_FEATURES)
+    names = kind_features(kind)
     layout = extractor._layout
     return np.concatenate([np.arange(layout[n][0], layout[n][0] + layout[n][1]) for n in names])
 
@@ -68,8 +69,8 @@ class SlidingClassifier:
 
     def __init__(self, classifier, extractor_config: FeatureConfig, kind: str, window_frames: int, hop_frames: int,
                  smoothing: Smoother | str = "none", max_pending: int = 4, span: int = 1):  # fmt: skip
-        if kind not in ("log_mel", "frame_vector"):
-            raise ValueError(f"unknown input kind {kind!r}; expected log_mel or frame_vector")
+        if kind not in INPUT_KINDS:
+            raise ValueError(f"unknown input kind {kind!r}; expected {' or '.join(INPUT_KINDS)}")
         if int(window_frames) < 1 or int(hop_frames) < 1:
             raise ValueError("window_frames and hop_frames must be >= 1")
         self.classifier = classifier
@@ -85,8 +86,7 @@ class SlidingClassifier:
         self._span_probs = np.zeros((self.span, len(self.labels)), dtype=np.float64)
         # The samples a window ending at frame t needs: frame t reaches to t * hop + (n_fft/2 centred, else n_fft).
         self._frame_reach = extractor_config.n_fft // 2 if extractor_config.center else extractor_config.n_fft
-        names = ["log_mel"] if kind == "log_mel" else list(FRAME_VECTOR_FEATURES)
-        self.extractor = StreamingExtractor(extractor_config, features=names)
+        self.extractor = StreamingExtractor(extractor_config, features=kind_features(kind))
         self._cols = _columns(self.extractor, kind)
         self.rows = len(self._cols)
         # Each frame is written twice (at i and i + W) so any window is one slice.
@@ -180,8 +180,7 @@ class SlidingClassifier:
     def finish(self) -> list[StreamResult]:
         """End of stream: flush the extractor's last frames, classify their windows, reset the extractor."""
         flushed = self.extractor.flush()
-        names = ["log_mel"] if self.kind == "log_mel" else list(FRAME_VECTOR_FEATURES)
-        rows = np.concatenate([flushed[n] for n in names], axis=0).T  # (k, rows)
+        rows = np.concatenate([flushed[n] for n in kind_features(self.kind)], axis=0).T  # (k, rows)
         cols, self._cols = self._cols, np.arange(self.rows)
         try:
             self._add_frames(np.ascontiguousarray(rows, dtype=np.float32))

@@ -19,8 +19,8 @@ from torch.utils.data import Dataset
 from pyharmonies.data.augment import AugmentConfig, augment_window, white_noise_profile
 from pyharmonies.data.cache import FeatureCache
 from pyharmonies.data.sources import Clip
-from pyharmonies.data.windows import Window, silence_values, take_window
-from pyharmonies.features import FRAME_VECTOR_FEATURES, FeatureConfig, extract
+from pyharmonies.features import FeatureConfig
+from pyharmonies.windows import Window, input_features, silence_values, take_window
 
 
 class FeatureSource:
@@ -39,10 +39,7 @@ class FeatureSource:
         from pyharmonies.audio import load
 
         y = load(clip.path, self.config.sample_rate, start_s=clip.start_s, end_s=clip.end_s)
-        if self.kind == "log_mel":
-            return extract(y, self.config, features=["log_mel"])["log_mel"]
-        feats = extract(y, self.config, features=FRAME_VECTOR_FEATURES)
-        return np.concatenate([feats[name] for name in FRAME_VECTOR_FEATURES], axis=0)
+        return input_features(y, self.config, self.kind)
 
 
 @dataclass

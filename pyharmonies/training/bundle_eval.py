@@ -1,13 +1,21 @@
 """Evaluate a bundle on a labelled dataset with the device runtime (no torch).
 
 The figures are those ``harmonies evaluate RUN`` gives for a training run,
-computed the way training computed them: whole-file features from the C
-core, each clip's frames cut out of its file's features, windows of the
+computed the way training computed them: the features of each file from the
+C core, each clip's frames cut out of its file's features, windows of the
 bundle's length every hop (half a window by default) padded with silence
 when a clip is shorter than one window, window-level metrics and clip-level
 ones (the mean of a clip's window probabilities). Only the model differs:
 the bundle's ONNX or TFLite file, fp32 or int8, in the runtime the device
 uses.
+
+Workstation side (it reads labelled datasets and computes training's
+metrics), but torch-free: numpy, the dataset readers, the device runtime.
+Without a feature cache, each file is read block by block and every clip's
+windows are cut from the frames as they arrive (one
+:class:`~pyharmonies.windows.WindowCutter` per clip of the file), so memory
+does not grow with the length of a file. A file that fails, for whatever
+reason, is reported and the others are evaluated.
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from pyharmonies.errors import AudioError, ParameterError
+from pyharmonies.errors import ParameterError
 from pyharmonies.runtime.backends import make_backend
 from pyharmonies.runtime.bundle import Bundle, load_bundle
-from pyharmonies.runtime.classifier import WindowClassifier, input_features
+from pyharmonies.runtime.classifier import WindowClassifier
+from pyharmonies.windows import InputFeatureStream, WindowCutter, take_window, window_starts
 
 SPLIT_CHOICES = ("all", "test", "val", "train")
 
@@ -89,8 +98,11 @@ def evaluate_bundle(
         As :func:`~pyharmonies.runtime.backends.make_backend`.
     cache : path-like, optional
         A feature cache folder (training's ``.cache/features``): features
-        are read from it, and computed into it when missing. By default they
-        are computed in memory, file by file.
+        are read from it (memory-mapped: the pages of a file's features count
+        in the process's resident memory while it is evaluated), and computed
+        into it when missing. By default each file is read block by block
+        and its windows cut as its frames arrive: nothing is written, and
+        memory does not grow with the file.
     batch_size : int
         Windows per runtime call (TFLite files run one window at a time anyway).
     progress : bool
@@ -106,7 +118,11 @@ def evaluate_bundle(
         ``"window"`` and ``"clip"``: metrics as
         :func:`~pyharmonies.training.metrics.classification_metrics` gives
         them; ``"backend"``: what ran (runtime, provider, precision, file);
-        ``"problems"``: ``[{"path", "reason"}]`` of the files or clips left out.
+        ``"problems"``: ``[{"path", "reason", "kind"}]`` of the files or
+        clips left out (``kind`` as :class:`~pyharmonies.data.sources.Problem`'s:
+        ``"file"`` for a file that could not be read); ``"files"``:
+        ``{"total", "failed"}``, the dataset's files and those that could not
+        be read (a command exits non-zero when any did).
 
     Raises
     ------
@@ -116,8 +132,7 @@ def evaluate_bundle(
         Bad arguments, no usable clip, or a split without its source run.
     """
     from pyharmonies.data.cache import FeatureCache
-    from pyharmonies.data.sources import Problem, open_dataset
-    from pyharmonies.data.windows import make_windows, take_window
+    from pyharmonies.data.sources import Problem, failure_reason, open_dataset
     from pyharmonies.training.metrics import classification_metrics  # numpy only
 
     if split not in SPLIT_CHOICES:
@@ -130,13 +145,14 @@ def evaluate_bundle(
 
     index = open_dataset(data)
     problems: list[Problem] = list(index.problems)
+    files = {c.path for c in index.clips} | {p.path for p in index.problems}
     known = set(bundle.labels)
     clips = []
     for clip in index.clips:
         if clip.label in known:
             clips.append(clip)
         else:
-            problems.append(Problem(clip.path, f"label {clip.label!r} is not one the model knows"))
+            problems.append(Problem(clip.path, f"label {clip.label!r} is not one the model knows", "label"))
     if split != "all":
         keys = _split_keys(bundle, split)
         clips = [c for c in clips if c.key in keys]
@@ -154,40 +170,46 @@ def evaluate_bundle(
     pad = clf.pad_values
     window, hop = bundle.window_frames, bundle.hop_frames
 
-    clip_ids: list[int] = []
-    pending: list[np.ndarray] = []  # raw windows not run yet (at most batch_size: memory stays flat)
-    chunks: list[np.ndarray] = []  # probabilities, in window order
+    clip_ids: list[int] = []  # the clip of every window run, in order
+    chunks: list[np.ndarray] = []  # their probabilities
+    pending: list[np.ndarray] = []  # raw windows not run yet (fewer than batch_size: memory stays flat)
+    file_ids: list[int] = []  # this file's windows: kept only if the whole file goes through
+    file_chunks: list[np.ndarray] = []
 
-    def flush() -> None:
-        if pending:
-            chunks.append(clf.predict_batch(np.stack(pending)))
-            pending.clear()
+    def run(final: bool = False) -> None:
+        while len(pending) >= batch_size or (final and pending):
+            file_chunks.append(clf.predict_batch(np.stack(pending[:batch_size])))
+            del pending[:batch_size]
+
+    def add(i: int, windows) -> None:
+        for w in windows:
+            file_ids.append(i)
+            pending.append(w)
+        run()
 
     bar = _progress(len(by_path), progress)
     try:
         for path, members in by_path.items():
+            file_ids.clear()
+            file_chunks.clear()
+            pending.clear()
             try:
                 if cache is not None:
-                    whole = feature_cache.load(path, kind)
+                    whole = feature_cache.load(path, kind)  # memory-mapped
+                    for i in members:
+                        first, stop = feature_cache.frame_range(clips[i], whole.shape[1])
+                        feats = whole[:, first:stop]
+                        add(i, (take_window(feats, s, window, pad) for s in window_starts(feats.shape[1], window, hop)))
                 else:
-                    from pyharmonies.audio import load
-
-                    whole = input_features(load(path, config.sample_rate), config, kind)
-            except (AudioError, ValueError) as err:
-                text = str(err)
-                problems.append(Problem(path, text[len(str(path)) + 2 :] if text.startswith(f"{path}: ") else text))
+                    _stream_clips(path, [(i, clips[i]) for i in members], clf, feature_cache, add)
+                run(final=True)
+            except Exception as err:  # this file's failure, whatever it is: reported, the others go on
+                problems.append(Problem(path, failure_reason(err, path)))
                 continue
             finally:
                 bar.update(1)
-            for i in members:
-                first, stop = feature_cache.frame_range(clips[i], whole.shape[1])
-                feats = whole[:, first:stop]
-                for w in make_windows([feats.shape[1]], window, hop):
-                    clip_ids.append(i)
-                    pending.append(take_window(feats, w.start, window, pad))
-                    if len(pending) >= batch_size:
-                        flush()
-        flush()
+            clip_ids.extend(file_ids)
+            chunks.extend(file_chunks)
     finally:
         bar.close()
     if not clip_ids:
@@ -208,11 +230,45 @@ def evaluate_bundle(
             "file": clf.backend.file.name,
             "threads": clf.backend.threads,
         },
-        "problems": [{"path": str(p.path), "reason": p.reason} for p in problems],
+        "problems": [{"path": str(p.path), "reason": p.reason, "kind": p.kind} for p in problems],
+        "files": {"total": len(files), "failed": len({p.path for p in problems if p.kind == "file"})},
     }
     if out is not None:
         _write(Path(out), bundle, data, split, results)
     return results
+
+
+def _stream_clips(path: Path, members: list[tuple[int, Any]], clf: WindowClassifier, feature_cache: Any, add: Any) -> None:
+    """Read ``path`` block by block; hand each clip's windows to ``add(i, windows)`` as their frames arrive.
+
+    Each clip ``(i, clip)`` covers the frames :meth:`FeatureCache.frame_range`
+    gives it; its own :class:`WindowCutter` receives those frames only, so
+    its windows are those of its frames cut out of the whole file's.
+    """
+    from pyharmonies.audio import iter_blocks
+
+    config, kind = clf.feature_config, clf.kind
+    ranges = []
+    for i, clip in members:
+        first, stop = feature_cache.frame_range(clip, sys.maxsize)  # clamped to the file's end by the stream itself
+        ranges.append((i, first, stop, WindowCutter(clf.rows, clf.window_frames, clf.hop_frames, clf.pad_values)))
+    stream = InputFeatureStream(config, [kind])
+    done = 0  # frames of the file so far
+
+    def deliver(frames: np.ndarray) -> None:
+        nonlocal done
+        a, b = done, done + frames.shape[1]
+        for i, first, stop, cutter in ranges:
+            lo, hi = max(a, first), min(b, stop)
+            if lo < hi:
+                add(i, cutter.push(frames[:, lo - a : hi - a])[0])
+        done = b
+
+    for block in iter_blocks(path, config.sample_rate):
+        deliver(stream.push(block)[kind])
+    deliver(stream.flush()[kind])
+    for i, _, _, cutter in ranges:
+        add(i, cutter.finish()[0])
 
 
 class _NoBar:
