@@ -37,7 +37,7 @@ CMAKE := $(VBIN)/cmake
 CTEST := $(VBIN)/ctest
 
 # fluidsynth + fluid-soundfont-gm render the instrument corpus (make demo); pulseaudio,
-# pulseaudio-utils and libasound2-plugins let the tests record from ../shared/tools/virtual-mic.
+# pulseaudio-utils and libasound2-plugins let the tests record from tests/tools/virtual-mic.
 APT_PACKAGES := build-essential g++ libsndfile1 libportaudio2 \
                 gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static \
                 fluidsynth fluid-soundfont-gm \

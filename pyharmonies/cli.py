@@ -20,11 +20,9 @@ import click
 
 from pyharmonies import __version__
 
-#: Command name -> "module:attribute" of its click command, in display order.
+#: Command name -> "module:attribute" of its click command, in display order: the path a new
+#: user takes first (data, train, export, classify, listen), then the feature tools.
 COMMANDS: dict[str, str] = {
-    "features": "pyharmonies.commands.features:features",
-    "parity": "pyharmonies.commands.parity:parity",
-    "bench": "pyharmonies.commands.bench:bench",
     "dataset": "pyharmonies.commands.dataset:dataset",
     "train": "pyharmonies.commands.train:train",
     "evaluate": "pyharmonies.commands.evaluate:evaluate",
@@ -32,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "classify": "pyharmonies.commands.classify:classify",
     "listen": "pyharmonies.commands.listen:listen",
     "devices": "pyharmonies.commands.listen:devices",
+    "features": "pyharmonies.commands.features:features",
+    "parity": "pyharmonies.commands.parity:parity",
+    "bench": "pyharmonies.commands.bench:bench",
 }
 
 
@@ -64,14 +65,24 @@ class LazyGroup(click.Group):
 )
 @click.version_option(__version__, "-V", "--version", prog_name="harmonies")
 def cli() -> None:
-    """harmonies: music features from a C99 core, verified against librosa.
+    """harmonies: a music classifier for small devices, its features from one C99
+    core verified against librosa.
 
     \b
-    Try:
-      harmonies features song.wav                 per-file summary
-      harmonies features *.wav --out feats.npz    write the features
-      harmonies parity song.wav                   compare with librosa
-      harmonies bench                             time against librosa
+    From data to a live microphone:
+      harmonies dataset synth data/synth            a small labelled corpus (or data/<label>/*.wav)
+      harmonies train data/synth --out runs/cnn     train a CNN (--model lstm|svm); report.md
+      harmonies export runs/cnn --int8              a verified int8 bundle in export/cnn
+      harmonies classify export/cnn song.wav        classify files on the device runtime
+      harmonies listen --model export/cnn           classify the microphone live
+
+    \b
+    The features alone:
+      harmonies features song.wav                   per-file summary (--out feats.npz writes them)
+      harmonies parity song.wav                     compare with librosa
+      harmonies bench                               time against librosa
+
+    Every command explains itself: harmonies COMMAND --help.
     """
 
 

@@ -83,6 +83,28 @@ def test_group_help_lists_every_command():
         assert name in out
 
 
+def test_group_help_starts_a_new_user_from_data_to_the_microphone():
+    # The examples lead with the path a newcomer takes, in order; the feature tools follow.
+    code, out, _ = invoke("--help")
+    assert code == 0
+    examples = [line.split()[1] for line in out.splitlines() if line.strip().startswith("harmonies ")]
+    firsts = [name for name in examples if name in ("dataset", "train", "export", "classify", "listen")]
+    assert firsts == ["dataset", "train", "export", "classify", "listen"], examples
+    assert examples.index("listen") < examples.index("features")
+    assert list(COMMANDS)[:6] == ["dataset", "train", "evaluate", "export", "classify", "listen"]
+
+
+def test_nothing_a_user_gets_points_outside_the_repository():
+    # ../shared/ sits beside the developers' checkout only; a clone has docs/DESIGN.md instead.
+    files = [REPO / "README.md", *(REPO / "pyharmonies").rglob("*.py"), *(REPO / "pyharmonies").rglob("*.pyi"),
+             *(REPO / "pyharmonies").rglob("*.cpp"), *(REPO / "firmware_notes").glob("*.md"), *(REPO / "docs").glob("*.md"),
+             REPO / "export" / "README.md", REPO / "native" / "README.md"]  # fmt: skip
+    hits = [f"{path.relative_to(REPO)}:{number}" for path in files
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "../shared" in line]  # fmt: skip
+    assert not hits, hits
+    assert (REPO / "docs" / "DESIGN.md").is_file() and "docs/DESIGN.md" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
 def test_version():
     from pyharmonies import __version__
 
@@ -142,7 +164,7 @@ def test_features_to_npz_equals_extract(tmp_path: Path, clips: list[Path]):
     out = tmp_path / "feats.npz"
     code, stdout, stderr = invoke("features", *clips, "--out", out)
     assert code == 0, stderr
-    assert "3 files, 0 failed" in stdout
+    assert "0 of 3 files failed" in stdout
     config = FeatureConfig()
     with np.load(out) as z:
         assert FeatureConfig.from_json(str(z["config"])) == config
@@ -218,7 +240,7 @@ def test_summary_without_out(clips: list[Path]):
     frames = config.frames(decoded(clips[0], config).size)
     assert f"{clips[0]}: 1.50 s at 22050 Hz, {frames} frames" in out
     assert f"log_mel (64, {frames}), zcr (1, {frames})" in out
-    assert "1 file, 0 failed" in out
+    assert "0 of 1 file failed" in out
 
 
 def test_a_corrupt_file_is_reported_and_skipped(tmp_path: Path, clips: list[Path], corrupt: Path):
@@ -228,7 +250,7 @@ def test_a_corrupt_file_is_reported_and_skipped(tmp_path: Path, clips: list[Path
     assert code == 1
     assert f"error: {corrupt}: cannot decode audio" in stderr
     assert f"error: {missing}: no such file" in stderr
-    assert "4 files, 2 failed" in stdout
+    assert stderr.rstrip().splitlines()[-1] == "2 of 4 files failed"
     with np.load(out) as z:  # the good files are still written, after the bad ones
         assert json.loads(str(z["sources"])) == {"a": str(clips[0]), "b": str(clips[1])}
         np.testing.assert_array_equal(z["b/mfcc"], extract(decoded(clips[1], FeatureConfig()))["mfcc"])
@@ -239,7 +261,7 @@ def test_nothing_written_when_every_file_fails(tmp_path: Path, corrupt: Path):
     out = tmp_path / "o.csv"
     code, stdout, stderr = invoke("features", corrupt, "--out", out)
     assert code == 1
-    assert "not written" in stderr and "1 file, 1 failed" in stdout
+    assert "not written" in stderr and stderr.rstrip().endswith("1 of 1 file failed")
     assert not out.exists() and not list(tmp_path.glob("*.part"))
 
 
@@ -305,7 +327,7 @@ def test_parity_passes_on_a_generated_clip(clips: list[Path]):
     pytest.importorskip("librosa", reason="the parity reference: pip install 'harmonies[test]'")
     code, out, stderr = invoke("parity", clips[0], clips[2], "--verbose")
     assert code == 0, out + stderr
-    assert "2 files, 0 failed" in out
+    assert "0 of 2 files failed" in out
     for name in FEATURE_NAMES:
         lines = [line for line in out.splitlines() if line.startswith(name + " ")]
         assert len(lines) == 2 and all(" PASS " in line for line in lines), name
@@ -352,7 +374,7 @@ def test_parity_reports_unreadable_files_and_goes_on(
     code, out, err = invoke("parity", corrupt, clips[0], "--features", "rms")
     assert code == 1
     assert f"error: {corrupt}" in err
-    assert f"{clips[0]}: 1.50 s" in out and "2 files, 1 failed" in out
+    assert f"{clips[0]}: 1.50 s" in out and "1 of 2 files failed" in out
 
 
 def test_parity_without_librosa_says_what_to_install(monkeypatch: pytest.MonkeyPatch, clips: list[Path]):

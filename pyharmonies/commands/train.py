@@ -24,7 +24,8 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("--model", type=click.Choice(["cnn", "lstm", "svm"]), default="cnn", show_default=True,
               help="cnn: MobileNetV2-style over log-mel windows; lstm: small LSTM over frame-vector "
-                   "sequences; svm: RBF SVM on clip means/stds of the frame vector (the classical baseline).")
+                   "sequences; svm: RBF SVM on clip means/stds of the frame vector (the classical baseline; "
+                   "the training-loop options, --init and --resume do not apply to it).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run directory (config.json, splits.json, checkpoints, metrics.json, report.md, "
                    "confusion.png, curves.png). Default: runs/<model>-<dataset name>.")
@@ -80,8 +81,12 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
       harmonies train data/gtzan --folds 5 --group-by track
       harmonies train data/new --init runs/cnn --freeze-backbone
     """
+    _refuse_ignored_options(click.get_current_context(), model, folds)
     from pyharmonies.errors import HarmoniesError
     from pyharmonies.training.config import TrainConfig
+
+    def warn(line: str) -> None:  # class warnings on the terminal as well as in report.md
+        click.echo(f"warning: {line}", err=True)
 
     out = out or Path("runs") / f"{model}-{data.stem if data.is_file() else data.name}"
     try:
@@ -97,21 +102,45 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
         if model == "svm":
             from pyharmonies.training.svm import train_svm_run
 
-            run = train_svm_run(cfg, progress=not quiet)
+            run = train_svm_run(cfg, progress=not quiet, warn=warn)
         elif folds > 1:
             from pyharmonies.training.loop import train_folds
 
-            run = train_folds(cfg, progress=not quiet)
+            run = train_folds(cfg, progress=not quiet, warn=warn)
         else:
             from pyharmonies.training.loop import train_run
 
-            run = train_run(cfg, progress=not quiet, resume=resume)
+            run = train_run(cfg, progress=not quiet, resume=resume, warn=warn)
     except HarmoniesError as err:
         raise click.ClickException(str(err)) from None
     import os
 
     if os.environ.get("RANK", "0") == "0":
         _print_summary(run)
+
+
+#: Options the SVM baseline has no use for: it fits once, on clip statistics, on the CPU.
+NOT_FOR_SVM = {
+    "init_run": "--init", "freeze_backbone": "--freeze-backbone", "resume": "--resume", "folds": "--folds",
+    "model_options": "--model-options", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
+    "patience": "--patience", "device": "--device", "window": "--window", "window_hop": "--window-hop",
+    "balance": "--balance", "no_augment": "--no-augment", "mixup": "--mixup", "workers": "--workers",
+    "no_cache": "--no-cache",
+}  # fmt: skip
+
+
+def _refuse_ignored_options(ctx: click.Context, model: str, folds: int) -> None:
+    """An option given on the command line that this run would not use is an error, not silence."""
+    given = [name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if model == "svm":
+        ignored = [flag for name, flag in NOT_FOR_SVM.items() if name in given]
+        if ignored:
+            raise click.UsageError(
+                f"{', '.join(ignored)}: not used by --model svm (an RBF SVM fitted once on clip statistics; "
+                "--init and --resume apply to cnn and lstm runs)"
+            )
+    if folds > 1 and "resume" in given:
+        raise click.UsageError("--resume continues one run: resume a fold with --out OUT/fold-K --resume, without --folds")
 
 
 def _print_summary(run: Path) -> None:

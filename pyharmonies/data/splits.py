@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pyharmonies._atomic import write_atomic
 from pyharmonies.data.sources import Clip
 from pyharmonies.errors import ParameterError
 
@@ -344,12 +344,5 @@ def _indices(groups: list[str], assignment: Mapping[str, list[str]]) -> dict[str
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Readable like the run's other files (mkstemp's 0600 was not): see pyharmonies._atomic.
+    write_atomic(path, text)

@@ -1,7 +1,7 @@
 """Reading a model bundle: ``manifest.json`` and the model files it lists.
 
 A bundle is the contract between the workstation and the device
-(``../shared/DESIGN.md``): the model files plus a manifest holding the exact
+(``docs/DESIGN.md``): the model files plus a manifest holding the exact
 :class:`~pyharmonies.features.FeatureConfig`, the labels, the input kind and
 window, the normalisation statistics and a SHA-256 per file. The device reads
 nothing else, so :func:`load_bundle` checks everything before a model runs:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pyharmonies._atomic import write_atomic
 from pyharmonies.errors import ParameterError
 
 MODEL_CHOICES = ("cnn", "lstm", "svm")
@@ -87,8 +88,24 @@ class TrainConfig:
         return cls(**data)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        """Write ``config.json`` atomically, readable like any other file."""
+        write_atomic(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read a ``config.json``; a :class:`ParameterError` naming the file if it is missing or malformed."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ParameterError(f"{path}: no such file (not a run directory? `harmonies train --out DIR` writes one)") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ParameterError(f"{path}: cannot read the run's configuration ({err})") from None
+        if not isinstance(data, dict):
+            raise ParameterError(f"{path}: not a run configuration (expected a JSON object)")
+        try:
+            return cls.from_dict(data)
+        except ParameterError as err:
+            raise ParameterError(f"{path}: {err}") from None
+        except TypeError as err:  # a required field missing
+            raise ParameterError(f"{path}: not a run configuration ({err})") from None

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from pyharmonies._atomic import write_atomic
 from pyharmonies.errors import ParameterError
 from pyharmonies.training import checkpoint
 from pyharmonies.training.config import TrainConfig
@@ -18,8 +19,13 @@ def _clips_of_split(run_dir: Path, prep, split: str) -> list[int]:
     if split == "all":
         return list(range(len(prep.clips)))
     path = run_dir / "splits.json"
-    saved = json.loads(path.read_text())
-    keys = set(saved["splits"].get(split, []))
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        keys = set(saved["splits"].get(split, []))
+    except FileNotFoundError:
+        raise ParameterError(f"{path}: no such file; use --split all") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ParameterError(f"{path}: not a readable split file ({type(err).__name__}); use --split all") from None
     members = [i for i, c in enumerate(prep.clips) if c.key in keys]
     if not members:
         raise ParameterError(
@@ -57,8 +63,7 @@ def evaluate_run(run: str | Path, data: str | Path, *, split: str = "test", prog
         raise ParameterError(f"split must be 'test' or 'all', got {split!r}")
     cfg = TrainConfig.load(run_dir / "config.json")
     if cfg.model == "svm":
-        results = _evaluate_svm(run_dir, cfg, data, split, progress)
-        labels = json.loads((run_dir / "metrics.json").read_text())["labels"]
+        results, labels = _evaluate_svm(run_dir, cfg, data, split, progress)
     else:
         from pyharmonies.data.windows import make_windows, window_frames
         from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
@@ -80,33 +85,40 @@ def evaluate_run(run: str | Path, data: str | Path, *, split: str = "test", prog
         source = FeatureSource(prep.cache, fcfg, meta["input_kind"])
         ds = WindowDataset(prep.clips, prep.label_index, windows, source, Normalizer.from_dict(meta["normalizer"]), window)
         model = model_from_meta(meta)
-        model.load_state_dict(ck["model"])
+        checkpoint.load_weights(model, ck["model"], run_dir / checkpoint.BEST)
         loader = DataLoader(ds, batch_size=64, shuffle=False)
         probs, y = predict(model, loader, torch.device("cpu"))
         results = evaluate_windows(probs, y, windows, labels)
+        results.update(_left_out(prep))
     out = out or run_dir / "eval" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', Path(data).name)}-{split}"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps({"run": str(run_dir), "data": str(data), "split": split, **results}, indent=2) + "\n")
+    write_atomic(out / "metrics.json", json.dumps({"run": str(run_dir), "data": str(data), "split": split, **results}, indent=2) + "\n")
     _write_eval_report(out, run_dir, data, split, results, labels)
     return results
 
 
-def _evaluate_svm(run_dir: Path, cfg: TrainConfig, data, split: str, progress: bool) -> dict[str, Any]:
-    import joblib
-
+def _evaluate_svm(run_dir: Path, cfg: TrainConfig, data, split: str, progress: bool) -> tuple[dict[str, Any], list[str]]:
     from pyharmonies.features import FeatureConfig
     from pyharmonies.training.loop import prepare_data
     from pyharmonies.training.metrics import classification_metrics
-    from pyharmonies.training.svm import clip_statistics
+    from pyharmonies.training.svm import SvmModel, clip_statistics
 
-    saved = json.loads((run_dir / "metrics.json").read_text())
-    labels = saved["labels"]
-    prep = prepare_data(data, FeatureConfig(**saved["feature_config"]), "frame_vector", cfg.cache, progress=progress, labels=labels)
+    model, info = SvmModel.load(run_dir)  # arrays and JSON: nothing in the run folder is unpickled
+    labels = list(info["labels"])
+    prep = prepare_data(data, FeatureConfig(**info["feature_config"]), "frame_vector", cfg.cache, progress=progress, labels=labels)
     members = _clips_of_split(run_dir, prep, split)
     feats = clip_statistics([prep.cache.clip_features(prep.clips[i], "frame_vector") for i in members])
     y = np.asarray([prep.label_index[prep.clips[i].label] for i in members])
-    model = joblib.load(run_dir / "model.joblib")
-    return {"clip": classification_metrics(y, model.predict(feats), labels)}
+    return {"clip": classification_metrics(y, model.predict(feats), labels), **_left_out(prep)}, labels
+
+
+def _left_out(prep) -> dict[str, Any]:
+    """``problems`` (files and clips left out, why) and ``files`` (``total``, ``failed``: could not be read)."""
+    files = {c.path for c in prep.index.clips} | {p.path for p in prep.index.problems}
+    return {
+        "problems": [{"path": str(p.path), "reason": p.reason, "kind": p.kind} for p in prep.problems],
+        "files": {"total": len(files), "failed": len({p.path for p in prep.problems if p.kind == "file"})},
+    }
 
 
 def _write_eval_report(out: Path, run_dir: Path, data, split: str, results: dict[str, Any], labels) -> None:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
+from pyharmonies._atomic import write_atomic
 from pyharmonies.data.augment import AugmentConfig
 from pyharmonies.data.cache import FeatureCache
 from pyharmonies.data.sources import Clip, DatasetIndex, Problem, open_dataset
@@ -33,6 +33,7 @@ from pyharmonies.training import checkpoint
 from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
 from pyharmonies.training.distributed import Distributed
+from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics
 
 
@@ -64,15 +65,21 @@ def prepare_data(
     dist: Distributed | None = None,
     progress: bool = True,
     labels: Sequence[str] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> PreparedData:
     """Open a dataset, compute (or reuse) its cached features, drop unreadable files.
 
     Under DDP only rank 0 computes features; the others wait, then read the cache.
     ``labels`` fixes the class list (evaluation of a trained model); clips of
-    other classes are then reported and left out.
+    other classes are then reported and left out. ``warn`` (rank 0 only)
+    receives each of the dataset's warnings (a class with few clips, an
+    empty class folder) before features are computed.
     """
     dist = dist or Distributed.none()
     index = open_dataset(data)
+    if warn is not None and dist.is_main:
+        for line in index.warnings:
+            warn(line)
     cache = FeatureCache(cache_dir, feature_config)
     paths = sorted({clip.path for clip in index.clips})
     problems = list(index.problems)
@@ -87,7 +94,7 @@ def prepare_data(
         known = set(labels)
         for c in clips:
             if c.label not in known:
-                problems.append(Problem(c.path, f"label {c.label!r} is not one the model knows"))
+                problems.append(Problem(c.path, f"label {c.label!r} is not one the model knows", "label"))
         clips = [c for c in clips if c.label in known]
         label_list = list(labels)
     else:
@@ -243,7 +250,11 @@ class _Trainer:
     def _init_from(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         if not self.cfg.init:
             return None, None
-        ck = checkpoint.load(Path(self.cfg.init) / checkpoint.BEST)
+        init = Path(self.cfg.init)
+        if not (init / checkpoint.BEST).exists() and any((init / n).exists() for n in ("model.json", "model.npz", "model.joblib")):
+            raise ParameterError(f"--init {init} is an svm run; only cnn and lstm runs can be fine-tuned")
+        ck = checkpoint.load(init / checkpoint.BEST)
+        self.init_path = Path(self.cfg.init) / checkpoint.BEST
         meta = ck["meta"]
         if meta["model_name"] != self.cfg.model:
             raise ParameterError(f"--init {self.cfg.init} is a {meta['model_name']} run; this run trains a {self.cfg.model}")
@@ -256,13 +267,15 @@ class _Trainer:
     def _load_init(self, meta: dict[str, Any], state: dict[str, Any]) -> None:
         same_labels = list(meta["labels"]) == list(self.prep.labels)
         if same_labels:
-            self.model.load_state_dict(state)
+            checkpoint.load_weights(self.model, state, self.init_path)
         else:
             # A new head for the new classes; everything else is kept.
             head_keys = {f"head.{k}" for k in self.model.head.state_dict()}
             kept = {k: v for k, v in state.items() if k not in head_keys}
-            missing, unexpected = self.model.load_state_dict(kept, strict=False)
-            assert set(missing) == head_keys and not unexpected, (missing, unexpected)
+            missing, unexpected = checkpoint.load_weights(self.model, kept, self.init_path, strict=False)
+            if set(missing) != head_keys or unexpected:
+                raise CheckpointError(f"{self.init_path}: its weights do not fit a {self.cfg.model} backbone "
+                                      f"(missing {len(set(missing) - head_keys)}, unexpected {len(unexpected)})")  # fmt: skip
         if self.cfg.freeze_backbone:
             for p in self.model.backbone.parameters():
                 p.requires_grad_(False)
@@ -300,21 +313,20 @@ class _Trainer:
             "meta": self.meta,
         }
 
-    def resume(self) -> None:
-        """Continue from ``last.pt`` if the run directory has one."""
-        path = self.run_dir / checkpoint.LAST
-        if not path.exists():
-            return
-        ck = checkpoint.load(path, map_location=self.device)
-        if ck["meta"]["labels"] != self.meta["labels"] or ck["meta"]["model_name"] != self.meta["model_name"]:
+    def resume(self, ck: dict[str, Any], path: Path) -> None:
+        """Continue from ``ck``, the run's ``last.pt`` (read with ``checkpoint.load(..., keys=RESUME_KEYS)``)."""
+        if list(ck["meta"]["labels"]) != list(self.meta["labels"]) or ck["meta"]["model_name"] != self.meta["model_name"]:
             raise ParameterError(f"{path} belongs to another model or label set; use a new --out")
-        self.core.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        self.scheduler.load_state_dict(ck["scheduler"])
-        self.best = dict(ck["best"])
-        self.bad_epochs = int(ck["bad_epochs"])
-        self.history = list(ck["history"])
-        self.start_epoch = int(ck["epoch"]) + 1
+        checkpoint.load_weights(self.core, ck["model"], path)
+        try:
+            self.optimizer.load_state_dict(ck["optimizer"])
+            self.scheduler.load_state_dict(ck["scheduler"])
+            self.best = dict(ck["best"])
+            self.bad_epochs = int(ck["bad_epochs"])
+            self.history = list(ck["history"])
+            self.start_epoch = int(ck["epoch"]) + 1
+        except (ValueError, TypeError, KeyError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: its training state does not fit this run ({type(err).__name__}); use a new --out") from None
 
     # -- the loop -------------------------------------------------------
 
@@ -416,12 +428,46 @@ class _Trainer:
             self.dist.barrier()
         # The best weights (rank 0 wrote them before the barrier), on every split.
         best = checkpoint.load(self.run_dir / checkpoint.BEST, map_location=self.device)
-        self.core.load_state_dict(best["model"])
+        checkpoint.load_weights(self.core, best["model"], self.run_dir / checkpoint.BEST)
         results = {split: self.evaluate(split) for split in SPLITS if self.windows.get(split)}
         return results
 
 
-def train_run(cfg: TrainConfig, *, progress: bool = True, split_keys: dict[str, set[str]] | None = None, resume: bool = False) -> Path:
+#: Options that may differ when a run is resumed: where features are cached and how they are
+#: loaded, and the device (after a kill, a run may continue elsewhere); the others shape the run.
+RESUME_MAY_CHANGE = ("out", "data", "device", "workers", "cache", "use_cache")
+
+
+def check_resumable(cfg: TrainConfig, run_dir: Path) -> None:
+    """Refuse to resume ``run_dir`` with options other than those in its ``config.json``.
+
+    Raises
+    ------
+    ParameterError
+        One line naming each option that differs (and the dataset, when
+        ``data`` resolves to another path).
+    """
+    path = run_dir / "config.json"
+    if not path.exists():
+        return
+    saved = TrainConfig.load(path).to_dict()
+    now = cfg.to_dict()
+    diffs = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in sorted(now) if k not in RESUME_MAY_CHANGE and now[k] != saved.get(k)]
+    if Path(saved["data"]).resolve() != Path(now["data"]).resolve():
+        diffs.insert(0, f"data {saved['data']!r} -> {now['data']!r}")
+    if diffs:
+        raise ParameterError(f"--resume: {path} was trained with other options ({'; '.join(diffs)}); "
+                             "resume with the run's own options, or choose another --out")  # fmt: skip
+
+
+def train_run(
+    cfg: TrainConfig,
+    *,
+    progress: bool = True,
+    split_keys: dict[str, set[str]] | None = None,
+    resume: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> Path:
     """Train one model into ``cfg.out``: config, splits, checkpoints, metrics, report.
 
     Parameters
@@ -433,7 +479,13 @@ def train_run(cfg: TrainConfig, *, progress: bool = True, split_keys: dict[str, 
         Clip keys per split (k-fold passes each fold's); by default a
         grouped, stratified, seeded split of the dataset.
     resume : bool
-        Continue from the run directory's ``last.pt`` (after a kill).
+        Continue from the run directory's ``last.pt`` (after a kill). The
+        options must be the run's own (:func:`check_resumable`), and
+        ``last.pt`` is read before anything is written: a resume that fails
+        leaves ``config.json`` and ``splits.json`` as they were.
+    warn : callable, optional
+        Receives each warning about the data (a class with few clips, an
+        empty class folder) as soon as the dataset is opened (rank 0 only).
 
     Returns
     -------
@@ -445,14 +497,22 @@ def train_run(cfg: TrainConfig, *, progress: bool = True, split_keys: dict[str, 
     dist = Distributed.from_env(cfg.device)
     try:
         run_dir = Path(cfg.out)
+        last_path = run_dir / checkpoint.LAST
+        config_path, split_path = run_dir / "config.json", run_dir / "splits.json"
+        last = None
+        if not resume and last_path.exists():
+            raise ParameterError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+        if resume:
+            check_resumable(cfg, run_dir)
+            if last_path.exists():  # read (and refused, if it must be) before anything is written
+                last = checkpoint.load(last_path, keys=checkpoint.RESUME_KEYS)
+                if last["meta"]["model_name"] != cfg.model:
+                    raise ParameterError(f"{last_path} belongs to a {last['meta']['model_name']} run, not {cfg.model}; use a new --out")
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            if not resume and (run_dir / checkpoint.LAST).exists():
-                raise ParameterError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
         dist.barrier()
         fcfg = FeatureConfig(**cfg.features)
-        prep = prepare_data(cfg.data, fcfg, INPUT_KIND[cfg.model], cfg.cache, dist=dist, progress=progress)
-        split_path = run_dir / "splits.json"
+        prep = prepare_data(cfg.data, fcfg, INPUT_KIND[cfg.model], cfg.cache, dist=dist, progress=progress, warn=warn)
         if split_keys is not None:
             prep.splits = {split: [i for i, c in enumerate(prep.clips) if c.key in keys] for split, keys in split_keys.items()}
         elif resume and split_path.exists():
@@ -460,12 +520,15 @@ def train_run(cfg: TrainConfig, *, progress: bool = True, split_keys: dict[str, 
         else:
             prep.splits = split_groups(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test)
         check_splits(prep.splits, prep.clips, group_by=cfg.group_by)
-        if dist.is_main:
-            cfg.save(run_dir / "config.json")
-            save_splits(split_path, prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.seed)
         trainer = _Trainer(cfg, run_dir, prep, dist, progress)
-        if resume:
-            trainer.resume()
+        if last is not None:
+            trainer.resume(last, last_path)
+        if dist.is_main:
+            # A resumed run keeps the files it was started with (check_resumable compared the options).
+            if not (resume and config_path.exists()):
+                cfg.save(config_path)
+            if not (resume and split_path.exists()):
+                save_splits(split_path, prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.seed)
         results = trainer.fit()
         if dist.is_main:
             from pyharmonies.models.complexity import count_macs, count_parameters
@@ -491,7 +554,7 @@ def train_run(cfg: TrainConfig, *, progress: bool = True, split_keys: dict[str, 
                 "warnings": list(prep.index.warnings),
                 "labels": prep.labels,
             }
-            (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+            write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
             report.write_run_report(run_dir, cfg, metrics)
         dist.barrier()
         return run_dir
@@ -499,11 +562,17 @@ def train_run(cfg: TrainConfig, *, progress: bool = True, split_keys: dict[str, 
         dist.close()
 
 
-def train_folds(cfg: TrainConfig, *, progress: bool = True) -> Path:
-    """Grouped k-fold cross-validation: one run per fold under ``cfg.out/fold-K``, and a summary."""
+def train_folds(cfg: TrainConfig, *, progress: bool = True, warn: Callable[[str], None] | None = None) -> Path:
+    """Grouped k-fold cross-validation: one run per fold under ``cfg.out/fold-K``, and a summary.
+
+    ``warn`` receives the dataset's warnings once (each fold's report also has them).
+    """
     from pyharmonies.training import report
 
     index = open_dataset(cfg.data)
+    if warn is not None:
+        for line in index.warnings:
+            warn(line)
     folds = group_kfold(index.clips, cfg.folds, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val)
     out = Path(cfg.out)
     summaries = []
@@ -514,5 +583,5 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True) -> Path:
         run = train_run(sub, progress=progress, split_keys=keys)
         summaries.append(json.loads((run / "metrics.json").read_text()))
     summary = report.write_folds_report(out, cfg, summaries)
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_atomic(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
     return out

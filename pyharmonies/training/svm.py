@@ -4,20 +4,40 @@ Each clip becomes the mean and standard deviation over its frames of the
 28-value frame vector (56 numbers); the SVM classifies clips. It shows how
 far a dataset goes without deep learning, so a model's figures have a
 floor to be compared with.
+
+scikit-learn fits it (a standardiser, then ``SVC``); the fitted model is
+kept as arrays only, :class:`SvmModel`, and predicts with numpy exactly as
+``SVC.predict`` does (libsvm's one-vs-one vote). A run stores it as
+``model.npz`` (read with ``allow_pickle=False``) and ``model.json``: nothing
+in a run folder is unpickled, since unpickling a crafted file runs code.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import math
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pyharmonies._atomic import atomic_open, write_atomic
+from pyharmonies.errors import ParameterError
+from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics
 
 C_GRID = (1.0, 10.0, 100.0)  # chosen on the validation split by macro-F1
+
+MODEL_ARRAYS = "model.npz"  # the standardiser and the support vectors, as arrays
+MODEL_JSON = "model.json"  # format, kernel, gamma, C, labels, feature config
+LEGACY_PICKLE = "model.joblib"  # what older versions wrote; never loaded
+SVM_FORMAT = 1
+
+_ARRAY_NAMES = ("mean", "scale", "support_vectors", "n_support", "dual_coef", "intercept", "classes")
+_ROWS_PER_CHUNK = 64  # clips per kernel block: (64, support vectors, 56) float64 stays small
 
 
 def clip_statistics(arrays: Sequence[np.ndarray]) -> np.ndarray:
@@ -25,34 +45,195 @@ def clip_statistics(arrays: Sequence[np.ndarray]) -> np.ndarray:
     return np.stack([np.concatenate([a.mean(axis=1), a.std(axis=1)]) for a in arrays]).astype(np.float64)
 
 
-def fit_svm(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None, labels: Sequence[str], seed: int) -> tuple[Any, float]:
-    """A standardised RBF SVC; C picked on the validation data when there is any."""
-    from sklearn.pipeline import make_pipeline
+@dataclass(frozen=True)
+class SvmModel:
+    """A fitted standardiser + RBF ``SVC`` as plain arrays; :meth:`predict` equals ``SVC.predict``.
+
+    Support vectors are grouped by class (``n_support`` of each, in the order
+    of ``classes``); ``dual_coef`` and ``intercept`` are libsvm's: for the
+    pair of classes (i, j), i < j, the decision value is
+    ``sum(dual_coef[j-1, sv of i] * K) + sum(dual_coef[i, sv of j] * K) + intercept[p]``,
+    positive votes for i, and the most voted class wins (the first on a tie).
+    """
+
+    mean: np.ndarray  # (features,) the standardiser's mean
+    scale: np.ndarray  # (features,) its standard deviation (1 for a constant feature)
+    support_vectors: np.ndarray  # (n_sv, features), standardised, grouped by class
+    n_support: np.ndarray  # (classes,) support vectors of each class
+    dual_coef: np.ndarray  # (classes - 1, n_sv)
+    intercept: np.ndarray  # (classes * (classes - 1) / 2,), pairs (0,1), (0,2)... (1,2)...
+    classes: np.ndarray  # (classes,) the label indices the SVC was trained on, ascending
+    gamma: float  # RBF kernel exp(-gamma * |x - sv|^2), on standardised features
+    C: float  # the regularisation chosen (for the record; prediction does not use it)
+
+    def __post_init__(self) -> None:
+        n_classes, n_sv = np.size(self.classes), len(np.atleast_1d(self.support_vectors))
+        n_features = self.mean.shape[0] if np.ndim(self.mean) == 1 else -1
+        ok = (
+            all(isinstance(getattr(self, n), np.ndarray) and np.issubdtype(getattr(self, n).dtype, np.number) for n in _ARRAY_NAMES)
+            and np.issubdtype(self.classes.dtype, np.integer) and np.issubdtype(self.n_support.dtype, np.integer)
+            and self.classes.ndim == 1 and n_classes >= 2
+            and self.mean.ndim == 1 and self.scale.shape == self.mean.shape
+            and self.support_vectors.ndim == 2 and self.support_vectors.shape[1] == n_features
+            and self.n_support.shape == (n_classes,) and int(self.n_support.sum()) == n_sv and bool((self.n_support >= 0).all())
+            and self.dual_coef.shape == (n_classes - 1, n_sv)
+            and self.intercept.shape == (n_classes * (n_classes - 1) // 2,)
+            and math.isfinite(self.gamma) and self.gamma > 0
+        )  # fmt: skip
+        if not ok:
+            raise ParameterError("inconsistent SVM arrays (shapes or types do not match one another)")
+
+    @classmethod
+    def from_sklearn(cls, scaler: Any, svc: Any) -> SvmModel:
+        """The arrays of a fitted ``StandardScaler`` and RBF ``SVC`` (trained on the scaler's output)."""
+        if svc.kernel != "rbf":
+            raise ParameterError(f"only an RBF SVC is stored as arrays, got kernel={svc.kernel!r}")
+        if getattr(svc, "break_ties", False):
+            raise ParameterError("an SVC with break_ties=True predicts from decision values, not votes")
+        gamma = float(svc.gamma) if not isinstance(svc.gamma, str) else float(svc._gamma)  # "scale"/"auto": as resolved by fit
+        dual, intercept = np.asarray(svc.dual_coef_, np.float64), np.asarray(svc.intercept_, np.float64)
+        if len(svc.classes_) == 2:
+            # scikit-learn flips the sign of the public attributes of a binary SVC; libsvm's are what vote.
+            dual, intercept = -dual, -intercept
+        scale = np.ones_like(scaler.mean_) if scaler.scale_ is None else scaler.scale_
+        return cls(
+            mean=np.asarray(scaler.mean_, np.float64), scale=np.asarray(scale, np.float64),
+            support_vectors=np.asarray(svc.support_vectors_, np.float64), n_support=np.asarray(svc.n_support_, np.int64),
+            dual_coef=dual, intercept=intercept, classes=np.asarray(svc.classes_, np.int64), gamma=gamma, C=float(svc.C),
+        )  # fmt: skip
+
+    def votes(self, x: np.ndarray) -> np.ndarray:
+        """(clips, classes) one-vs-one votes for (clips, features) raw clip statistics."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.mean.shape[0]:
+            raise ParameterError(f"expected (clips, {self.mean.shape[0]}) features, got shape {x.shape}")
+        n = len(self.classes)
+        start = np.concatenate([[0], np.cumsum(self.n_support)])
+        out = np.zeros((x.shape[0], n), dtype=np.int64)
+        for lo in range(0, x.shape[0], _ROWS_PER_CHUNK):
+            z = (x[lo : lo + _ROWS_PER_CHUNK] - self.mean) / self.scale  # as StandardScaler.transform
+            d2 = ((z[:, None, :] - self.support_vectors[None, :, :]) ** 2).sum(axis=2)  # libsvm's dense RBF: |x - sv|^2
+            k = np.exp(-self.gamma * d2)  # (rows, n_sv)
+            rows = np.arange(z.shape[0])
+            p = 0
+            for i in range(n):
+                si = slice(start[i], start[i + 1])
+                for j in range(i + 1, n):
+                    sj = slice(start[j], start[j + 1])
+                    dec = k[:, si] @ self.dual_coef[j - 1, si] + k[:, sj] @ self.dual_coef[i, sj] + self.intercept[p]
+                    out[lo + rows, np.where(dec > 0, i, j)] += 1
+                    p += 1
+        return out
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """(clips,) label indices: the most voted class, the first of them on a tie (as libsvm)."""
+        return self.classes[self.votes(x).argmax(axis=1)]
+
+    # -- files ----------------------------------------------------------
+
+    def save(self, run_dir: Path, *, labels: Sequence[str], feature_config: dict[str, Any]) -> None:
+        """``model.npz`` (the arrays) and ``model.json`` (everything else), atomically."""
+        run_dir = Path(run_dir)
+        with atomic_open(run_dir / MODEL_ARRAYS, "wb") as f:
+            np.savez(f, **{name: getattr(self, name) for name in _ARRAY_NAMES})
+        info = {
+            "format": SVM_FORMAT,
+            "kind": "standardised RBF SVC, one-vs-one vote (libsvm's)",
+            "gamma": self.gamma,
+            "C": self.C,
+            "labels": list(labels),
+            "feature_config": feature_config,
+            "features": "mean and std of the 28-value frame vector over each clip",
+        }
+        write_atomic(run_dir / MODEL_JSON, json.dumps(info, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, run_dir: Path) -> tuple[SvmModel, dict[str, Any]]:
+        """The model and its ``model.json``; never unpickles anything.
+
+        Raises
+        ------
+        CheckpointError
+            The files are missing (an older run with only ``model.joblib``
+            is told to retrain), unreadable, or not consistent. One line,
+            naming the file.
+        """
+        run_dir = Path(run_dir)
+        arrays, info_path = run_dir / MODEL_ARRAYS, run_dir / MODEL_JSON
+        if not arrays.exists() and (run_dir / LEGACY_PICKLE).exists():
+            raise CheckpointError(
+                f"{run_dir / LEGACY_PICKLE}: an SVM run from an older harmonies, stored as a pickle, which is never "
+                f"loaded (unpickling a file can run code); retrain it: harmonies train DATA --model svm --out {run_dir}"
+            )
+        for path in (arrays, info_path):
+            if not path.exists():
+                raise CheckpointError(f"{path}: no such file (was the SVM run trained to the end?)")
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise CheckpointError(f"{info_path}: cannot read ({' '.join(str(err).split())})") from None
+        if not isinstance(info, dict) or info.get("format") != SVM_FORMAT:
+            raise CheckpointError(f"{info_path}: not an SVM model of format {SVM_FORMAT} (retrain with this version)")
+        try:
+            # Our own file object: np.load leaks the one it opens when the zip is corrupt.
+            with open(arrays, "rb") as f, np.load(f, allow_pickle=False) as z:
+                values = {name: np.asarray(z[name]) for name in _ARRAY_NAMES}
+            model = cls(**values, gamma=float(info["gamma"]), C=float(info["C"]))
+        except ValueError as err:
+            if "allow_pickle" in str(err):  # object arrays: a crafted file, not one harmonies wrote
+                raise CheckpointError(f"{arrays}: refused: it holds pickled objects, and unpickling one could run code") from None
+            raise CheckpointError(f"{arrays}: not a usable SVM model ({' '.join(str(err).split())}); retrain") from None
+        except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as err:
+            raise CheckpointError(f"{arrays}: not a readable SVM model (truncated or corrupt: {type(err).__name__}); retrain") from None
+        labels = info.get("labels")
+        if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels) or not (
+            model.classes.min() >= 0 and model.classes.max() < len(labels)
+        ):
+            raise CheckpointError(f"{info_path}: its labels do not match {arrays}")
+        return model, info
+
+
+def fit_svm(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None, labels: Sequence[str], seed: int) -> tuple[SvmModel, float]:
+    """A standardised RBF SVC; C picked on the validation data when there is any.
+
+    gamma is scikit-learn's ``"scale"``, ``1 / (features * var)`` of the
+    standardised training data, computed here so that it is stored as a number.
+    """
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
+    scaler = StandardScaler().fit(x_train)
+    z_train = scaler.transform(x_train)
+    var = z_train.var()
+    gamma = 1.0 / (z_train.shape[1] * var) if var != 0 else 1.0  # as SVC(gamma="scale")
+    has_val = x_val is not None and len(x_val) > 0
     best, best_score, best_c = None, -1.0, C_GRID[0]
-    for c in C_GRID if x_val is not None and len(x_val) else C_GRID[1:2]:
-        model = make_pipeline(StandardScaler(), SVC(C=c, kernel="rbf", gamma="scale", class_weight="balanced", random_state=seed))
-        model.fit(x_train, y_train)
-        score = classification_metrics(y_val, model.predict(x_val), labels)["macro_f1"] if x_val is not None and len(x_val) else 0.0
+    for c in C_GRID if has_val else C_GRID[1:2]:
+        svc = SVC(C=c, kernel="rbf", gamma=gamma, class_weight="balanced", random_state=seed).fit(z_train, y_train)
+        model = SvmModel.from_sklearn(scaler, svc)
+        score = classification_metrics(y_val, model.predict(x_val), labels)["macro_f1"] if has_val else 0.0
         if score > best_score:
             best, best_score, best_c = model, score, c
     return best, best_c
 
 
-def train_svm_run(cfg, *, progress: bool = True) -> Path:
-    """Train and evaluate the baseline into ``cfg.out`` (model.joblib, metrics.json, report)."""
-    import joblib
+def train_svm_run(cfg, *, progress: bool = True, warn: Callable[[str], None] | None = None) -> Path:
+    """Train and evaluate the baseline into ``cfg.out`` (model.npz, model.json, metrics.json, report).
 
+    ``warn`` receives each warning about the data (a class with few clips, an
+    empty folder) as it is found; they are also in ``metrics.json`` and ``report.md``.
+    """
     from pyharmonies.data.splits import check_splits, save_splits, split_groups
     from pyharmonies.features import FeatureConfig
+    from pyharmonies.training.checkpoint import BEST, LAST
     from pyharmonies.training.loop import prepare_data
     from pyharmonies.training.report import confusion_text, metrics_table, plot_confusion
 
     run_dir = Path(cfg.out)
+    if (run_dir / LAST).exists() or (run_dir / BEST).exists():
+        raise ParameterError(f"{run_dir} already holds a cnn or lstm run ({BEST}, {LAST}); choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
-    prep = prepare_data(cfg.data, FeatureConfig(**cfg.features), "frame_vector", cfg.cache, progress=progress)
+    prep = prepare_data(cfg.data, FeatureConfig(**cfg.features), "frame_vector", cfg.cache, progress=progress, warn=warn)
     prep.splits = split_groups(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test)
     check_splits(prep.splits, prep.clips, group_by=cfg.group_by)
     cfg.save(run_dir / "config.json")
@@ -62,19 +243,23 @@ def train_svm_run(cfg, *, progress: bool = True) -> Path:
     y = np.asarray([li[c.label] for c in prep.clips])
     part = {s: np.asarray(m, dtype=np.int64) for s, m in prep.splits.items()}
     val = part.get("val", np.zeros(0, np.int64))
+    if len(np.unique(y[part["train"]])) < 2:
+        raise ParameterError(f"{cfg.data}: the training split holds one class only; an SVM needs at least two")
     model, c = fit_svm(feats[part["train"]], y[part["train"]], feats[val], y[val], prep.labels, cfg.seed)
-    joblib.dump(model, run_dir / "model.joblib")
+    (run_dir / LEGACY_PICKLE).unlink(missing_ok=True)  # an older run's pickle must not sit beside the new model
+    model.save(run_dir, labels=prep.labels, feature_config=prep.feature_config.to_dict())
     results = {s: {"clip": classification_metrics(y[idx], model.predict(feats[idx]), prep.labels)} for s, idx in part.items() if len(idx)}
     metrics = {
         "splits": results,
-        "model": {"name": "svm", "C": c, "features": "mean and std of the 28-value frame vector over each clip"},
+        "model": {"name": "svm", "C": c, "gamma": model.gamma, "support_vectors": int(len(model.support_vectors)),
+                  "features": "mean and std of the 28-value frame vector over each clip"},  # fmt: skip
         "clips": {s: len(m) for s, m in prep.splits.items()},
         "labels": prep.labels,
         "feature_config": prep.feature_config.to_dict(),
         "problems": [{"path": str(p.path), "reason": p.reason} for p in prep.problems],
         "warnings": list(prep.index.warnings),
     }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     shown = "test" if "test" in results else "train"
     lines = [f"# Run `{run_dir.name}`: SVM baseline on `{cfg.data}`", "",
              f"RBF SVC (C = {c:g}, chosen on validation macro-F1) on clip means and standard deviations of the frame vector.", "",
@@ -85,6 +270,8 @@ def train_svm_run(cfg, *, progress: bool = True) -> Path:
     lines += ["", "![confusion](confusion.png)", ""] + confusion_text(results[shown]["clip"]["confusion"], prep.labels)
     if metrics["problems"]:
         lines += ["", "## Files skipped", ""] + [f"- `{p['path']}`: {p['reason']}" for p in metrics["problems"]]
+    if metrics["warnings"]:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in metrics["warnings"]]
     (run_dir / "report.md").write_text("\n".join(lines) + "\n")
     plot_confusion(results[shown]["clip"]["confusion"], prep.labels, run_dir / "confusion.png", f"svm, {shown} clips")
     return run_dir
