@@ -217,6 +217,7 @@ def build_bundle(run: Path, out: Path, corpus: Path, *, int8: bool) -> Path:
             "layout": "NCHW [batch, 1, rows, frames]" if nchw else "NCT [batch, rows, frames]",
             "window_frames": frames,
             "window_seconds": meta["window_seconds"],
+            "hop_frames": frames // 2,  # training's default hop: half a window
             "normalization": meta["normalizer"],
         },
         "feature_config": meta["feature_config"],
@@ -228,6 +229,13 @@ def build_bundle(run: Path, out: Path, corpus: Path, *, int8: bool) -> Path:
         "verification": {},
         "source_run": str(run),
     }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    # The golden self-check, as the real exporter stores it: candidate windows from every fourth clip.
+    from pyharmonies.export.reference import build_reference, candidate_segments
+
+    sources = [(clip.path, clip.start_s, 0) for clip in open_dataset(corpus).clips[::4]]
+    segments = candidate_segments(sources, config.sample_rate, config.hop_length, frames)
+    manifest["reference"], _ = build_reference(out, segments)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return out
 
@@ -362,9 +370,83 @@ def test_a_manifest_that_disagrees_with_the_model_file_is_refused(copy_of):
     m = _manifest(path)
     m["files"]["model.int8.tflite"]["input"]["scale"] *= 1.5
     _write_manifest(path, m)
-    bundle = load_bundle(path)
-    with pytest.raises(BundleError, match=r"manifest says int8 input scale/zero point .* the model file says"):
+    message = r"manifest says int8 input scale/zero point .* the model file says"
+    with pytest.raises(BundleError, match=message):
+        load_bundle(path)  # the self-check loads every file
+    bundle = load_bundle(path, selfcheck=False)
+    with pytest.raises(BundleError, match=message):
         make_backend(bundle, "tflite", "int8")
+
+
+def test_a_symlinked_model_file_is_refused(copy_of, tmp_path):
+    # The link's target has the right bytes, so the checksum alone would pass; the file lies outside the bundle.
+    path = copy_of()
+    outside = tmp_path / "outside.tflite"
+    shutil.move(path / "model.int8.tflite", outside)
+    (path / "model.int8.tflite").symlink_to(outside)
+    with pytest.raises(BundleError, match=r"model\.int8\.tflite is a symbolic link; a bundle's files must be regular files inside its folder"):
+        load_bundle(path)
+    with pytest.raises(BundleError, match=r"is a symbolic link"):
+        load_bundle(path, verify=False, selfcheck=False)  # even without checksums
+
+
+def test_a_model_file_that_is_a_directory_is_refused(copy_of):
+    path = copy_of()
+    (path / "model.fp32.onnx").unlink()
+    (path / "model.fp32.onnx").mkdir()
+    with pytest.raises(BundleError, match=r"model\.fp32\.onnx is not a regular file"):
+        load_bundle(path)
+
+
+def test_a_wrong_label_count_is_refused_at_load(copy_of):
+    path = copy_of()
+    m = _manifest(path)
+    _write_manifest(path, {**m, "labels": m["labels"][:-1]})
+    message = rf"model\.\w+\.\w+ has {CLASSES} outputs but the manifest lists {CLASSES - 1} labels"
+    with pytest.raises(BundleError, match=message):
+        load_bundle(path)
+    bundle = load_bundle(path, selfcheck=False)
+    for runtime in ("tflite", "onnx"):  # when the model is loaded, before any window is classified
+        with pytest.raises(BundleError, match=message):
+            make_backend(bundle, runtime, "int8")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[" * 100_000 + "]" * 100_000, r"malformed manifest: nested 100000 levels deep, more than the 32"),
+        ('{"a": ' * 50_000 + "1" + "}" * 50_000, r"malformed manifest: nested 50000 levels deep"),
+        (json.dumps({"format": "harmonies-bundle", "padding": "x" * 1_100_000}), r"the manifest is over 1,000,000 bytes"),
+    ],
+    ids=["deep-arrays", "deep-objects", "huge"],
+)
+def test_an_over_deep_or_oversized_manifest_gets_a_message(copy_of, text, message):
+    path = copy_of()
+    (path / "manifest.json").write_text(text)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(path)
+
+
+def test_brackets_inside_strings_do_not_count_as_depth(copy_of):
+    path = copy_of()
+    _write_manifest(path, {**_manifest(path), "created": "[[[[" * 20 + '\\"{{{{' * 20})
+    load_bundle(path)
+
+
+def test_the_manifest_hop_is_used_and_an_old_manifest_falls_back_with_a_warning(copy_of, corpus):
+    from pyharmonies.runtime.bundle import BundleWarning
+
+    path = copy_of()
+    m = _manifest(path)
+    _write_manifest(path, {**m, "input": {**m["input"], "hop_frames": 20}})
+    clf = WindowClassifier.open(path, backend="onnx", precision="fp32")
+    assert clf.hop_frames == 20
+    clip = sorted(corpus.rglob("*.wav"))[0]
+    assert [round(w.start_s, 3) for w in classify_file(clf, clip).windows][:3] == [0.0, round(20 * 512 / 22050, 3), round(40 * 512 / 22050, 3)]
+    del m["input"]["hop_frames"]
+    _write_manifest(path, m)
+    with pytest.warns(BundleWarning, match=r"no 'input.hop_frames' \(an older export\); cutting files every 43 frames, half a window"):
+        assert load_bundle(path).hop_frames == 43
 
 
 # ------------------------------------------------------------------ backends
