@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -239,3 +241,15 @@ def test_classify_and_listen_load_through_the_check(copy, corpus):
         result = CliRunner().invoke(cli, [str(a) for a in args])
         assert result.exit_code != 0, args
         assert "the labels were reordered after export" in result.output, result.output
+
+
+def test_the_self_check_stays_on_the_device_side(exported):
+    """Loading with the self-check (features, every installed runtime) imports no workstation code."""
+    code = (
+        f"import sys; from pyharmonies.runtime.bundle import load_bundle; load_bundle({str(exported)!r}); "
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'librosa', 'sklearn', 'matplotlib') "
+        "or m.startswith(('pyharmonies.data', 'pyharmonies.training', 'pyharmonies.models', 'pyharmonies.export'))); "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
