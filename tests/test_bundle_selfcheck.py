@@ -253,3 +253,24 @@ def test_the_self_check_stays_on_the_device_side(exported):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda r: [], r"'reference' must be an object"),
+        (lambda r: {**r, "file": "manifest.json"}, r"'reference.file' must be a plain file name inside the bundle"),
+        (lambda r: {**r, "window_starts": [10_000]}, r"'reference.window_starts' has a window beyond the reference's"),
+        (lambda r: {**r, "feature_means": r["feature_means"][:0]}, r"'reference.feature_means' must hold one list per reference window"),
+        (lambda r: {**r, "expected": {**r["expected"], "model.int8.tflite": {k: [] for k in r["expected"]["model.int8.tflite"]}}},
+         r"'reference.expected\['model.int8.tflite'\]\['\w+'\]' must be a list of \d numbers"),
+        (lambda r: {**r, "expected": {k: v for k, v in r["expected"].items() if k != "model.int8.onnx"}},
+         r"model.int8.onnx has no expected values in 'reference.expected'"),
+    ],
+    ids=["not-an-object", "the-manifest", "start-beyond", "short-means", "short-values", "file-missing"],
+)  # fmt: skip
+def test_a_malformed_reference_entry_gets_a_message(copy, edit, message):
+    m = _manifest(copy)
+    _write(copy, {**m, "reference": edit(m["reference"])})
+    with pytest.raises(BundleError, match=message):
+        load_bundle(copy)

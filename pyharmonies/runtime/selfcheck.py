@@ -168,8 +168,8 @@ def parse_reference(bundle: Bundle) -> Reference | None:
             array = _numbers(where, values, f"reference.expected[{file_name!r}][{label!r}]", n)
             expected[file_name][label] = array
 
-    if not name or name in (".", "..") or "/" in name or "\\" in name:
-        raise BundleError(f"{where}: 'reference.file' must be a plain file name inside the bundle, got {name!r:.80}")
+    if not name or name in (".", "..", "manifest.json", *bundle.files) or "/" in name or "\\" in name:
+        raise BundleError(f"{where}: 'reference.file' must be a plain file name inside the bundle, not the manifest or a model file; got {name!r:.80}")
     path = regular_file_inside(bundle.path, name)
     actual = path.stat().st_size
     if actual != size:
@@ -289,10 +289,10 @@ def self_check(bundle: Bundle, files: list[str] | None = None) -> Reference | No
     norm = normalized_means(bundle, windows)
     diff = np.abs(norm - ref.normalized_means)
     if np.any(diff > NORMALIZED_ATOL):
-        r = int(np.argmax(diff.max(axis=0)))
+        w, r = (int(v) for v in np.unravel_index(np.argmax(diff), diff.shape))
         raise BundleError(
-            f"{fail}: input.normalization differs from the exporter's: row {r} of the normalised reference has mean "
-            f"{norm[0, r]:.6g}, expected {ref.normalized_means[0, r]:.6g} (tolerance {NORMALIZED_ATOL:g} std); "
+            f"{fail}: input.normalization differs from the exporter's: row {r} of normalised reference window {w} has mean "
+            f"{norm[w, r]:.6g}, expected {ref.normalized_means[w, r]:.6g} (tolerance {NORMALIZED_ATOL:g} std); "
             f"{int((diff.max(axis=0) > NORMALIZED_ATOL).sum())} of {bundle.rows} rows differ"
         )
 
