@@ -421,10 +421,13 @@ def test_a_wrong_label_count_is_refused_at_load(copy_of):
     ids=["deep-arrays", "deep-objects", "huge"],
 )
 def test_an_over_deep_or_oversized_manifest_gets_a_message(copy_of, text, message):
+    from pyharmonies.runtime.bundle import is_bundle
+
     path = copy_of()
     (path / "manifest.json").write_text(text)
     with pytest.raises(BundleError, match=message):
         load_bundle(path)
+    assert not is_bundle(path)  # the cheap test refuses it too, silently
 
 
 def test_brackets_inside_strings_do_not_count_as_depth(copy_of):

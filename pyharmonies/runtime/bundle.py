@@ -196,11 +196,13 @@ def is_bundle(path: str | os.PathLike[str]) -> bool:
     to tell a bundle from a training run. :func:`load_bundle` does the checks.
     """
     manifest = Path(path) / MANIFEST
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if not manifest.is_file():
         return False
-    return isinstance(data, dict) and data.get("format") == BUNDLE_FORMAT
+    try:
+        data = _read_manifest(manifest)
+    except BundleError:
+        return False
+    return data.get("format") == BUNDLE_FORMAT
 
 
 def load_bundle(path: str | os.PathLike[str], *, verify: bool = True, selfcheck: bool = True) -> Bundle:
