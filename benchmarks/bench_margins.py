@@ -30,7 +30,6 @@ DEFAULT_TESTS = [
     "tests/test_runtime.py::test_tflite_and_onnx_agree_on_top1",
     "tests/test_runtime.py::test_exported_bundle_runs_on_the_device_runtime",
     "tests/test_runtime.py::test_classify_cli_json_with_a_corrupt_file",
-    "tests/test_runtime.py::test_evaluate_bundle_int8_and_all",
 ]
 MARGIN = re.compile(r"^margin: (\S+) (\S+) (>=|<=) (\S+)$", re.MULTILINE)
 
@@ -78,6 +77,8 @@ def main() -> None:
         for threads in args.threads:
             runs[(seed, threads)], tail = run_once(args.tests, seed, threads)
             print(f"seed {seed}, {threads} training thread(s): {tail}", file=sys.stderr, flush=True)
+            for name, (value, op, threshold) in runs[(seed, threads)].items():
+                print(f"  {name} {value:.4f} {op} {threshold:g}", file=sys.stderr, flush=True)
     rows = table(runs)
     if args.json:
         print(json.dumps(rows, indent=2))
