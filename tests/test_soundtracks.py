@@ -308,7 +308,8 @@ def test_download_errors_say_what_to_do(tmp_path: Path, monkeypatch: pytest.Monk
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\necho 'E: Unable to locate package xmoto-data' >&2\nexit 100\n", encoding="utf-8")
     fake.chmod(0o755)
-    with pytest.raises(ParameterError, match=r"apt-get download xmoto-data failed: E: Unable to locate .*apt-get update"):
+    hint = r"apt-get download xmoto-data failed: E: Unable to locate .*apt-get update"
+    with pytest.raises(ParameterError, match=hint):
         debs.download_deb("xmoto-data", tmp_path / "cache")
 
 

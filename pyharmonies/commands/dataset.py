@@ -287,7 +287,8 @@ SOUNDTRACK_PACKAGES = (
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Without --deb-dir: .debs found here are reused, missing ones are downloaded here "
               "[default: ~/.cache/harmonies/debs].")  # fmt: skip
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Tracks decoded at once [default: all cores].")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Tracks decoded at once [default: all cores].")  # fmt: skip
 @click.option("--force", is_flag=True, help="Write into OUT even if it is not empty (same-named files are replaced).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def soundtracks(

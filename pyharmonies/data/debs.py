@@ -41,7 +41,7 @@ class DebFile:
 def _dpkg_deb() -> str:
     exe = shutil.which("dpkg-deb")
     if exe is None:
-        raise ParameterError("dpkg-deb not found: it unpacks the .debs (apt-get install dpkg, on Debian it is always there)")
+        raise ParameterError("dpkg-deb not found: it unpacks the .debs (part of dpkg: apt-get install dpkg)")
     return exe
 
 
