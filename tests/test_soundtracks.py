@@ -163,11 +163,14 @@ def test_licences() -> None:
 # ---------------------------------------------------------------- tiny .debs
 
 
-def _tone(seconds: float, freq: float, *, silent: tuple[float, float] | None = None) -> np.ndarray:
+def _tone(seconds: float, freq: float, *, quiet: tuple[float, float] | None = None, seed: int = 0) -> np.ndarray:
+    """A loud two-sine tone, stereo; from ``quiet[0]`` to ``quiet[1]`` s only noise at -70 dBFS RMS."""
     t = np.arange(int(seconds * SOURCE_SR)) / SOURCE_SR
     y = 0.3 * np.sin(2 * np.pi * freq * t) + 0.1 * np.sin(2 * np.pi * 3.1 * freq * t)
-    if silent is not None:
-        y[(t >= silent[0]) & (t < silent[1])] = 0.0
+    if quiet is not None:
+        inside = (t >= quiet[0]) & (t < quiet[1])
+        # Near-silent, not digital silence: the -50 dBFS floor must do the dropping, not an exact zero.
+        y[inside] = 10 ** (-70 / 20) * np.random.default_rng(seed).standard_normal(int(inside.sum()))
     return np.stack([y, 0.8 * y], axis=1)  # stereo: the build mixes it down
 
 
@@ -197,7 +200,7 @@ def _make_deb(folder: Path, package: str, files: dict[str, np.ndarray | bytes], 
 
 
 @pytest.fixture(scope="module")
-def deb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def deb_dir(tmp_path_factory: pytest.TempPathFactory, seed: int) -> Path:
     folder = tmp_path_factory.mktemp("debs")
     music = "usr/share/games/tinyrock/music"
     _make_deb(folder, "tinyrock-data", {
@@ -207,10 +210,10 @@ def deb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f"{music}/broken.ogg": b"OggS" + bytes(range(256)) * 8,  # not a real Ogg stream
         "usr/share/games/tinyrock/sounds/boom.ogg": _tone(5.0, 110),  # a sound effect folder: never read
     }, DEP5)  # fmt: skip
-    # 6 s, silent from 2.3 to 4.7 s: of the clips at 0.5, 1.5, 2.5, 3.5, 4.5 s, those at 2.5 and 3.5 s are
-    # silent (0.2 s of margin each side, for Vorbis' and the resampler's smearing of the edges).
+    # 6 s, near-silent from 2.3 to 4.7 s: of the clips at 0.5, 1.5, 2.5, 3.5, 4.5 s, those at 2.5 and 3.5 s
+    # are near-silent (0.2 s of margin each side, for Vorbis' and the resampler's smearing of the edges).
     _make_deb(folder, "tinyjazz-game", {
-        "usr/share/games/tinyjazz/Music.ocg/Tune.ogg": _tone(6.0, 262, silent=(2.3, 4.7)),
+        "usr/share/games/tinyjazz/Music.ocg/Tune.ogg": _tone(6.0, 262, quiet=(2.3, 4.7), seed=seed),
     }, PLAIN)  # fmt: skip
     return folder
 
