@@ -33,7 +33,9 @@ CLASSES, CLIPS, SECONDS = 5, 40, 6.0
 
 # The training seed, and torch's threads while training the reference runs: a CPU model's weights
 # depend on how many threads split its reductions, so one thread gives the same runs on any
-# machine with this CPU's kernels. benchmarks/bench_margins.py varies both (issue 10).
+# machine with this CPU's kernels. benchmarks/bench_margins.py varies both (issue 10): over seeds
+# 0-4 the test-split window accuracy was 1.0 for the CNN every time and 0.967-1.0 (median 0.983)
+# for the LSTM, against the 0.95 below: 2 of the ~120 test windows from failing at worst.
 SEED = int(os.environ.get("HARMONIES_TEST_SEED", "0"))
 TRAIN_THREADS = int(os.environ.get("HARMONIES_TEST_TRAIN_THREADS", "1"))
 
