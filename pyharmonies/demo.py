@@ -152,6 +152,9 @@ def main(tunes: int, epochs: int, listen_seconds: float, fresh: bool, root: Path
     click.echo(f"""
    your own data      harmonies train path/to/folders-or-manifest.csv --model cnn --out runs/mine
                       (a folder per label, GTZAN's layout, or a CSV path,label[,track_id])
+   real music         harmonies dataset soundtracks data/soundtracks   (nine Debian game soundtracks,
+                      one class per game; apt-get download, about 1 GB of .debs, nothing installed)
+                      harmonies train data/soundtracks/manifest.csv --model cnn --out runs/soundtracks
    a real microphone  harmonies devices && harmonies listen --model {bundle} --device DEVICE
    a Raspberry Pi     scp -r {bundle} pi@raspberrypi.local: ; then on the Pi, after
                       firmware_notes/raspberry-pi.md:  harmonies listen --model ~/demo --selftest

@@ -403,3 +403,4 @@ def test_demo_runs_end_to_end(tmp_path: Path):
         assert f"a {family} tune the model never heard" in result.stdout
     assert result.stdout.count("windows classified") == 6
     assert "Next, try:" in result.stdout and "harmonies listen --model" in result.stdout
+    assert "harmonies dataset soundtracks data/soundtracks" in result.stdout  # the real-music set, after the demo

@@ -100,7 +100,7 @@ def test_bundle_holds_four_files_whose_checksums_match(bundles, runs, model):
         assert entry["sha256"] == sha256_file(path) and entry["bytes"] == path.stat().st_size, name
         assert (entry["runtime"], entry["precision"]) == MODEL_FILES[name]
     assert (bundle / "report.md").is_file()
-    assert sorted(p.name for p in bundle.iterdir()) == sorted([*MODEL_FILES, "manifest.json", "report.md"])
+    assert sorted(p.name for p in bundle.iterdir()) == sorted([*MODEL_FILES, "manifest.json", "report.md", "reference.wav"])
     assert not list(bundle.parent.glob(".*partial*")), "the staging folder is removed"
 
 
@@ -115,6 +115,7 @@ def test_manifest_carries_what_the_device_needs(bundles, runs, model):
     inp = m["input"]
     assert inp["kind"] == meta["input_kind"] and inp["shape"] == meta["input_shape"]
     assert inp["window_frames"] == meta["window_frames"] and inp["window_seconds"] == WINDOW
+    assert inp["hop_frames"] == round(HOP * 22050 / 512)  # the run's window_hop, as training cut its windows
     assert inp["layout"].startswith("NCHW" if model == "cnn" else "NCT")
     assert np.allclose(inp["normalization"]["mean"], meta["normalizer"]["mean"])
     assert np.allclose(inp["normalization"]["std"], meta["normalizer"]["std"])

@@ -31,6 +31,14 @@ from pyharmonies.training.svm import train_svm_run
 # 3 s windows each (one every second).
 CLASSES, CLIPS, SECONDS = 5, 40, 6.0
 
+# The training seed, and torch's threads while training the reference runs: a CPU model's weights
+# depend on how many threads split its reductions, so one thread gives the same runs on any
+# machine with this CPU's kernels. benchmarks/bench_margins.py varies both (issue 10): over seeds
+# 0-4 the test-split window accuracy was 1.0 for the CNN every time and 0.967-1.0 (median 0.983)
+# for the LSTM, against the 0.95 below: 2 of the ~120 test windows from failing at worst.
+SEED = int(os.environ.get("HARMONIES_TEST_SEED", "0"))
+TRAIN_THREADS = int(os.environ.get("HARMONIES_TEST_TRAIN_THREADS", "1"))
+
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
@@ -45,21 +53,30 @@ def cache_dir(tmp_path_factory) -> Path:
 
 
 def _cfg(corpus: Path, cache_dir: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(data=str(corpus), out=str(out), cache=str(cache_dir), epochs=20, batch_size=32, patience=6, seed=0, window_hop=1.0)
+    base = dict(data=str(corpus), out=str(out), cache=str(cache_dir), epochs=20, batch_size=32, patience=6, seed=SEED, window_hop=1.0)
     base.update(kw)
     return TrainConfig(**base)
+
+
+def _train_pinned(cfg: TrainConfig) -> Path:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        return train_run(cfg, progress=False)
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
 def cnn_run(corpus, cache_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "cnn"
-    return train_run(_cfg(corpus, cache_dir, out, model="cnn", epochs=30, patience=10), progress=False)
+    return _train_pinned(_cfg(corpus, cache_dir, out, model="cnn", epochs=30, patience=10))
 
 
 @pytest.fixture(scope="module")
 def lstm_run(corpus, cache_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "lstm"
-    return train_run(_cfg(corpus, cache_dir, out, model="lstm", epochs=60, patience=15), progress=False)
+    return _train_pinned(_cfg(corpus, cache_dir, out, model="lstm", epochs=60, patience=15))
 
 
 def _metrics(run: Path) -> dict:
@@ -76,6 +93,7 @@ def test_model_reaches_95_percent_on_the_test_split(run_fixture, request):
     test = m["splits"]["test"]
     print(f"{run_fixture}: test window accuracy {test['window']['accuracy']:.3f}, clip {test['clip']['accuracy']:.3f}, "
           f"epochs {m['epochs_run']}, {sum(h['seconds'] for h in m['history']):.1f} s of training")  # fmt: skip
+    print(f"margin: training[{run_fixture}].test_window_accuracy {test['window']['accuracy']:.4f} >= 0.9500")  # benchmarks/bench_margins.py
     assert test["window"]["accuracy"] >= 0.95
     assert test["window"]["n"] > 0 and m["clips"]["test"] >= CLASSES
 

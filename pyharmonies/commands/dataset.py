@@ -44,6 +44,7 @@ def dataset() -> None:
     Examples:
       harmonies dataset synth data/synth
       harmonies dataset instruments data/instruments
+      harmonies dataset soundtracks data/soundtracks
       harmonies dataset info data/synth/manifest.csv --group-by artist
       harmonies dataset info ~/datasets/gtzan
     """
@@ -245,6 +246,156 @@ def instruments(
         bad = sum(s.unparseable for s in skipped)
         click.echo(f"skipped {len(skipped)} tune{'s' if len(skipped) != 1 else ''} "
                    f"({bad} unparseable, {len(skipped) - bad} not a usable melody)")  # fmt: skip
+
+
+#: The soundtrack packages (pyharmonies.data.soundtracks.PACKAGES, repeated for the same reason; a test keeps
+#: both equal).
+SOUNDTRACK_PACKAGES = (
+    "supertux-data",
+    "hedgewars-data",
+    "freedroidrpg-data",
+    "warmux-data",
+    "flare-game",
+    "megaglest-data",
+    "openclonk-data",
+    "extremetuxracer-data",
+    "xmoto-data",
+)
+
+
+@dataset.command(short_help="Real music: the soundtracks of nine Debian game packages, cut into clips.")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--packages", default=",".join(SOUNDTRACK_PACKAGES), show_default=True, metavar="LIST",
+              help="Comma-separated Debian packages, one class each (label: the name without -data/-game). "
+              "Without --deb-dir, only these nine.")  # fmt: skip
+@click.option("--clip-seconds", type=click.FloatRange(0, 600, min_open=True), default=10.0, show_default=True,
+              help="Length of every clip; clips follow one another with no gap or overlap.")  # fmt: skip
+@click.option("--skip-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Seconds left out at the start and at the end of every track.")  # fmt: skip
+@click.option("--min-track-seconds", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Shorter music files are jingles and are left out.")  # fmt: skip
+@click.option("--min-rms-dbfs", type=float, default=-50.0, show_default=True,
+              help="Clips quieter than this RMS (dB re full scale) are near-silent and dropped.")  # fmt: skip
+@click.option("--max-clips-per-class", type=click.IntRange(min=1), default=None,
+              help="At most N clips per class, taken from the tracks in turn (round robin) at fixed, "
+              "spread-out places [default: every clip].")  # fmt: skip
+@click.option("--sample-rate", type=click.IntRange(8000, 96000), default=22050, show_default=True,
+              help="Rate of the written clips (Hz).")  # fmt: skip
+@click.option("--deb-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Use the .debs in DIR (one <package>_*.deb each) and download nothing; any package names "
+              "are then accepted.")  # fmt: skip
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Without --deb-dir: .debs found here are reused, missing ones are downloaded here "
+              "[default: ~/.cache/harmonies/debs].")  # fmt: skip
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Tracks decoded at once [default: all cores].")  # fmt: skip
+@click.option("--force", is_flag=True, help="Write into OUT even if it is not empty (same-named files are replaced).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def soundtracks(
+    out: Path,
+    packages: str,
+    clip_seconds: float,
+    skip_seconds: float,
+    min_track_seconds: float,
+    min_rms_dbfs: float,
+    max_clips_per_class: int | None,
+    sample_rate: int,
+    deb_dir: Path | None,
+    cache_dir: Path | None,
+    jobs: int | None,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Write a labelled set of real music to OUT: the soundtracks of Debian
+    game packages, one class per game.
+
+    Each package is fetched with `apt-get download` (nothing is installed;
+    no root needed, but `apt-get update` must have run once) and unpacked
+    with `dpkg-deb -x` into a scratch folder. Its music is the Ogg files in
+    a folder named music/Musics/Music.ocg at least --min-track-seconds long.
+    Each track is decoded, mixed to mono, resampled (soxr) and cut into
+    back-to-back clips, --skip-seconds left out at both ends; near-silent
+    clips are dropped. Clips keep the recording's own level.
+
+    \b
+    Writes:
+      OUT/<label>/<track>_<k>.wav  mono 16-bit PCM clips (k: the clip's place in the track)
+      OUT/manifest.csv             path,label,track_id; versions of one piece
+                                   (remixes, _2, _old) share a track_id, so a
+                                   split by track never hears a test piece in training
+      OUT/provenance.json          per package: version, .deb file and sha256, licences
+                                   (its copyright file), tracks and seconds used
+
+    The same .debs and options give byte-identical files, whatever --jobs.
+    One unreadable music file is reported and skipped.
+
+    \b
+    Examples:
+      harmonies dataset soundtracks data/soundtracks
+      harmonies dataset soundtracks data/st-small --max-clips-per-class 100 --deb-dir /var/cache/debs
+      harmonies train data/soundtracks/manifest.csv --model cnn
+    """
+    import time
+
+    from pyharmonies.data.soundtracks import PACKAGES, Settings, SkippedFile, build_soundtracks
+    from pyharmonies.errors import HarmoniesError, ParameterError
+
+    names = [p.strip() for p in packages.split(",") if p.strip()]
+    if deb_dir is None and [p for p in names if p not in PACKAGES]:
+        raise click.BadParameter(
+            f"{', '.join(p for p in names if p not in PACKAGES)}: only these packages are downloaded: "
+            f"{', '.join(PACKAGES)} (other soundtracks are kept aside, unheard, for evaluation)",
+            param_hint="--packages",
+        )
+    if out.exists() and any(out.iterdir()) and not force:
+        raise click.UsageError(f"{out} is not empty; choose another folder, or pass --force to write into it")
+    settings = Settings(
+        sample_rate=sample_rate, clip_seconds=clip_seconds, skip_head=skip_seconds, skip_tail=skip_seconds,
+        min_track_seconds=min_track_seconds, min_rms_dbfs=min_rms_dbfs, max_clips_per_class=max_clips_per_class,
+    )  # fmt: skip
+    skipped: list[SkippedFile] = []
+    start = time.perf_counter()
+    try:
+        manifest = build_soundtracks(
+            out, packages=names, deb_dir=deb_dir, cache_dir=cache_dir, settings=settings, jobs=jobs,
+            progress=not quiet, on_skip=skipped.append,
+        )  # fmt: skip
+    except ParameterError as err:
+        raise click.ClickException(str(err)) from None
+    except HarmoniesError as err:
+        raise click.ClickException(f"building the soundtracks set failed: {err}") from None
+    wall = time.perf_counter() - start
+    for skip in skipped:  # after the progress bars, not through them
+        if not skip.short:
+            click.echo(f"skipped {skip}", err=True)
+    _soundtracks_summary(out, manifest, wall, sum(s.short for s in skipped))
+
+
+def _soundtracks_summary(out: Path, manifest: Path, wall: float, jingles: int) -> None:
+    """The per-class table of a freshly built soundtracks set."""
+    import csv
+    import json
+
+    provenance = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
+    sizes: Counter[str] = Counter()
+    with open(manifest, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            sizes[row["label"]] += (out / row["path"]).stat().st_size
+    rows, totals = [], [0, 0, 0, 0.0, 0.0]
+    for p in provenance["packages"]:
+        values = [p["clips"], p["tracks_used"], p["track_ids"], p["seconds_used"], sizes[p["label"]] / 1e6]
+        totals = [a + b for a, b in zip(totals, values)]
+        rows.append([p["label"], p["package"], p["version"], str(values[0]), str(values[1]), str(values[2]),
+                     f"{values[3] / 3600:.2f}", f"{values[4]:.1f}"])  # fmt: skip
+    rows.append(["total", "", "", str(totals[0]), str(totals[1]), str(totals[2]), f"{totals[3] / 3600:.2f}",
+                 f"{totals[4]:.1f}"])  # fmt: skip
+    headers = ["class", "package", "version", "clips", "tracks", "track_ids", "hours", "MB"]
+    click.echo(format_table(rows, headers, "<<<>>>>>"))
+    click.echo(
+        f"wrote {totals[0]} clips ({_hms(totals[3])} of audio, {totals[4]:.1f} MB) to {out} in {wall:.1f} s"
+        + (f"; {jingles} music file{'s' if jingles != 1 else ''} under the duration floor left out" if jingles else "")
+        + f"\nmanifest: {manifest} (path,label,track_id)\nprovenance: {out / 'provenance.json'}"
+    )
 
 
 @dataset.command(short_help="Clips and duration per class, sample rates, unreadable files.")

@@ -5,7 +5,8 @@ The format is documented for users in ``export/README.md``; the device side
 ``format``, ``format_version``, ``name``, ``created``, ``harmonies_version``,
 ``model``, ``labels``, ``input``, ``feature_config``, ``files`` (per file:
 sha256, bytes, runtime, precision, quantization, input and output tensors),
-``verification``, ``calibration`` (int8 bundles) and ``source_run``.
+``verification``, ``calibration`` (int8 bundles), ``source_run`` and
+``reference`` (the golden self-check, :mod:`pyharmonies.export.reference`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def build_manifest(
     files: dict[str, dict[str, Any]],
     verification: dict[str, Any],
     source_run: str,
+    hop_frames: int,
     calibration: dict[str, Any] | None = None,
     created: datetime.datetime | None = None,
 ) -> dict[str, Any]:
@@ -89,6 +91,8 @@ def build_manifest(
         ``{"split", "windows", "rows", "int8_drop_points"}``.
     source_run : str
         The run directory exported.
+    hop_frames : int
+        Frames between the windows training cut (the device cuts files the same way).
     calibration : dict, optional
         ``{"split": "train", "windows": N}`` when int8 files were calibrated.
     created : datetime, optional
@@ -112,6 +116,7 @@ def build_manifest(
             "layout": LAYOUTS[model_name],
             "window_frames": int(meta["window_frames"]),
             "window_seconds": float(meta["window_seconds"]),
+            "hop_frames": int(hop_frames),
             "normalization": {"mean": list(meta["normalizer"]["mean"]), "std": list(meta["normalizer"]["std"])},
         },
         "feature_config": dict(meta["feature_config"]),
@@ -127,11 +132,15 @@ def build_manifest(
 def write_manifest(out_dir: str | os.PathLike[str], manifest: dict[str, Any]) -> Path:
     """Write ``out_dir/manifest.json`` atomically (a reader never sees half of it); returns its path.
 
-    The checksums in ``manifest["files"]`` are checked against the files in
-    ``out_dir`` first: a manifest is never written over files it does not describe.
+    The checksums in ``manifest["files"]`` (and of the reference audio) are
+    checked against the files in ``out_dir`` first: a manifest is never
+    written over files it does not describe.
     """
     out_dir = Path(out_dir)
-    for name, entry in manifest["files"].items():
+    listed = dict(manifest["files"])
+    if "reference" in manifest:
+        listed[manifest["reference"]["file"]] = manifest["reference"]
+    for name, entry in listed.items():
         digest = sha256_file(out_dir / name)
         if digest != entry["sha256"]:
             raise ExportError(f"{out_dir / name}: sha256 {digest} differs from the manifest's {entry['sha256']}")

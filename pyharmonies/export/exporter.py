@@ -2,8 +2,10 @@
 
 Steps: read the run (best weights, validation and calibration windows), fold
 BatchNorm, write the fp32 files and (``int8``) the int8 ones, run the
-validation windows through every file and PyTorch, write ``report.md``, and
-only when the checks pass, ``manifest.json``. Files are built in a staging
+validation windows through every file and PyTorch, and when the checks pass,
+store the golden self-check (``reference.wav`` and every file's
+log-probabilities for it, :mod:`pyharmonies.export.reference`), write
+``report.md``, then ``manifest.json``, and load the bundle as a device would. Files are built in a staging
 folder beside the output and moved in at the end; the old manifest goes
 first, so a bundle folder never shows a manifest that describes other files.
 """
@@ -20,7 +22,7 @@ from typing import Any
 
 from pyharmonies.errors import ParameterError
 from pyharmonies.export import bundle
-from pyharmonies.export.errors import AccuracyDropError, VerificationError
+from pyharmonies.export.errors import AccuracyDropError, ExportError, VerificationError
 from pyharmonies.export.report import FP32_TOLERANCE, verification_table, write_report
 
 #: The runtimes a bundle can carry, in the order files are written and verified.
@@ -193,12 +195,16 @@ def export_run(
         verification = {"split": src.split, "windows": int(src.x.shape[0]), "rows": rows, "int8_drop_points": drops}
         manifest = bundle.build_manifest(
             name=out.name, meta=src.meta, model_info=model_info, files=entries, verification=verification,
-            source_run=str(Path(run_dir).resolve()),
+            source_run=str(Path(run_dir).resolve()), hop_frames=src.hop_frames,
             calibration={"split": "train", "windows": int(src.calibration.shape[0])} if int8 else None,
         )  # fmt: skip
+        names = list(entries) + [bundle.REPORT]
+        if not failures and not drop_failures:
+            manifest["reference"] = _reference(staging, manifest, src, clock)
+            names.append(manifest["reference"]["file"])
         write_report(staging / bundle.REPORT, manifest, max_drop=max_drop, failures=failures + drop_failures, allowed=allowed,
                      latency_runs=latency_runs)  # fmt: skip
-        _move_into(staging, out, list(entries) + [bundle.REPORT])
+        _move_into(staging, out, names)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -215,7 +221,36 @@ def export_run(
             "(--calibration), raise --max-drop, or keep the bundle as it is with --allow-drop.", out)  # fmt: skip
     bundle.write_manifest(out, manifest)
     clock.say(f"wrote {out / bundle.MANIFEST}")
+    _load_as_the_device(out)
     return out
+
+
+def _reference(staging: Path, manifest: dict[str, Any], src: Any, clock: _Steps) -> dict[str, Any]:
+    """The ``reference`` entry, its WAV written into ``staging`` (the device runtime computes its values)."""
+    from pyharmonies.export.reference import build_reference, candidate_segments
+
+    fc = manifest["feature_config"]
+    window = manifest["input"]["window_frames"]
+    clock.say(f"self-check reference: choosing windows of the {src.split} split that tell every pair of labels apart")
+    segments = candidate_segments(src.x_sources, fc["sample_rate"], fc["hop_length"], window)
+    bundle.write_manifest(staging, manifest)  # provisional, so the device runtime can load the staged files
+    entry, notes = build_reference(staging, segments)
+    if notes:
+        entry["notes"] = notes
+        for note in notes:
+            clock.say(f"note: {note}")
+    return entry
+
+
+def _load_as_the_device(out: Path) -> None:
+    """Load the written bundle with the device runtime's every check, self-check included."""
+    from pyharmonies.errors import BundleError
+    from pyharmonies.runtime.bundle import load_bundle
+
+    try:
+        load_bundle(out)
+    except BundleError as err:  # a bug of the exporter: its own bundle must load
+        raise ExportError(f"the exported bundle fails the device's checks: {err}") from None
 
 
 def _io(details: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, dict[str, Any]]:

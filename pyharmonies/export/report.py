@@ -111,5 +111,12 @@ def write_report(
         notes.append(f"{', '.join(int8_inputs)}: the runtime quantizes the normalised window as "
                      "q = clip(round(x / scale) + zero_point, -128, 127) and dequantizes the logits as "
                      "(q - zero_point) * scale.")  # fmt: skip
+    if "reference" in manifest:
+        ref = manifest["reference"]
+        where = ", ".join(f"{src['file']} at {src['start_s']:g} s" for src in ref["source"])
+        notes.append(f"Self-check: `{ref['file']}` holds {len(ref['window_starts'])} window(s) of the `{manifest['verification']['split']}` "
+                     f"split ({where}); the device runs it through "
+                     "every file at load and refuses the bundle if the log-probabilities differ from the ones stored.")  # fmt: skip
+        notes += ref.get("notes", [])
     lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -9,7 +9,7 @@ validated on, and what the device will feed the exported file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,9 @@ class RunSource:
     x: np.ndarray  # (N, 1, rows, frames) for the CNN, (N, rows, frames) for the LSTM; normalised float32
     y: np.ndarray  # (N,) label indices
     calibration: np.ndarray  # (K, ...) like x: training windows for int8 calibration
+    hop_frames: int = 0  # frames between training windows (the run's window_hop, as frames)
+    # Where each window of x comes from: (audio file, its clip's start in seconds, first frame in the clip).
+    x_sources: list[tuple[Path, float, int]] = field(default_factory=list)
 
     @property
     def labels(self) -> list[str]:
@@ -119,10 +122,11 @@ def load_run(
     if split is None:
         raise ParameterError(f"{run_dir}: neither the validation nor the test split has windows to verify on")
     x, y = stack(windows[split])
+    sources = [(Path(prep.clips[w.clip].path), float(prep.clips[w.clip].start_s), int(w.start)) for w in windows[split]]
     train = windows.get("train") or []
     if not train:
         raise ParameterError(f"{run_dir}: the training split has no windows to calibrate int8 on")
     rng = np.random.default_rng(CALIBRATION_SEED)
     pick = np.sort(rng.choice(len(train), size=min(int(calibration), len(train)), replace=False))
     calib, _ = stack([train[i] for i in pick])
-    return RunSource(run_dir, cfg, meta, model, split, x, y, calib)
+    return RunSource(run_dir, cfg, meta, model, split, x, y, calib, hop_frames=hop, x_sources=sources)

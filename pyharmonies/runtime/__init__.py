@@ -10,6 +10,10 @@ bundle
     :func:`load_bundle` reads ``manifest.json`` and refuses a bundle whose
     format version is unknown, whose files are missing or do not match
     their SHA-256, or whose feature config this runtime cannot compute.
+selfcheck
+    The golden self-check :func:`load_bundle` runs: the bundle's reference
+    audio through features, normalisation and every model file, compared
+    with what the exporter got.
 backends
     :func:`make_backend` picks a runtime and a model file (int8 by default)
     and returns a :class:`Backend` whose ``run`` maps normalised windows to

@@ -243,6 +243,15 @@ class Backend:
             f"the model file says {model}; the bundle is inconsistent (re-export it)"
         )
 
+    def _check_outputs(self, shape: tuple[Any, ...]) -> None:
+        """Refuse at load a model whose output count differs from the label count (not at the first window)."""
+        last = shape[-1] if shape else None
+        if isinstance(last, (int, np.integer)) and int(last) != self.n_outputs:
+            raise BundleError(
+                f"{self.bundle.path}: {self.file.name} has {int(last)} outputs but the manifest lists {self.n_outputs} labels "
+                f"({', '.join(self.bundle.labels)}); the labels do not belong to this model"
+            )
+
     def _check_quantization(self, role: str, spec: TensorSpec, scale: float, zero_point: int) -> None:
         """Cross-check the manifest's quantization of one tensor with the model file's."""
         if not spec.quantized:
@@ -278,6 +287,7 @@ class TFLiteBackend(Backend):
         if shape[1:] != self.input_shape:
             raise self._mismatch("input shape", (None, *self.input_shape), shape)
         self._batch = shape[0]
+        self._check_outputs(tuple(int(v) for v in self._out["shape"]))
         for role, spec, detail in (("input", file.input, self._in), ("output", file.output, self._out)):
             dtype = np.dtype(detail["dtype"]).name
             if dtype != spec.dtype:
@@ -335,6 +345,7 @@ class OnnxBackend(Backend):
             isinstance(v, int) and v != want for v, want in zip(fixed, self.input_shape)
         ):
             raise self._mismatch("input shape", (None, *self.input_shape), shape)
+        self._check_outputs(tuple(outputs[0].shape))
         # ONNX Runtime reports element types only; the scale and zero point of an
         # int8 input live in the graph's QuantizeLinear nodes (not read here).
         for role, spec, arg in (("input", file.input, inputs[0]), ("output", file.output, outputs[0])):

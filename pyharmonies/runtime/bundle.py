@@ -19,14 +19,15 @@ Manifest (``format_version`` 1)::
      "labels": [str, ...],
      "input": {"kind": "log_mel" | "frame_vector", "shape": [rows, frames],
                "layout": "NCHW [batch, 1, rows, frames]" | "NCT [batch, rows, frames]",
-               "window_frames": int, "window_seconds": float, ("hop_frames": int,)
+               "window_frames": int, "window_seconds": float, "hop_frames": int,
                "normalization": {"mean": [rows floats], "std": [rows floats]}},
      "feature_config": FeatureConfig.to_dict(),
      "files": {"model.int8.tflite": {"sha256": hex, "bytes": int, "runtime": "onnx" | "tflite",
                                      "precision": "fp32" | "int8", "quantization": str,
                                      "input": {"name", "dtype", "scale", "zero_point"},
                                      "output": {"name", "dtype", "scale", "zero_point"}}, ...},
-     "verification": {...}, "source_run": str}
+     "verification": {...}, "source_run": str,
+     "reference": {...}}   (the golden self-check: see pyharmonies.runtime.selfcheck)
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ import json
 import math
 import os
 import re
+import stat
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +69,19 @@ PRECISIONS: tuple[str, ...] = ("int8", "fp32")
 DTYPES: tuple[str, ...] = ("float32", "int8")
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+#: Largest manifest read, in bytes: a real one is a few KB (the reference's values included).
+MAX_MANIFEST_BYTES = 1_000_000
+
+#: Deepest nesting of JSON arrays and objects in a manifest (a real one nests 5 deep).
+MAX_MANIFEST_DEPTH = 32
+
+# A JSON string, escapes included: removed before brackets are counted.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+class BundleWarning(UserWarning):
+    """A bundle loads, but without a check it should have (an older export): re-export it."""
 
 
 @dataclass(frozen=True)
@@ -118,9 +134,11 @@ class Bundle:
         One window of raw features is ``(rows, window_frames)``.
     hop_frames : int
         Frames between successive windows when a file is cut into windows:
-        ``input.hop_frames`` if the manifest gives it, else half a window as
+        ``input.hop_frames``, the hop training cut its windows with. A
+        manifest from an older export has none: then half a window, as
         training's default computes it (``round(window_seconds / 2 *
-        sample_rate / hop_length)``: 65 frames for 3 s at the defaults).
+        sample_rate / hop_length)``: 65 frames for 3 s at the defaults),
+        with a :class:`BundleWarning`.
     window_seconds : float
     layout : str
         ``"NCHW"`` (model input ``(batch, 1, rows, frames)``) or ``"NCT"``
@@ -178,14 +196,16 @@ def is_bundle(path: str | os.PathLike[str]) -> bool:
     to tell a bundle from a training run. :func:`load_bundle` does the checks.
     """
     manifest = Path(path) / MANIFEST
-    try:
-        data = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if not manifest.is_file():
         return False
-    return isinstance(data, dict) and data.get("format") == BUNDLE_FORMAT
+    try:
+        data = _read_manifest(manifest)
+    except BundleError:
+        return False
+    return data.get("format") == BUNDLE_FORMAT
 
 
-def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
+def load_bundle(path: str | os.PathLike[str], *, verify: bool = True, selfcheck: bool = True) -> Bundle:
     """Read and check a bundle.
 
     Parameters
@@ -195,7 +215,14 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     verify : bool
         Check every listed file's size and SHA-256 (the default; a few
         milliseconds for a 250 KB model). ``False`` only checks that the
-        files exist.
+        files exist and are regular files inside the bundle folder.
+    selfcheck : bool
+        Run the bundle's reference audio through the whole device pipeline
+        (features, normalisation, every model file an installed runtime
+        runs, labels) and compare with what the exporter got
+        (:func:`~pyharmonies.runtime.selfcheck.self_check`; the default,
+        tens of milliseconds, see ``export/README.md``). A bundle without a
+        reference (an older export) loads with a :class:`BundleWarning`.
 
     Returns
     -------
@@ -204,11 +231,13 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     Raises
     ------
     BundleError
-        Not a bundle, a malformed manifest, a format version this runtime
-        does not read, a listed file missing or not matching its checksum,
-        a feature configuration this runtime cannot compute, or labels and
-        normalisation statistics of the wrong shape. The message names the
-        bundle, the field or file at fault and the reason.
+        Not a bundle, a malformed, oversized or over-deep manifest, a format
+        version this runtime does not read, a listed file missing, not a
+        regular file inside the bundle or not matching its checksum, a
+        feature configuration this runtime cannot compute, labels and
+        normalisation statistics of the wrong shape, a label count other
+        than the model's outputs, or a failed self-check. The message names
+        the bundle, the field or file at fault and the reason.
     """
     path = Path(path)
     directory = path.parent if path.name == MANIFEST and path.is_file() else path
@@ -220,15 +249,55 @@ def load_bundle(path: str | os.PathLike[str], *, verify: bool = True) -> Bundle:
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
         raise BundleError(f"{where}: not a harmonies bundle (no {MANIFEST}); `harmonies export RUN` writes one")
+    manifest = _read_manifest(manifest_path)
+    bundle = _parse(directory, manifest, verify=verify)
+    if selfcheck:
+        from pyharmonies.runtime.selfcheck import self_check
+
+        if self_check(bundle) is None:
+            warnings.warn(
+                f"{where}: this bundle has no self-check reference (exported by an older harmonies), so it loads "
+                "unchecked; re-export it with `harmonies export` to get one",
+                BundleWarning,
+                stacklevel=2,
+            )
+    return bundle
+
+
+def _read_manifest(manifest_path: Path) -> dict[str, Any]:
+    """The manifest as a dict, refusing one over :data:`MAX_MANIFEST_BYTES` or nested deeper than :data:`MAX_MANIFEST_DEPTH`."""
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
+        with open(manifest_path, "rb") as fh:
+            raw = fh.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as err:
+        raise BundleError(f"{manifest_path}: cannot read ({err.strerror or err})") from None
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise BundleError(
+            f"{manifest_path}: the manifest is over {MAX_MANIFEST_BYTES:,} bytes (a real one is a few KB); not a bundle this runtime reads"
+        )
+    depth = _json_depth(raw)
+    if depth > MAX_MANIFEST_DEPTH:
+        raise BundleError(
+            f"{manifest_path}: malformed manifest: nested {depth} levels deep, more than the {MAX_MANIFEST_DEPTH} a manifest may have"
+        )
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
         raise BundleError(f"{manifest_path}: cannot read ({err})") from None
     except json.JSONDecodeError as err:
         raise BundleError(f"{manifest_path}: malformed manifest, not valid JSON ({err})") from None
+    except RecursionError:  # the depth count above should make this unreachable
+        raise BundleError(f"{manifest_path}: malformed manifest: nested too deep") from None
     if not isinstance(manifest, dict):
         raise BundleError(f"{manifest_path}: malformed manifest: expected a JSON object, got {type(manifest).__name__}")
-    return _parse(directory, manifest, verify=verify)
+    return manifest
+
+
+def _json_depth(raw: bytes) -> int:
+    """The deepest nesting of ``[`` and ``{`` in JSON text, strings left out (an upper bound for invalid JSON)."""
+    codes = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    steps = (np.isin(codes, (ord("["), ord("{")))).astype(np.int32) - np.isin(codes, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max()) if steps.size else 0
 
 
 # ----------------------------------------------------------------- parsing
@@ -324,6 +393,12 @@ def _parse(directory: Path, manifest: dict[str, Any], *, verify: bool) -> Bundle
     if hop is None:
         # Training's default hop (TrainConfig.window_hop=None): half the window, in seconds, as frames.
         hop = max(1, int(round(window_seconds / 2 * config.sample_rate / config.hop_length)))
+        warnings.warn(
+            f"{where}: the manifest has no 'input.hop_frames' (an older export); cutting files every {hop} frames, "
+            "half a window, training's default hop; re-export the bundle to record the hop it was trained with",
+            BundleWarning,
+            stacklevel=3,
+        )
     elif isinstance(hop, bool) or not isinstance(hop, int) or hop < 1:
         raise f.fail(f"'input.hop_frames' must be a positive integer, got {hop!r:.80}")
     layout_text = f.get(inp, "layout", str, "input.layout")
@@ -442,9 +517,28 @@ def _model_file(f: _Fields, directory: Path, file_name: str, entry: Any) -> Mode
     )
 
 
+def regular_file_inside(directory: Path, name: str) -> Path:
+    """``directory / name``, refusing a file that is missing, a symbolic link, not a regular file
+    (a device, a folder, a pipe) or outside ``directory``; ``name`` is a plain file name."""
+    where = str(directory)
+    path = directory / name
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise BundleError(f"{where}: {name} is missing: the manifest lists it; copy the whole bundle directory") from None
+    except OSError as err:
+        raise BundleError(f"{where}: {name}: cannot read ({err.strerror or err})") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise BundleError(f"{where}: {name} is a symbolic link; a bundle's files must be regular files inside its folder")
+    if not stat.S_ISREG(st.st_mode):
+        raise BundleError(f"{where}: {name} is not a regular file; a bundle's files must be regular files inside its folder")
+    if path.resolve().parent != directory.resolve():
+        raise BundleError(f"{where}: {name} resolves outside the bundle folder")
+    return path
+
+
 def _check_file(where: str, mf: ModelFile, *, verify: bool) -> None:
-    if not mf.path.is_file():
-        raise BundleError(f"{where}: {mf.name} is missing: the manifest lists it; copy the whole bundle directory")
+    regular_file_inside(mf.path.parent, mf.name)
     if not verify:
         return
     size = mf.path.stat().st_size

@@ -30,6 +30,7 @@ import numpy as np
 from pyharmonies.errors import DeviceError, DeviceLost
 from pyharmonies.stream.resample import StreamResampler
 from pyharmonies.stream.sliding import SlidingClassifier, StreamResult
+from pyharmonies.stream.stats import StreamingStats
 
 
 def memory_mb() -> tuple[float, float]:
@@ -61,17 +62,17 @@ def process_age() -> float | None:
         return None
 
 
-def _percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else 0.0
-
-
 @dataclass
 class LiveStats:
-    """What a session measured; :meth:`summary` is the dict ``listen`` prints."""
+    """What a session measured; :meth:`summary` is the dict ``listen`` prints.
+
+    Latency and work per hop are :class:`StreamingStats`: fixed memory
+    however long the session runs, quantiles within 1 % (relative).
+    """
 
     hop_seconds: float
-    latencies_ms: list[float] = field(default_factory=list)
-    hop_work_ms: list[float] = field(default_factory=list)
+    latency_ms: StreamingStats = field(default_factory=StreamingStats)
+    hop_work_ms: StreamingStats = field(default_factory=StreamingStats)
     audio_seconds: float = 0.0
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
@@ -107,8 +108,12 @@ class LiveStats:
         return self.overflows > 0 or self.lost_samples > 0 or self.dropped > 0
 
     def summary(self) -> dict:
-        """Counts, latency (mean, p50, p95, p99 in ms), work per hop, CPU%, RSS."""
+        """Counts, latency (mean, p50, p95, p99, max in ms), work per hop, CPU%, RSS.
+
+        Quantiles are over the whole session, within 1 % (see :class:`StreamingStats`).
+        """
         rss, peak = memory_mb()
+        lat, hop = self.latency_ms, self.hop_work_ms
         return {
             "windows": self.windows,
             "dropped": self.dropped,
@@ -116,12 +121,14 @@ class LiveStats:
             "lost_samples": self.lost_samples,
             "reconnects": self.reconnects,
             "audio_s": round(self.audio_seconds, 3),
-            "mean_latency_ms": round(float(np.mean(self.latencies_ms)), 3) if self.latencies_ms else 0.0,
-            "p50_latency_ms": round(_percentile(self.latencies_ms, 50), 3),
-            "p95_latency_ms": round(_percentile(self.latencies_ms, 95), 3),
-            "p99_latency_ms": round(_percentile(self.latencies_ms, 99), 3),
-            "p50_hop_ms": round(_percentile(self.hop_work_ms, 50), 3),
-            "p99_hop_ms": round(_percentile(self.hop_work_ms, 99), 3),
+            "mean_latency_ms": round(lat.mean, 3),
+            "p50_latency_ms": round(lat.quantile(50), 3),
+            "p95_latency_ms": round(lat.quantile(95), 3),
+            "p99_latency_ms": round(lat.quantile(99), 3),
+            "max_latency_ms": round(lat.max, 3) if lat.count else 0.0,
+            "p50_hop_ms": round(hop.quantile(50), 3),
+            "p99_hop_ms": round(hop.quantile(99), 3),
+            "max_hop_ms": round(hop.max, 3) if hop.count else 0.0,
             "hop_budget_ms": round(1000.0 * self.hop_seconds, 3),
             "cpu_percent": round(self.cpu_percent, 2),
             "cpu_percent_total": round(self.cpu_percent_total, 2),
@@ -192,7 +199,7 @@ class LiveSession:
         for r in results:
             now = time.perf_counter()
             latency = 1000.0 * (now - self._arrival(r, pushed_at))
-            self.stats.latencies_ms.append(latency)
+            self.stats.latency_ms.add(latency)
             self.stats.windows += 1
             self.stats.dropped = self.slider.dropped
             if self.stats.first_result_s is None:
@@ -200,7 +207,7 @@ class LiveSession:
                 self._steady_from = (now, time.process_time())
             emit(r, latency, self.stats)
             done = time.perf_counter()
-            self.stats.hop_work_ms.append(1000.0 * (self._work + done - t_work))
+            self.stats.hop_work_ms.add(1000.0 * (self._work + done - t_work))
             self._work, t_work = 0.0, done
         self._work += time.perf_counter() - t_work
 
