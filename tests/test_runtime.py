@@ -69,7 +69,7 @@ MIN_DECISIVE = 0.5
 #: The training seed and torch's intra-op threads while training. One thread: a CPU model's weights
 #: depend on how many threads split its reductions (oneDNN's convolutions), so pinning it gives the
 #: same models on any machine with this CPU's kernels; another instruction set may still train
-#: slightly other models, hence the assertions on decisive windows. benchmarks/test_margins.py
+#: slightly other models, hence the assertions on decisive windows. benchmarks/bench_margins.py
 #: varies both to measure the margins above.
 SEED = int(os.environ.get("HARMONIES_TEST_SEED", "0"))
 TRAIN_THREADS = int(os.environ.get("HARMONIES_TEST_TRAIN_THREADS", "1"))
@@ -102,7 +102,7 @@ def _train(corpus: Path, out: Path, cache: Path, model: str, **kw) -> Path:
 
 
 def _margin(test: str, value: float, op: str, threshold: float) -> None:
-    """A line benchmarks/test_margins.py collects: a measured quantity, and the bound (``op`` ">=" or "<=") the test puts on it."""
+    """A line benchmarks/bench_margins.py collects: a measured quantity, and the bound (``op`` ">=" or "<=") the test puts on it."""
     print(f"margin: {test} {value:.4f} {op} {threshold:.4f}")
 
 
