@@ -4,6 +4,11 @@
 // converted, int16 PCM scaled to [-1, 1)), releases the GIL while computing
 // and maps hm_status codes to exceptions. Defaults, config validation
 // messages and docstrings for users live in pyharmonies.features.
+//
+// Threads: each Extractor has a mutex, and the lock order is mutex, then
+// GIL. A thread never waits for the mutex while holding the GIL (see
+// Extractor::lock), so the holder of the mutex, which drops the GIL while
+// computing, can always get it back.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -183,13 +188,13 @@ class Extractor {
     // Rows completed by this block.
     py::array_t<float> push(const py::handle &samples) {
         Signal s = as_signal(samples);
-        std::lock_guard<std::mutex> lock(mutex_);
+        auto held = lock();
         return run(s, false);
     }
 
     // Rows that depend on the end padding; then the extractor is reset.
     py::array_t<float> flush() {
-        std::lock_guard<std::mutex> lock(mutex_);
+        auto held = lock();
         size_t rows = hm_extractor_flush_rows(&ex_);
         py::array_t<float> out({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(row_size())});
         size_t written = 0;
@@ -207,20 +212,41 @@ class Extractor {
     py::array_t<float> process(const py::handle &samples) {
         Signal s = as_signal(samples);
         if (s.size == 0) throw py::value_error("samples are empty: need at least one sample");
-        std::lock_guard<std::mutex> lock(mutex_);
+        auto held = lock();
         hm_extractor_reset(&ex_);
         return run(s, true);
     }
 
     void reset() {
-        std::lock_guard<std::mutex> lock(mutex_);
+        auto held = lock();
         hm_extractor_reset(&ex_);
     }
 
-    size_t rows_for(size_t n) const { return hm_extractor_rows_for(&ex_, n); }
-    size_t flush_rows() const { return hm_extractor_flush_rows(&ex_); }
+    // These read the stream's position, which a push in another thread moves.
+    size_t rows_for(size_t n) {
+        auto held = lock();
+        return hm_extractor_rows_for(&ex_, n);
+    }
+    size_t flush_rows() {
+        auto held = lock();
+        return hm_extractor_flush_rows(&ex_);
+    }
 
   private:
+    // Takes the mutex; called with the GIL held, returns with the GIL held.
+    // When another thread has the mutex, it may be computing without the GIL
+    // and will want the GIL back before it unlocks: wait for the mutex with
+    // the GIL released, or both threads wait for ever. Uncontended (one
+    // thread per extractor, the usual case) it costs one try_lock.
+    std::unique_lock<std::mutex> lock() {
+        std::unique_lock<std::mutex> held(mutex_, std::try_to_lock);
+        if (!held.owns_lock()) {
+            py::gil_scoped_release nogil;
+            held.lock();
+        }
+        return held;
+    }
+
     py::array_t<float> run(Signal &s, bool then_flush) {
         size_t rows = hm_extractor_rows_for(&ex_, s.size);
         size_t total = rows;

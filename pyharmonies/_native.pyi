@@ -27,7 +27,12 @@ def workspace_size(
     """Bytes the C extractor needs; raises ValueError for an invalid configuration."""
 
 class Extractor:
-    """One hm_extractor and the memory it owns. Thread-safe (locked)."""
+    """One hm_extractor and the memory it owns.
+
+    Thread-safe: every method takes the object's mutex, waiting for it with
+    the GIL released, and computes with the GIL released. Threads sharing one
+    object take turns; threads with their own objects run in parallel.
+    """
 
     def __init__(
         self, sample_rate: int, n_fft: int, win_length: int, hop_length: int, center: bool,

@@ -7,6 +7,14 @@ Every feature follows librosa's definition (or pyAudioAnalysis's, for
 ``energy_entropy``, ``spectral_entropy`` and ``spectral_flux``) and is shaped
 ``(n, frames)`` like librosa's.
 
+Threads: :func:`extract` and :func:`frame_vector` may be called from any
+number of threads at once (e.g. a ``concurrent.futures.ThreadPoolExecutor``
+over files); each call uses its own native extractor and computes without
+the GIL, so threads run in parallel and give the single-threaded result bit
+for bit. A :class:`StreamingExtractor` is one stream: give each thread its
+own (sharing one is safe, but its blocks then arrive in whatever order the
+threads make).
+
 Examples
 --------
 >>> import numpy as np
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -117,11 +126,15 @@ class FeatureConfig:
     amin: float = 1e-10
 
     def __post_init__(self) -> None:
+        # numpy scalars (np.int64 from an array, np.float32 ...) become plain
+        # Python values: to_json must work and equal configs must hash alike.
         for name in ("sample_rate", "n_fft", "hop_length", "n_mels", "n_mfcc"):
             _require_int(name, getattr(self, name))
+            object.__setattr__(self, name, int(getattr(self, name)))
         if self.win_length is None:
             object.__setattr__(self, "win_length", self.n_fft)
         _require_int("win_length", self.win_length)
+        object.__setattr__(self, "win_length", int(self.win_length))
         if self.fmax is None:
             object.__setattr__(self, "fmax", self.sample_rate / 2.0)
         for name in ("fmin", "fmax", "ref", "amin"):
@@ -131,10 +144,11 @@ class FeatureConfig:
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ParameterError(f"{name} must be True or False, got {getattr(self, name)!r}")
             object.__setattr__(self, name, bool(getattr(self, name)))
-        if self.window not in _WINDOWS:
+        if not isinstance(self.window, str) or self.window not in _WINDOWS:
             raise ParameterError(
                 f"window={self.window!r} is not supported; the core implements {', '.join(_WINDOWS)}"
             )
+        object.__setattr__(self, "window", str(self.window))
         status, message = _native.validate(**self._native_kwargs(_mask(FEATURE_NAMES)))
         if status != 0:
             fields = _STATUS_FIELDS.get(status, ())
@@ -235,26 +249,43 @@ def _mask(names: Iterable[str]) -> int:
 
 
 # Building an extractor builds its tables (window, FFT, mel, DCT, chroma):
-# cheap, but not free, so batch calls reuse a few recent ones. The native
-# object locks itself, so sharing one between threads is safe.
+# cheap, but not free, so batch calls reuse idle ones, kept for the few most
+# recent (config, mask) keys. A call borrows an extractor for its duration
+# and gives it back: threads never share one, so N threads run N extractors
+# in parallel (the GIL is released while computing) and a thread pool over
+# files scales with cores. At most _IDLE_PER_KEY idle ones are kept per key.
 _CACHE_SIZE = 8
-_cache: OrderedDict[tuple[FeatureConfig, int], Any] = OrderedDict()
+_IDLE_PER_KEY = max(4, os.cpu_count() or 1)
+# (config, mask) -> (layout, idle extractors)
+_cache: OrderedDict[tuple[FeatureConfig, int], tuple[dict[str, tuple[int, int]], list[Any]]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _native_extractor(config: FeatureConfig, mask: int) -> Any:
+def _process(y: np.ndarray, config: FeatureConfig, mask: int) -> tuple[np.ndarray, Mapping[str, tuple[int, int]]]:
+    """``Extractor.process(y)`` on an extractor no other thread is using, and its layout."""
     key = (config, mask)
+    ex = None
     with _cache_lock:
-        ex = _cache.get(key)
-        if ex is not None:
+        entry = _cache.get(key)
+        if entry is not None:
             _cache.move_to_end(key)
-            return ex
-    ex = _native.Extractor(**config._native_kwargs(mask))
-    with _cache_lock:
-        _cache[key] = ex
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return ex
+            if entry[1]:
+                ex = entry[1].pop()
+    if ex is None:
+        ex = _native.Extractor(**config._native_kwargs(mask))
+    try:
+        rows = ex.process(y)
+    finally:
+        # process() resets first, so an extractor is reusable even after an error.
+        with _cache_lock:
+            entry = _cache.get(key)
+            if entry is None:
+                entry = _cache[key] = (ex.layout, [])
+                while len(_cache) > _CACHE_SIZE:
+                    _cache.popitem(last=False)
+            if len(entry[1]) < _IDLE_PER_KEY:
+                entry[1].append(ex)
+    return rows, entry[0]
 
 
 def _split(rows: np.ndarray, layout: Mapping[str, tuple[int, int]], names: Iterable[str]) -> dict[str, np.ndarray]:
@@ -303,8 +334,8 @@ def extract(
     """
     config = _require_config(config if config is not None else FeatureConfig())
     names = FEATURE_NAMES if features is None else _check_names(features)
-    ex = _native_extractor(config, _mask(names))
-    return _split(ex.process(y), ex.layout, names)
+    rows, layout = _process(y, config, _mask(names))
+    return _split(rows, layout, names)
 
 
 def frame_vector(y: np.ndarray, config: FeatureConfig | None = None) -> np.ndarray:
@@ -323,8 +354,8 @@ def frame_vector(y: np.ndarray, config: FeatureConfig | None = None) -> np.ndarr
         rolloff, flatness, flux and spectral entropy (28 rows by default).
     """
     config = _require_config(config if config is not None else FeatureConfig())
-    ex = _native_extractor(config, _mask(FRAME_VECTOR_FEATURES))
-    return ex.process(y).T
+    rows, _ = _process(y, config, _mask(FRAME_VECTOR_FEATURES))
+    return rows.T
 
 
 class StreamingExtractor:
@@ -335,6 +366,10 @@ class StreamingExtractor:
     starts a new stream. Concatenating the frames of every push and the
     flush gives exactly what :func:`extract` gives for the same samples,
     whatever the block sizes: both run the same C code on the same frames.
+
+    One object is one stream: give each thread its own (they then run in
+    parallel). Calls on a shared one are safe but take turns, in whatever
+    order the threads make.
 
     Parameters
     ----------

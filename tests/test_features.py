@@ -97,6 +97,25 @@ def test_from_json_refuses_unknown_fields_and_bad_text():
         FeatureConfig.from_json("{not json")
 
 
+def test_numpy_scalars_become_plain_values_and_json_works():
+    # As they come out of arrays, np.load or a pandas row: the config holds plain Python values.
+    assert FeatureConfig(n_mels=np.int64(64)).to_json() == FeatureConfig().to_json()
+    c = FeatureConfig(
+        sample_rate=np.int64(16000), n_fft=np.int32(512), win_length=np.int16(400), hop_length=np.uint16(160),
+        n_mels=np.int64(40), n_mfcc=np.int8(13), fmin=np.float32(50.0), fmax=np.float64(8000.0),
+        ref=np.int64(1), amin=np.float64(1e-10), center=np.bool_(True), htk=np.bool_(False), window=np.str_("hann"),
+    )  # fmt: skip
+    plain = FeatureConfig(sample_rate=16000, n_fft=512, win_length=400, hop_length=160, n_mels=40, n_mfcc=13, fmin=50.0, fmax=8000.0)
+    expected = {"sample_rate": int, "n_fft": int, "win_length": int, "hop_length": int, "n_mels": int,
+                "n_mfcc": int, "fmin": float, "fmax": float, "ref": float, "amin": float, "center": bool,
+                "htk": bool, "window": str}  # fmt: skip
+    assert {k: type(v) for k, v in c.to_dict().items()} == expected
+    assert c == plain and hash(c) == hash(plain)  # one cache entry, one bundle config
+    assert json.loads(c.to_json()) == plain.to_dict()
+    assert FeatureConfig.from_json(c.to_json()) == plain
+    assert FeatureConfig(n_fft=np.int64(2048)).win_length == 2048 and type(FeatureConfig(n_fft=np.int64(2048)).win_length) is int
+
+
 def test_errors_share_one_tree():
     assert issubclass(ParameterError, HarmoniesError) and issubclass(ParameterError, ValueError)
 
