@@ -64,7 +64,7 @@ def test_hits_and_misses(tmp_path, files):
     layout = sorted(p.name for p in cache.directory.iterdir())
     assert "config.json" in layout and len(layout) == 1 + 3 * len(FEATURE_KINDS)
     assert FeatureConfig.from_json((cache.directory / "config.json").read_text()) == CONFIG
-    assert not [p for p in cache.directory.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in cache.directory.iterdir() if p.name.endswith(".part")]
 
 
 def test_load_computes_what_is_missing(tmp_path, files):

@@ -36,15 +36,15 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from pyharmonies._atomic import atomic_open
 from pyharmonies.audio import AudioWarning, iter_blocks
 from pyharmonies.data.sources import Clip, Problem, failure_reason
 from pyharmonies.errors import AudioError, ParameterError
@@ -371,7 +371,7 @@ def _compute(path: str, digest: str, directory: str, config_json: str) -> tuple[
             blocks = iter_blocks(path, config.sample_rate)
             with contextlib.ExitStack() as stack:
                 writers = {
-                    kind: NpyFrameWriter(stack.enter_context(_replacing(folder / f"{digest}.{kind}.npy")), kind_rows(config, kind))
+                    kind: NpyFrameWriter(stack.enter_context(atomic_open(folder / f"{digest}.{kind}.npy", "wb")), kind_rows(config, kind))
                     for kind in FEATURE_KINDS
                 }
                 for block in blocks:
@@ -392,22 +392,7 @@ def _rewarn(notes: list[str]) -> None:
         warnings.warn(AudioWarning(note), stacklevel=3)
 
 
-@contextlib.contextmanager
-def _replacing(target: Path) -> Iterator[IO[bytes]]:
-    """A temporary binary file beside ``target``, renamed over it when the block ends without an error."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache may be shared read-only
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _replace_into(target: Path, write: Any) -> None:
     """Write through ``write(file)`` to a temporary file beside ``target``, then rename it over."""
-    with _replacing(target) as f:
+    with atomic_open(target, "wb") as f:
         write(f)

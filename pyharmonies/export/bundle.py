@@ -15,10 +15,10 @@ import datetime
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from pyharmonies._atomic import write_atomic
 from pyharmonies.export.errors import ExportError
 
 FORMAT = "harmonies-bundle"
@@ -145,15 +145,5 @@ def write_manifest(out_dir: str | os.PathLike[str], manifest: dict[str, Any]) ->
         if digest != entry["sha256"]:
             raise ExportError(f"{out_dir / name}: sha256 {digest} differs from the manifest's {entry['sha256']}")
     text = json.dumps(manifest, indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".part", dir=out_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a device may run listen as another user
-        os.replace(tmp, out_dir / MANIFEST)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(out_dir / MANIFEST, text)  # the umask's mode: a device may run listen as another user
     return out_dir / MANIFEST
