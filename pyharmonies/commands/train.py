@@ -56,13 +56,23 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--model-options", default=None, metavar="JSON", help='Model config fields, e.g. \'{"width": 0.75}\' or \'{"hidden": 96, "layers": 2}\'.')
 @click.option("--feature-config", "feature_config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="FeatureConfig JSON (the defaults if omitted: 22050 Hz, n_fft 1024, hop 512, 64 mels).")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-2, show_default=True, help="AdamW weight decay.")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True, help="Label smoothing of the cross-entropy targets.")
+@click.option("--select-by", type=click.Choice(["window_macro_f1", "clip_macro_f1", "clip_accuracy"]), default="window_macro_f1",
+              show_default=True, help="The validation score that picks the best epoch and drives early stopping (clip: the mean of a clip's windows).")
+@click.option("--augment-options", default=None, metavar="JSON",
+              help='AugmentConfig fields, e.g. \'{"p_eq": 0.5, "eq_db": 9, "p_bandlimit": 0.3}\' (random EQ, low-pass; see docs/EXPERIMENTS.md).')
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A training configuration (a run's config.json, or best.json from `harmonies tune`) as the base; "
+                   "options given on this command line override it, DATA replaces its dataset.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (after a kill).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
           seed: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float,
           test_fraction: float, folds: int, no_augment: bool, mixup: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, freeze_backbone: bool, model_options: str | None, feature_config: Path | None,
-          resume: bool, quiet: bool) -> None:  # fmt: skip
+          weight_decay: float, label_smoothing: float, select_by: str, augment_options: str | None,
+          config_file: Path | None, resume: bool, quiet: bool) -> None:  # fmt: skip
     """Train a classifier on DATA: a class-per-folder root (root/<label>/*.wav, GTZAN's
     genres_original layout included) or a CSV manifest (path,label[,track_id][,start_s,end_s]).
 
@@ -80,25 +90,33 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
       harmonies train data/synth --model lstm --epochs 40
       harmonies train data/gtzan --folds 5 --group-by track
       harmonies train data/new --init runs/cnn --freeze-backbone
+      harmonies train data/soundtracks --config runs/tune-cnn/best.json --folds 5
     """
-    _refuse_ignored_options(click.get_current_context(), model, folds)
+    ctx = click.get_current_context()
+    _refuse_ignored_options(ctx, model, folds)
     from pyharmonies.errors import HarmoniesError
     from pyharmonies.training.config import TrainConfig
 
     def warn(line: str) -> None:  # class warnings on the terminal as well as in report.md
         click.echo(f"warning: {line}", err=True)
 
-    out = out or Path("runs") / f"{model}-{data.stem if data.is_file() else data.name}"
     try:
         features = _parse_options(feature_config.read_text(), "--feature-config") if feature_config else {}
-        cfg = TrainConfig(
-            data=str(data), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
+        values = dict(
+            model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
             device=device, seed=seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
             val=val, test=test_fraction, folds=folds, augment=not no_augment, mixup=mixup, workers=workers,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
             freeze_backbone=freeze_backbone, model_options=_parse_options(model_options, "--model-options"),
-            features=features,
+            features=features, weight_decay=weight_decay, label_smoothing=label_smoothing, select_by=select_by,
+            augment_options=_parse_options(augment_options, "--augment-options"),
         )  # fmt: skip
+        if config_file is not None:
+            values = _with_config_file(ctx, config_file, values)
+        name = data.stem if data.is_file() else data.name
+        out = out or Path("runs") / f"{values['model']}-{name}"
+        cfg = TrainConfig.from_dict({**values, "data": str(data), "out": str(out)})
+        model, folds = cfg.model, cfg.folds
         if model == "svm":
             from pyharmonies.training.svm import train_svm_run
 
@@ -119,13 +137,35 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
         _print_summary(run)
 
 
+#: Command-line parameters -> the TrainConfig fields they set (where the names differ).
+_PARAM_FIELDS = {"test_fraction": "test", "no_augment": "augment", "no_cache": "use_cache", "init_run": "init",
+                 "feature_config": "features"}  # fmt: skip
+
+
+def _with_config_file(ctx: click.Context, path: Path, values: dict) -> dict:
+    """The configuration in ``path``, with the options given on the command line on top."""
+    from pyharmonies.training.config import TrainConfig
+
+    base = TrainConfig.load(path).to_dict()
+    for param in ctx.params:
+        if ctx.get_parameter_source(param) != click.core.ParameterSource.COMMANDLINE:
+            continue
+        field = _PARAM_FIELDS.get(param, param)
+        if field in values:
+            base[field] = values[field]
+    base.pop("data", None)
+    base.pop("out", None)
+    return base
+
+
 #: Options the SVM baseline has no use for: it fits once, on clip statistics, on the CPU.
 NOT_FOR_SVM = {
-    "init_run": "--init", "freeze_backbone": "--freeze-backbone", "resume": "--resume", "folds": "--folds",
+    "init_run": "--init", "freeze_backbone": "--freeze-backbone", "resume": "--resume",
     "model_options": "--model-options", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
     "patience": "--patience", "device": "--device", "window": "--window", "window_hop": "--window-hop",
     "balance": "--balance", "no_augment": "--no-augment", "mixup": "--mixup", "workers": "--workers",
-    "no_cache": "--no-cache",
+    "no_cache": "--no-cache", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
+    "select_by": "--select-by", "augment_options": "--augment-options",
 }  # fmt: skip
 
 

@@ -266,6 +266,117 @@ def _mask_spans(length: int, count: int, width: int, rng: np.random.Generator) -
     return spans
 
 
+
+def random_eq_curve(n_bands: int, max_db: float, rng: np.random.Generator, components: int = 3) -> np.ndarray:
+    """A smooth random equaliser curve over ``n_bands`` mel bands, in dB.
+
+    A sum of ``components`` half-cosines of increasing order across the
+    bands (a tilt, a bump, a wave) with random weights and phases, scaled so
+    that its largest magnitude is a uniform draw in ``[0, max_db]``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_bands,), float32
+    """
+    position = (np.arange(n_bands) + 0.5) / n_bands
+    curve = np.zeros(n_bands)
+    for order in range(1, components + 1):
+        curve += rng.normal() / order * np.cos(np.pi * order * position + rng.uniform(0, 2 * np.pi))
+    peak = float(np.abs(curve).max())
+    if peak == 0.0:
+        return np.zeros(n_bands, dtype=np.float32)
+    return (curve * (rng.uniform(0.0, max_db) / peak)).astype(np.float32)
+
+
+def equalize(x: np.ndarray, kind: str, curve_db: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """The features of the audio passed through an equaliser of ``curve_db`` per mel band.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n, frames)
+    kind : {"log_mel", "frame_vector"}
+    curve_db : np.ndarray, shape (n_mels,)
+        Gain of each mel band in dB (:func:`random_eq_curve`).
+    config : FeatureConfig
+
+    Returns
+    -------
+    np.ndarray, shape (n, frames), float32
+
+    Notes
+    -----
+    ``log_mel``: ``x + curve`` per band, floor cells kept at the floor (as
+    :func:`gain`). Exact for a filter whose gain is constant across each mel
+    band's triangle; a smooth curve over 64 bands is close to that.
+    ``frame_vector``: the MFCCs gain the orthonormal DCT-II of the curve (the
+    MFCCs are that DCT of the log-mel); the spectral statistics (centroid,
+    rolloff...) are left as they are, which is an approximation.
+    """
+    x = _checked(x, kind, config)
+    curve = np.asarray(curve_db, dtype=np.float32)
+    if curve.shape != (config.n_mels,):
+        raise ParameterError(f"curve_db must have {config.n_mels} values (one per mel band), got shape {curve.shape}")
+    out = np.array(x, dtype=np.float32)
+    if kind == "log_mel":
+        floor = np.float32(_floor_db(config))
+        at_floor = x <= floor + np.float32(1e-4)
+        out += curve[:, None]
+        np.maximum(out, floor, out=out)
+        out[at_floor] = floor
+        return out
+    out[: config.n_mfcc] += _dct_ortho(curve.astype(np.float64))[: config.n_mfcc, None].astype(np.float32)
+    return out
+
+
+def _dct_ortho(v: np.ndarray) -> np.ndarray:
+    """Orthonormal DCT-II of a vector (as scipy.fft.dct(v, norm="ortho"))."""
+    n = v.shape[0]
+    k = np.arange(n)[:, None]
+    basis = np.cos(np.pi * k * (2 * np.arange(n)[None, :] + 1) / (2 * n))
+    scale = np.full(n, np.sqrt(2.0 / n))
+    scale[0] = np.sqrt(1.0 / n)
+    return scale * (basis @ v)
+
+
+def mel_band_centres(config: FeatureConfig) -> np.ndarray:
+    """Centre frequency of each mel band in Hz, (n_mels,), on the config's mel scale."""
+    if config.htk:
+        to_mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
+        to_hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)  # noqa: E731
+    else:  # Slaney's: linear to 1 kHz, logarithmic above (librosa's default)
+        f_sp, min_log_hz = 200.0 / 3, 1000.0
+        min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+
+        def to_mel(f):
+            f = np.asarray(f, dtype=np.float64)
+            return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-12) / min_log_hz) / logstep, f / f_sp)
+
+        def to_hz(m):
+            m = np.asarray(m, dtype=np.float64)
+            return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+    edges = np.linspace(to_mel(config.fmin), to_mel(config.fmax), config.n_mels + 2)
+    return np.asarray(to_hz(edges[1:-1]), dtype=np.float64)
+
+
+def band_limit(x: np.ndarray, kind: str, cutoff_hz: float, config: FeatureConfig) -> np.ndarray:
+    """The log-mel of the audio low-passed at ``cutoff_hz``: bands centred above it go to the floor.
+
+    A brick-wall approximation of a band-limited recording (a low bit-rate
+    codec, an old transfer). ``frame_vector`` windows are returned unchanged
+    (its spectral statistics would need the spectrum).
+
+    Returns
+    -------
+    np.ndarray, shape (n, frames), float32
+    """
+    x = _checked(x, kind, config)
+    out = np.array(x, dtype=np.float32)
+    if kind == "log_mel":
+        out[mel_band_centres(config) > cutoff_hz, :] = np.float32(_floor_db(config))
+    return out
+
+
 def mixup_pairs(n: int, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Partners and weights for mixup (Zhang et al., 2018); the mixing is done in torch.
 
@@ -323,6 +434,10 @@ class AugmentConfig:
     time_width: int = 16  # widest time mask, frames (about 0.37 s at the defaults)
     p_mixup: float = 0.5  # a batch is mixed with a permutation of itself (in the training loop)
     mixup_alpha: float = 0.2  # Beta(alpha, alpha) for the mixup weights
+    p_eq: float = 0.0  # a random smooth equaliser (hides a recording's or mastering's colour)
+    eq_db: float = 6.0  # the curve's peak is uniform in [0, eq_db] dB
+    p_bandlimit: float = 0.0  # a random low-pass (log_mel only; hides codec and bandwidth cues)
+    bandlimit_hz: tuple[float, float] = (3000.0, 11025.0)  # cut-off uniform in this range, Hz
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -331,7 +446,10 @@ class AugmentConfig:
         self.snr_db = tuple(float(v) for v in self.snr_db)  # type: ignore[assignment]
         if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
             raise ParameterError(f"snr_db must be (low, high) with low <= high, got {self.snr_db!r}")
-        for name in ("gain_db", "max_shift", "mixup_alpha", "freq_masks", "freq_width", "time_masks", "time_width"):
+        self.bandlimit_hz = tuple(float(v) for v in self.bandlimit_hz)  # type: ignore[assignment]
+        if len(self.bandlimit_hz) != 2 or not 0 < self.bandlimit_hz[0] <= self.bandlimit_hz[1]:
+            raise ParameterError(f"bandlimit_hz must be (low, high) with 0 < low <= high, got {self.bandlimit_hz!r}")
+        for name in ("gain_db", "eq_db", "max_shift", "mixup_alpha", "freq_masks", "freq_width", "time_masks", "time_width"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.max_shift > 1:
@@ -346,6 +464,7 @@ class AugmentConfig:
         """Plain, JSON-ready fields (``snr_db`` as a list)."""
         data = dataclasses.asdict(self)
         data["snr_db"] = list(self.snr_db)
+        data["bandlimit_hz"] = list(self.bandlimit_hz)
         return data
 
     @classmethod
@@ -366,7 +485,7 @@ def augment_window(
     config: FeatureConfig,
     noise_profile: np.ndarray | None,
 ) -> np.ndarray:
-    """Apply a random selection of gain, noise, time shift and masks to one window.
+    """Apply a random selection of gain, EQ, band limit, noise, time shift and masks to one window.
 
     Parameters
     ----------
@@ -383,13 +502,18 @@ def augment_window(
     Returns
     -------
     np.ndarray, shape (n, frames), float32
-        A new array; in order: gain, noise (log_mel only), shift, masks
+        A new array; in order: gain, EQ, band limit (log_mel only), noise (log_mel only), shift, masks
         (time masks only for frame_vector). Mixup is the training loop's
         (:func:`mixup_pairs`).
     """
     out = np.array(_checked(x, kind, config), dtype=np.float32)
     if cfg.p_gain and rng.random() < cfg.p_gain:
         out = gain(out, kind, float(rng.uniform(-cfg.gain_db, cfg.gain_db)), config)
+    # Drawn only when enabled, so that the default's random stream (and its runs) are unchanged.
+    if cfg.p_eq and rng.random() < cfg.p_eq:
+        out = equalize(out, kind, random_eq_curve(config.n_mels, cfg.eq_db, rng), config)
+    if kind == "log_mel" and cfg.p_bandlimit and rng.random() < cfg.p_bandlimit:
+        out = band_limit(out, kind, float(rng.uniform(*cfg.bandlimit_hz)), config)
     if kind == "log_mel" and cfg.p_noise and rng.random() < cfg.p_noise:
         out = add_noise(out, kind, float(rng.uniform(*cfg.snr_db)), config, noise_profile)
     if cfg.p_shift and rng.random() < cfg.p_shift:

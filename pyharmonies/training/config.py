@@ -13,6 +13,9 @@ from pyharmonies.errors import ParameterError
 MODEL_CHOICES = ("cnn", "lstm", "svm")
 BALANCE_CHOICES = ("weights", "sampler", "none")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+#: What picks the best epoch (and stops early): validation macro-F1 over windows, or over clips
+#: (the mean of a clip's window probabilities), or clip accuracy.
+SELECT_CHOICES = ("window_macro_f1", "clip_macro_f1", "clip_accuracy")
 
 
 @dataclasses.dataclass
@@ -27,7 +30,8 @@ class TrainConfig:
     lr: float = 3e-3  # AdamW peak learning rate, cosine-decayed per step
     weight_decay: float = 1e-2
     grad_clip: float = 5.0  # max global gradient norm
-    patience: int = 8  # stop after this many epochs without a better validation macro-F1
+    patience: int = 8  # stop after this many epochs without a better validation score (select_by)
+    select_by: str = "window_macro_f1"  # the validation score that picks the best epoch
     warmup_epochs: float = 1.0  # linear warm-up before the cosine decay
     label_smoothing: float = 0.05
     device: str = "auto"  # auto: CUDA when available, else CPU
@@ -42,6 +46,7 @@ class TrainConfig:
     folds: int = 0  # > 1: grouped k-fold cross-validation, one model per fold
     augment: bool = True  # gain, noise, time shift, SpecAugment (feature domain)
     mixup: float = 0.2  # mixup alpha; 0 disables
+    augment_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # AugmentConfig fields, e.g. p_eq
     workers: int = 0  # DataLoader worker processes
     cache: str = ".cache/features"  # feature cache directory
     use_cache: bool = True  # False: recompute features from audio for every window (slow; for benchmarks)
@@ -55,6 +60,12 @@ class TrainConfig:
             raise ParameterError(f"model must be one of {', '.join(MODEL_CHOICES)}, got {self.model!r}")
         if self.balance not in BALANCE_CHOICES:
             raise ParameterError(f"balance must be one of {', '.join(BALANCE_CHOICES)}, got {self.balance!r}")
+        if self.select_by not in SELECT_CHOICES:
+            raise ParameterError(f"select_by must be one of {', '.join(SELECT_CHOICES)}, got {self.select_by!r}")
+        if self.augment_options:
+            from pyharmonies.data.augment import AugmentConfig
+
+            AugmentConfig.from_dict(self.augment_options)  # unknown or bad fields are refused now, not mid-run
         if self.device not in DEVICE_CHOICES:
             raise ParameterError(f"device must be one of {', '.join(DEVICE_CHOICES)}, got {self.device!r}")
         for name in ("epochs", "batch_size"):

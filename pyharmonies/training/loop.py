@@ -1,5 +1,5 @@
 """One training loop for every neural model: AdamW, warm-up + cosine
-schedule, gradient clipping, mixup, early stopping on validation macro-F1,
+schedule, gradient clipping, mixup, early stopping on a validation score,
 atomic checkpoints every epoch, resume, mixed precision on CUDA and DDP
 under torchrun.
 """
@@ -211,7 +211,7 @@ class _Trainer:
         n_rows = int(self.normalizer.mean.shape[0])
         self.meta = build_meta(cfg, prep, self.normalizer, cfg.model, self.options, self.window)
 
-        augment = AugmentConfig() if cfg.augment else None
+        augment = AugmentConfig.from_dict(cfg.augment_options) if cfg.augment else None
         li = prep.label_index
         self.datasets = {
             split: WindowDataset(prep.clips, li, wins, source, self.normalizer, self.window,
@@ -396,15 +396,17 @@ class _Trainer:
             train_loss = self._train_epoch(epoch)
             seconds = time.perf_counter() - t0
             val = self.evaluate("val") if has_val else None
-            # Better macro-F1 wins; at equal macro-F1 (it saturates on easy
-            # data) the lower validation loss does.
-            score = (val["window"]["macro_f1"], -val["loss"]) if val else (0.0, -train_loss)
+            # A better select_by score wins; at an equal score (it saturates on
+            # easy data) the lower validation loss does.
+            score = (_selection_score(val, self.cfg.select_by), -val["loss"]) if val else (0.0, -train_loss)
             entry = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,
                 "val_loss": val["loss"] if val else None,
                 "val_accuracy": val["window"]["accuracy"] if val else None,
                 "val_macro_f1": val["window"]["macro_f1"] if val else None,
+                "val_clip_accuracy": val["clip"]["accuracy"] if val else None,
+                "val_clip_macro_f1": val["clip"]["macro_f1"] if val else None,
                 "lr": float(self.scheduler.get_last_lr()[0]),
                 "seconds": seconds,
                 "windows_per_second": len(self.datasets["train"]) / seconds if seconds > 0 else None,
@@ -431,6 +433,12 @@ class _Trainer:
         checkpoint.load_weights(self.core, best["model"], self.run_dir / checkpoint.BEST)
         results = {split: self.evaluate(split) for split in SPLITS if self.windows.get(split)}
         return results
+
+
+def _selection_score(val: dict[str, Any], select_by: str) -> float:
+    """The validation figure named by ``TrainConfig.select_by``."""
+    level, name = select_by.split("_", 1)
+    return float(val[level][name])
 
 
 #: Options that may differ when a run is resumed: where features are cached and how they are
