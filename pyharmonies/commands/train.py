@@ -186,12 +186,22 @@ def _refuse_ignored_options(ctx: click.Context, model: str, folds: int) -> None:
 def _print_summary(run: Path) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     if "folds" in metrics:
-        click.echo(f"{metrics['folds']} folds: test window accuracy {100 * metrics['test_window_accuracy_mean']:.1f}% "
-                   f"± {100 * metrics['test_window_accuracy_std']:.1f}")  # fmt: skip
+        acc = metrics["test"]["clip"]["accuracy"]
+        lo, hi = acc["ci95"]
+        click.echo(f"{metrics['folds']} folds: test clip accuracy {100 * acc['mean']:.1f}% ± {100 * acc['std']:.1f} "
+                   f"(95% CI {100 * lo:.1f}-{100 * hi:.1f})")  # fmt: skip
+        if "baseline" in metrics:
+            base, diff = metrics["baseline"]["clip"]["accuracy"], metrics["versus_baseline"]["accuracy"]
+            click.echo(f"SVM baseline, same folds: {100 * base['mean']:.1f}% ± {100 * base['std']:.1f}; "
+                       f"difference {100 * diff['mean']:+.1f} ± {100 * diff['std']:.1f} points")  # fmt: skip
     else:
         for split, res in metrics["splits"].items():
             parts = [f"{level} accuracy {100 * res[level]['accuracy']:.1f}% (macro F1 {res[level]['macro_f1']:.3f})" for level in ("window", "clip") if level in res]
             click.echo(f"{split:5s}  " + ", ".join(parts))
+        base = metrics.get("baseline") or {}
+        if "test" in base.get("splits", {}):
+            b = base["splits"]["test"]["clip"]
+            click.echo(f"SVM baseline, same split: test clip accuracy {100 * b['accuracy']:.1f}% (macro F1 {b['macro_f1']:.3f})")
         if metrics.get("problems"):
             click.echo(f"{len(metrics['problems'])} file(s) skipped: see report.md", err=True)
     click.echo(f"report: {run / 'report.md'}")

@@ -540,6 +540,7 @@ def train_run(
         results = trainer.fit()
         if dist.is_main:
             from pyharmonies.models.complexity import count_macs, count_parameters
+            from pyharmonies.training.svm import baseline_on_splits
 
             shape = (1, 1, *trainer.meta["input_shape"]) if prep.kind == "log_mel" else (1, *trainer.meta["input_shape"])
             model_info = {
@@ -561,6 +562,8 @@ def train_run(
                 "problems": [{"path": str(p.path), "reason": p.reason} for p in prep.problems],
                 "warnings": list(prep.index.warnings),
                 "labels": prep.labels,
+                # The classical baseline on the very same clips and split, for every report.
+                "baseline": baseline_on_splits(prep, cfg.seed),
             }
             write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
             report.write_run_report(run_dir, cfg, metrics)
@@ -573,9 +576,14 @@ def train_run(
 def train_folds(cfg: TrainConfig, *, progress: bool = True, warn: Callable[[str], None] | None = None) -> Path:
     """Grouped k-fold cross-validation: one run per fold under ``cfg.out/fold-K``, and a summary.
 
+    Works for every model (the SVM included): the folds depend only on the
+    clips, ``group_by`` and ``seed``, so runs of different models with the
+    same seed are tested on the same tracks. The summary (``metrics.json``,
+    ``report.md``, pooled confusion matrices) is :func:`crossval.summarize_folds`'s.
     ``warn`` receives the dataset's warnings once (each fold's report also has them).
     """
     from pyharmonies.training import report
+    from pyharmonies.training.crossval import summarize_folds
 
     index = open_dataset(cfg.data)
     if warn is not None:
@@ -583,13 +591,24 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, warn: Callable[[str]
             warn(line)
     folds = group_kfold(index.clips, cfg.folds, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val)
     out = Path(cfg.out)
-    summaries = []
+    out.mkdir(parents=True, exist_ok=True)
+    fold_runs = []
     for k, fold in enumerate(folds):
         sub = TrainConfig.from_dict({**cfg.to_dict(), "out": str(out / f"fold-{k}"), "folds": 0})
         # Folds are computed on the full index; each run keeps the readable clips of its fold.
         keys = {split: {index.clips[i].key for i in members} for split, members in fold.items()}
-        run = train_run(sub, progress=progress, split_keys=keys)
-        summaries.append(json.loads((run / "metrics.json").read_text()))
-    summary = report.write_folds_report(out, cfg, summaries)
+        if cfg.model == "svm":
+            from pyharmonies.training.svm import train_svm_run
+
+            run = train_svm_run(sub, progress=progress, split_keys=keys)
+        else:
+            run = train_run(sub, progress=progress, split_keys=keys)
+        fold_runs.append(json.loads((run / "metrics.json").read_text()))
+    summary = summarize_folds(fold_runs)
+    summary["model"] = cfg.model
+    summary["group_by"] = cfg.group_by
+    summary["seed"] = cfg.seed
+    cfg.save(out / "config.json")
     write_atomic(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
+    report.write_folds_report(out, cfg, summary)
     return out

@@ -46,8 +46,21 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Seque
         precision 0; one absent from ``y_true`` has recall 0 and support 0
         and is left out of the macro average.
     """
-    n_classes = len(labels)
-    cm = confusion_matrix(y_true, y_pred, n_classes)
+    return metrics_from_confusion(confusion_matrix(y_true, y_pred, len(labels)), labels)
+
+
+def metrics_from_confusion(confusion: np.ndarray | Sequence[Sequence[int]], labels: Sequence[str]) -> dict[str, Any]:
+    """:func:`classification_metrics` of a confusion matrix (rows true, columns predicted).
+
+    Parameters
+    ----------
+    confusion : array-like, shape (classes, classes)
+        Counts; e.g. the sum of several folds' matrices (pooled metrics).
+    labels : sequence of str
+    """
+    cm = np.asarray(confusion, dtype=np.int64)
+    if cm.shape != (len(labels), len(labels)):
+        raise ValueError(f"confusion must be {len(labels)} x {len(labels)}, got {cm.shape}")
     tp = np.diag(cm).astype(np.float64)
     support = cm.sum(axis=1).astype(np.float64)
     predicted = cm.sum(axis=0).astype(np.float64)

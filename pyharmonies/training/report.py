@@ -113,6 +113,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, metrics: dict[str, Any]) -
             f"| {split} | {metrics['clips'].get(split, 0)} | {metrics['windows'].get(split, 0)} | "
             f"{_pct(res['window']['accuracy'])} | {res['window']['macro_f1']:.3f} | {_pct(res['clip']['accuracy'])} |"
         )
+    lines += baseline_lines(metrics, shown)
     lines += ["", f"## {shown.capitalize()} split, per window", ""] + metrics_table(splits[shown]["window"])
     lines += ["", f"## {shown.capitalize()} split, per clip (mean of its windows' probabilities)", ""]
     lines += metrics_table(splits[shown]["clip"])
@@ -129,33 +130,120 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, metrics: dict[str, Any]) -
     plot_curves(metrics["history"], run_dir / "curves.png", metrics["best_epoch"])
 
 
-def write_folds_report(out: Path, cfg: TrainConfig, fold_metrics: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and spread of each fold's test figures; returns the summary written to metrics.json."""
-    def figures(split_key: str, level: str, name: str) -> list[float]:
-        return [m["splits"][split_key][level][name] for m in fold_metrics if split_key in m["splits"]]
-
-    summary: dict[str, Any] = {"folds": len(fold_metrics), "per_fold": []}
-    for level in ("window", "clip"):
-        for name in ("accuracy", "macro_f1"):
-            values = figures("test", level, name)
-            summary[f"test_{level}_{name}_mean"] = float(np.mean(values))
-            summary[f"test_{level}_{name}_std"] = float(np.std(values))
-    for k, m in enumerate(fold_metrics):
-        summary["per_fold"].append({"fold": k, "test_window_accuracy": m["splits"]["test"]["window"]["accuracy"],
-                                    "test_clip_accuracy": m["splits"]["test"]["clip"]["accuracy"]})  # fmt: skip
-    lines = [
-        f"# {len(fold_metrics)}-fold cross-validation: {cfg.model} on `{cfg.data}`",
+def baseline_lines(metrics: dict[str, Any], shown: str) -> list[str]:
+    """Markdown: the run's clip figures beside the SVM baseline's on the same split."""
+    base = metrics.get("baseline")
+    if not base:
+        return []
+    lines = ["", "## Beside the classical baseline (same clips, same split)", ""]
+    if "skipped" in base:
+        return lines + [f"The SVM baseline could not be fitted: {base['skipped']}."]
+    lines += [
+        f"The SVM (RBF, C = {base['C']:g}) on clip statistics of the frame vector, trained on this run's training split.",
         "",
-        f"Grouped by `{cfg.group_by}`: a group's clips are all in one fold.",
-        "",
-        f"- test window accuracy: {_pct(summary['test_window_accuracy_mean'])} ± {_pct(summary['test_window_accuracy_std'])}",
-        f"- test window macro F1: {summary['test_window_macro_f1_mean']:.3f} ± {summary['test_window_macro_f1_std']:.3f}",
-        f"- test clip accuracy: {_pct(summary['test_clip_accuracy_mean'])} ± {_pct(summary['test_clip_accuracy_std'])}",
-        "",
-        "| fold | test window accuracy | test clip accuracy | report |",
-        "|---:|---:|---:|---|",
+        f"| split | {metrics['model']['name']} clip accuracy | SVM clip accuracy | {metrics['model']['name']} clip macro F1 | SVM clip macro F1 |",
+        "|---|---:|---:|---:|---:|",
     ]
+    for split, res in metrics["splits"].items():
+        if split in base["splits"]:
+            b = base["splits"][split]["clip"]
+            lines.append(f"| {split} | {_pct(res['clip']['accuracy'])} | {_pct(b['accuracy'])} | {res['clip']['macro_f1']:.3f} | {b['macro_f1']:.3f} |")
+    return lines
+
+
+def _pm(stat: dict[str, Any] | None, pct: bool = True) -> str:
+    """``mean ± std`` of an interval dict."""
+    if stat is None:
+        return "—"
+    if pct:
+        return f"{100 * stat['mean']:.1f} ± {100 * stat['std']:.1f}"
+    return f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+
+
+def _ci(stat: dict[str, Any] | None, pct: bool = True) -> str:
+    if stat is None:
+        return "—"
+    lo, hi = stat["ci95"]
+    return f"[{100 * lo:.1f}, {100 * hi:.1f}]" if pct else f"[{lo:.3f}, {hi:.3f}]"
+
+
+def write_folds_report(out: Path, cfg: TrainConfig, summary: dict[str, Any]) -> None:
+    """``report.md``, ``confusion.png`` (pooled test clips) and, with a baseline, ``confusion-svm.png``.
+
+    ``summary`` is :func:`pyharmonies.training.crossval.summarize_folds`'s,
+    as written to the folds' ``metrics.json``.
+    """
+    k = summary["folds"]
+    labels = summary["labels"]
+    clip = summary["test"]["clip"]
+    base = summary.get("baseline", {}).get("clip")
+    name = cfg.model
+    lines = [
+        f"# {k}-fold cross-validation: {name} on `{cfg.data}`",
+        "",
+        f"Grouped by `{cfg.group_by}` (seed {cfg.seed}): each group's clips are in one fold, and each fold's test "
+        "tracks are never heard in its training. Figures are mean ± standard deviation over the folds, with a 95% "
+        f"confidence interval for the mean (Student's t, {k - 1} degrees of freedom). The headline is clip accuracy "
+        "(a clip's windows vote by their mean probability).",
+        "",
+        f"**Test clip accuracy: {_pm(clip['accuracy'])}%** (95% CI {_ci(clip['accuracy'])}; pooled over all "
+        f"{clip['pooled']['n']} test clips: {_pct(clip['pooled']['accuracy'])})",
+    ]
+    if base is not None:
+        diff = summary["versus_baseline"]["accuracy"]
+        lines += [
+            "",
+            f"SVM baseline on the same folds: {_pm(base['accuracy'])}% (95% CI {_ci(base['accuracy'])}). "
+            f"{name} − SVM, paired by fold: **{100 * diff['mean']:+.1f} ± {100 * diff['std']:.1f} points** "
+            f"(95% CI {_ci(diff)}).",
+        ]
+    lines += ["", "## Metrics", ""]
+    if base is not None:
+        lines += [f"| metric | {name} | 95% CI | SVM | 95% CI |", "|---|---:|---:|---:|---:|"]
+    else:
+        lines += [f"| metric | {name} | 95% CI |", "|---|---:|---:|"]
+    for level in ("clip", "window"):
+        if level not in summary["test"]:
+            continue
+        stats = summary["test"][level]
+        for metric, pct in (("accuracy", True), ("macro_f1", False), ("weighted_f1", False)):
+            row = f"| {level} {metric.replace('_', ' ')} | {_pm(stats[metric], pct)} | {_ci(stats[metric], pct)} |"
+            if base is not None:
+                row += f" {_pm(base[metric], pct) if level == 'clip' else '—'} | {_ci(base[metric], pct) if level == 'clip' else '—'} |"
+            lines.append(row)
+    lines += ["", "## Per class (test clips)", ""]
+    header = f"| class | clips | {name} recall | {name} precision | {name} F1 |"
+    rule = "|---|---:|---:|---:|---:|"
+    if base is not None:
+        header += " SVM recall | SVM F1 |"
+        rule += "---:|---:|"
+    lines += [header, rule]
+    for label in labels:
+        c = clip["per_class"][label]
+        row = f"| {label} | {c['support']} | {_pm(c['recall'], False)} | {_pm(c['precision'], False)} | {_pm(c['f1'], False)} |"
+        if base is not None:
+            b = base["per_class"][label]
+            row += f" {_pm(b['recall'], False)} | {_pm(b['f1'], False)} |"
+        lines.append(row)
+    lines += ["", "Per-class figures are over the folds whose test set holds the class.", ""]
+    lines += [f"## Confusion matrix, pooled over the {k} folds' test clips", "", "![confusion](confusion.png)", ""]
+    lines += confusion_text(clip["confusion"], labels)
+    if base is not None:
+        lines += ["", "SVM baseline, same clips:", "", "![confusion, SVM](confusion-svm.png)", ""]
+        lines += confusion_text(base["confusion"], labels)
+    lines += ["", "## Folds", ""]
+    has_window = "window" in summary["test"]
+    head = "| fold | test clips | clip accuracy |" + (" window accuracy |" if has_window else "") + (" SVM clip accuracy |" if base is not None else "") + " report |"
+    lines += [head, "|---:|---:|---:|" + ("---:|" if has_window else "") + ("---:|" if base is not None else "") + "---|"]
     for f in summary["per_fold"]:
-        lines.append(f"| {f['fold']} | {_pct(f['test_window_accuracy'])} | {_pct(f['test_clip_accuracy'])} | [fold-{f['fold']}](fold-{f['fold']}/report.md) |")
-    (out / "report.md").write_text("\n".join(lines) + "\n")
-    return summary
+        row = f"| {f['fold']} | {f['test_clips']} | {_pct(f['test_clip_accuracy'])} |"
+        if has_window:
+            row += f" {_pct(f['test_window_accuracy'])} |"
+        if base is not None:
+            row += f" {_pct(f['baseline_clip_accuracy'])} |"
+        lines.append(row + f" [fold-{f['fold']}](fold-{f['fold']}/report.md) |")
+    lines += ["", "## Configuration", "", "```json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True), "```", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    plot_confusion(clip["confusion"], labels, out / "confusion.png", f"{name}, {k} folds, test clips (pooled)")
+    if base is not None:
+        plot_confusion(base["confusion"], labels, out / "confusion-svm.png", f"svm, {k} folds, test clips (pooled)")

@@ -217,11 +217,63 @@ def fit_svm(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, 
     return best, best_c
 
 
-def train_svm_run(cfg, *, progress: bool = True, warn: Callable[[str], None] | None = None) -> Path:
+def fit_on_splits(prep, seed: int) -> tuple[SvmModel, float, dict[str, dict[str, Any]]]:
+    """Fit the baseline on ``prep``'s train split (C chosen on val) and evaluate it on every split.
+
+    Parameters
+    ----------
+    prep : PreparedData
+        Readable clips, their cached features and ``splits`` (clip indices
+        per split), as ``training.loop.prepare_data`` makes them (any input
+        kind: the frame vectors come from the same cache).
+    seed : int
+
+    Returns
+    -------
+    model, C, results
+        ``results``: split -> ``{"clip": classification_metrics}``.
+
+    Raises
+    ------
+    ParameterError
+        The training split holds fewer than two classes.
+    """
+    li = prep.label_index
+    feats = clip_statistics([prep.cache.clip_features(c, "frame_vector") for c in prep.clips])
+    y = np.asarray([li[c.label] for c in prep.clips])
+    part = {s: np.asarray(m, dtype=np.int64) for s, m in prep.splits.items()}
+    val = part.get("val", np.zeros(0, np.int64))
+    if len(np.unique(y[part["train"]])) < 2:
+        raise ParameterError("the training split holds one class only; an SVM needs at least two")
+    model, c = fit_svm(feats[part["train"]], y[part["train"]], feats[val], y[val], prep.labels, seed)
+    results = {s: {"clip": classification_metrics(y[idx], model.predict(feats[idx]), prep.labels)} for s, idx in part.items() if len(idx)}
+    return model, c, results
+
+
+def baseline_on_splits(prep, seed: int) -> dict[str, Any]:
+    """The SVM baseline trained and tested on the same split as a neural run, for its report.
+
+    Returns
+    -------
+    dict
+        ``model`` ("svm"), ``C``, ``splits`` (split -> ``{"clip": metrics}``);
+        or ``model`` and ``skipped`` (the reason) when it cannot be fitted.
+    """
+    try:
+        _, c, results = fit_on_splits(prep, seed)
+    except ParameterError as err:
+        return {"model": "svm", "skipped": str(err)}
+    return {"model": "svm", "C": c, "splits": results}
+
+
+def train_svm_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str]] | None = None,
+                  warn: Callable[[str], None] | None = None) -> Path:  # fmt: skip
     """Train and evaluate the baseline into ``cfg.out`` (model.npz, model.json, metrics.json, report).
 
-    ``warn`` receives each warning about the data (a class with few clips, an
-    empty folder) as it is found; they are also in ``metrics.json`` and ``report.md``.
+    ``split_keys`` (clip keys per split, as cross-validation passes each
+    fold's) replaces the seeded split. ``warn`` receives each warning about
+    the data (a class with few clips, an empty folder) as it is found; they
+    are also in ``metrics.json`` and ``report.md``.
     """
     from pyharmonies.data.splits import check_splits, save_splits, split_groups
     from pyharmonies.features import FeatureConfig
@@ -234,21 +286,19 @@ def train_svm_run(cfg, *, progress: bool = True, warn: Callable[[str], None] | N
         raise ParameterError(f"{run_dir} already holds a cnn or lstm run ({BEST}, {LAST}); choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare_data(cfg.data, FeatureConfig(**cfg.features), "frame_vector", cfg.cache, progress=progress, warn=warn)
-    prep.splits = split_groups(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test)
+    if split_keys is not None:
+        prep.splits = {split: [i for i, c in enumerate(prep.clips) if c.key in keys] for split, keys in split_keys.items()}
+    else:
+        prep.splits = split_groups(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test)
     check_splits(prep.splits, prep.clips, group_by=cfg.group_by)
+    try:
+        model, c, results = fit_on_splits(prep, cfg.seed)
+    except ParameterError as err:
+        raise ParameterError(f"{cfg.data}: {err}") from None
     cfg.save(run_dir / "config.json")
     save_splits(run_dir / "splits.json", prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.seed)
-    li = prep.label_index
-    feats = clip_statistics([prep.cache.clip_features(c, "frame_vector") for c in prep.clips])
-    y = np.asarray([li[c.label] for c in prep.clips])
-    part = {s: np.asarray(m, dtype=np.int64) for s, m in prep.splits.items()}
-    val = part.get("val", np.zeros(0, np.int64))
-    if len(np.unique(y[part["train"]])) < 2:
-        raise ParameterError(f"{cfg.data}: the training split holds one class only; an SVM needs at least two")
-    model, c = fit_svm(feats[part["train"]], y[part["train"]], feats[val], y[val], prep.labels, cfg.seed)
     (run_dir / LEGACY_PICKLE).unlink(missing_ok=True)  # an older run's pickle must not sit beside the new model
     model.save(run_dir, labels=prep.labels, feature_config=prep.feature_config.to_dict())
-    results = {s: {"clip": classification_metrics(y[idx], model.predict(feats[idx]), prep.labels)} for s, idx in part.items() if len(idx)}
     metrics = {
         "splits": results,
         "model": {"name": "svm", "C": c, "gamma": model.gamma, "support_vectors": int(len(model.support_vectors)),
