@@ -254,3 +254,19 @@ def test_manifest_with_trailing_commas_from_a_spreadsheet(tmp_path):
     manifest = write_manifest(tmp_path / "m.csv", "path,label,,\na.wav,x,,\n")
     index = open_dataset(manifest, min_clips_per_class=1)
     assert [(c.key, c.extra) for c in index.clips] == [("a.wav#0-end", ())]  # unnamed columns are dropped
+
+
+def test_a_folder_with_a_manifest_is_read_through_it(tmp_path):
+    """Clips cut from one recording keep their track_id when the dataset's folder is given (no leak across splits)."""
+    import soundfile as sf
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(4):
+            sf.write(tmp_path / label / f"song_{i}.wav", np.zeros(2205, dtype=np.float32), 22050)
+    rows = ["path,label,track_id"] + [f"{lab}/song_{i}.wav,{lab},{lab}/song" for lab in ("a", "b") for i in range(4)]
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
+    index = open_dataset(tmp_path)
+    assert sorted({c.track for c in index.clips}) == ["a/song", "b/song"]
+    (tmp_path / "manifest.csv").unlink()
+    assert len({c.track for c in open_dataset(tmp_path).clips}) == 8

@@ -50,6 +50,9 @@ END_TOLERANCE_S = 0.05
 #: Folder names of the GTZAN data set's audio, relative to the given root.
 GTZAN_FOLDERS = ("genres_original", "Data/genres_original")
 
+#: A folder holding this file is read through it (the datasets harmonies builds write one).
+MANIFEST_NAME = "manifest.csv"
+
 #: Names of the manifest's track column (the first present is used).
 TRACK_COLUMNS = ("track_id", "track")
 
@@ -207,7 +210,10 @@ def open_dataset(path: str | os.PathLike[str], *, min_clips_per_class: int = 5) 
         A folder (``root/<label>/*.wav``..., or GTZAN with its
         ``genres_original`` folder) or a ``.csv`` manifest
         (``path,label[,track_id][,start_s,end_s][,...]``); see the module
-        docstring.
+        docstring. A folder holding a ``manifest.csv`` (as ``harmonies
+        dataset`` writes) is read through that manifest: its ``track_id``
+        keeps the clips cut from one recording together in a split, where
+        the folder alone would make every clip file its own track.
     min_clips_per_class : int
         Classes with fewer clips are named in :attr:`DatasetIndex.warnings`.
 
@@ -228,7 +234,9 @@ def open_dataset(path: str | os.PathLike[str], *, min_clips_per_class: int = 5) 
     if isinstance(min_clips_per_class, bool) or not isinstance(min_clips_per_class, int) or min_clips_per_class < 0:
         raise ParameterError(f"min_clips_per_class must be an integer >= 0, got {min_clips_per_class!r}")
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and (path / MANIFEST_NAME).is_file():
+        index = _open_manifest(path / MANIFEST_NAME)
+    elif path.is_dir():
         index = _open_folders(path)
     elif path.is_file() and path.suffix.lower() == ".csv":
         index = _open_manifest(path)
