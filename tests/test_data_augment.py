@@ -15,6 +15,10 @@ from pyharmonies.data.augment import (
     AugmentConfig,
     add_noise,
     augment_window,
+    band_limit,
+    equalize,
+    mel_band_centres,
+    random_eq_curve,
     gain,
     mixup_pairs,
     pitch_shift_offline,
@@ -198,3 +202,53 @@ def test_pitch_shift_offline_moves_an_octave(tmp_path):
     assert sr == SR and y.size == SR  # the tempo (length) is kept
     peak_hz = np.fft.rfftfreq(y.size, 1 / SR)[np.argmax(np.abs(np.fft.rfft(y)))]
     assert peak_hz == pytest.approx(880, abs=2)  # 1 Hz bins; the phase vocoder smears a little
+
+
+def test_random_eq_curve_is_smooth_and_bounded(rng):
+    for _ in range(20):
+        curve = random_eq_curve(64, 9.0, rng)
+        assert curve.shape == (64,) and np.abs(curve).max() <= 9.0 + 1e-5
+        assert np.abs(np.diff(curve)).max() < 2.0  # a few half-cosines over 64 bands: no jumps
+
+
+def test_equalize_adds_the_curve_to_log_mel_and_its_dct_to_mfccs(rng):
+    scipy_fft = pytest.importorskip("scipy.fft", reason="scipy gives the reference DCT")
+    f = kinds(music(1.0, rng))
+    curve = random_eq_curve(CONFIG.n_mels, 6.0, rng)
+    mel = equalize(f["log_mel"], "log_mel", curve, CONFIG)
+    np.testing.assert_allclose(mel - f["log_mel"], np.broadcast_to(curve[:, None], mel.shape), atol=1e-4)
+    fv = equalize(f["frame_vector"], "frame_vector", curve, CONFIG)
+    shift = scipy_fft.dct(curve.astype(np.float64), norm="ortho")[: CONFIG.n_mfcc]
+    np.testing.assert_allclose(fv[: CONFIG.n_mfcc] - f["frame_vector"][: CONFIG.n_mfcc], np.broadcast_to(shift[:, None], (CONFIG.n_mfcc, fv.shape[1])), atol=1e-3)
+    np.testing.assert_array_equal(fv[CONFIG.n_mfcc :], f["frame_vector"][CONFIG.n_mfcc :])
+    with pytest.raises(ParameterError, match="one per mel band"):
+        equalize(f["log_mel"], "log_mel", curve[:10], CONFIG)
+
+
+def test_mel_band_centres_match_librosa():
+    librosa = pytest.importorskip("librosa", reason="librosa is the reference mel scale")
+    for htk in (False, True):
+        config = FeatureConfig(htk=htk)
+        ref = librosa.mel_frequencies(config.n_mels + 2, fmin=config.fmin, fmax=config.fmax, htk=htk)[1:-1]
+        np.testing.assert_allclose(mel_band_centres(config), ref, rtol=1e-9)
+
+
+def test_band_limit_floors_the_bands_above_the_cutoff(rng):
+    f = kinds(music(1.0, rng))
+    out = band_limit(f["log_mel"], "log_mel", 4000.0, CONFIG)
+    above = mel_band_centres(CONFIG) > 4000.0
+    assert above.any() and not above.all()
+    assert np.all(out[above] == out.min())
+    np.testing.assert_array_equal(out[~above], f["log_mel"][~above])
+    np.testing.assert_array_equal(band_limit(f["frame_vector"], "frame_vector", 4000.0, CONFIG), f["frame_vector"])
+
+
+def test_eq_and_band_limit_are_off_by_default_and_leave_the_random_stream_alone(rng):
+    x = kinds(music(1.0, rng))["log_mel"]
+    a = augment_window(x, "log_mel", np.random.default_rng(5), AugmentConfig(), CONFIG, None)
+    b = augment_window(x, "log_mel", np.random.default_rng(5), AugmentConfig(p_eq=0.0, p_bandlimit=0.0, eq_db=12), CONFIG, None)
+    np.testing.assert_array_equal(a, b)
+    c = augment_window(x, "log_mel", np.random.default_rng(5), AugmentConfig.off().__class__(**{**AugmentConfig.off().to_dict(), "p_eq": 1.0}), CONFIG, None)
+    assert not np.array_equal(c, x)
+    with pytest.raises(ParameterError, match="bandlimit_hz"):
+        AugmentConfig(bandlimit_hz=(5000, 1000))

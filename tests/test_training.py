@@ -254,3 +254,58 @@ def test_grouped_kfold(corpus, cache_dir, tmp_path):
     assert not (tests[0] & tests[1]) and not (tests[1] & tests[2]) and not (tests[0] & tests[2])
     assert sum(len(t) for t in tests) == CLASSES * CLIPS  # every clip tested exactly once
     assert (out / "report.md").exists()
+    # The SVM on the very same folds, paired with the model fold by fold.
+    assert summary["baseline"]["model"] == "svm"
+    assert summary["test"]["clip"]["pooled"]["n"] == CLASSES * CLIPS
+    assert len(summary["versus_baseline"]["accuracy"]["values"]) == 3
+    for k in range(3):
+        fold = _metrics(out / f"fold-{k}")
+        assert summary["per_fold"][k]["baseline_clip_accuracy"] == fold["baseline"]["splits"]["test"]["clip"]["accuracy"]
+    report = (out / "report.md").read_text()
+    assert "95% CI" in report and "SVM baseline on the same folds" in report and "confusion-svm.png" in report
+    assert (out / "confusion.png").exists() and (out / "confusion-svm.png").exists()
+
+
+def test_every_neural_report_carries_the_svm_on_the_same_split(cnn_run, corpus, cache_dir, tmp_path):
+    m = _metrics(cnn_run)
+    assert m["baseline"]["model"] == "svm" and set(m["baseline"]["splits"]) == {"train", "val", "test"}
+    svm = train_svm_run(_cfg(corpus, cache_dir, tmp_path / "svm", model="svm"), progress=False)
+    # Same seed, same split: the stand-alone SVM run is the baseline the report shows.
+    assert _metrics(svm)["splits"]["test"]["clip"] == m["baseline"]["splits"]["test"]["clip"]
+    assert "Beside the classical baseline" in (cnn_run / "report.md").read_text()
+
+
+def test_train_config_file_is_the_base_and_the_command_line_overrides_it(corpus, cache_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from pyharmonies.cli import cli
+
+    base = _cfg(corpus, cache_dir, tmp_path / "elsewhere", model="lstm", epochs=7, mixup=0.5, select_by="clip_accuracy",
+                augment_options={"p_eq": 0.5, "eq_db": 9.0}, window=1.0, data="/nowhere")  # fmt: skip
+    base.save(tmp_path / "best.json")
+    out = tmp_path / "from-config"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(TRAIN_THREADS)
+    try:
+        result = CliRunner().invoke(cli, ["train", str(corpus), "--config", str(tmp_path / "best.json"), "--epochs", "1",
+                                           "--out", str(out), "--cache", str(cache_dir), "-q"])  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, result.output
+    saved = TrainConfig.load(out / "config.json")
+    assert saved.model == "lstm" and saved.mixup == 0.5 and saved.select_by == "clip_accuracy"
+    assert saved.augment_options == {"p_eq": 0.5, "eq_db": 9.0} and saved.window == 1.0
+    assert saved.epochs == 1 and saved.data == str(corpus) and saved.out == str(out)  # the command line wins
+    history = _metrics(out)["history"]
+    assert history[0]["val_clip_accuracy"] is not None
+    assert "SVM baseline, same split" in result.output
+
+
+def test_bad_training_options_are_refused_before_anything_runs(corpus, tmp_path):
+    from pyharmonies.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="select_by"):
+        _cfg(corpus, tmp_path, tmp_path / "x", select_by="loss")
+    with pytest.raises(ParameterError, match="unknown AugmentConfig field"):
+        _cfg(corpus, tmp_path, tmp_path / "x", augment_options={"p_reverb": 1.0})
+    assert not (tmp_path / "x").exists()
