@@ -37,6 +37,7 @@ HELP_MENTIONS = {
     "tune": ["DATA", "--model", "--trials", "--folds", "--out", "--epochs", "--timeout", "--seed", "--base-config",
              "--keep", "--quiet", "best.json", "study.db", "optimistic"],
     "evaluate": ["RUN", "DATA", "--split", "--backend", "--precision"],
+    "compare": ["RUN...", "--out", "--plot", "--no-plot", "--level", "--names", "baseline of", "Δ vs first (paired)"],
     "classify": ["BUNDLE", "AUDIO...", "--top-k", "--json", "--backend", "--precision", "--threads"],
     "listen": ["--model", "--source", "--fast", "--hop", "--smoothing", "--threshold", "--top-k", "--json", "--duration", "--backend"],
     "devices": ["input devices"],
@@ -93,7 +94,7 @@ def test_group_help_starts_a_new_user_from_data_to_the_microphone():
     firsts = [name for name in examples if name in ("dataset", "train", "export", "classify", "listen")]
     assert firsts == ["dataset", "train", "export", "classify", "listen"], examples
     assert examples.index("listen") < examples.index("features")
-    assert list(COMMANDS)[:7] == ["dataset", "train", "tune", "evaluate", "export", "classify", "listen"]
+    assert list(COMMANDS)[:8] == ["dataset", "train", "tune", "evaluate", "compare", "export", "classify", "listen"]
 
 
 def test_nothing_a_user_gets_points_outside_the_repository():

@@ -117,7 +117,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
         out = out or Path("runs") / f"{values['model']}-{name}"
         cfg = TrainConfig.from_dict({**values, "data": str(data), "out": str(out)})
         model, folds = cfg.model, cfg.folds
-        if folds > 1:
+        if folds > 1:  # every model, the SVM included
             from pyharmonies.training.loop import train_folds
 
             run = train_folds(cfg, progress=not quiet, warn=warn)

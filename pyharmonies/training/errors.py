@@ -15,3 +15,11 @@ class CheckpointError(HarmoniesError):
 
     The message is one line and starts with the file's path.
     """
+
+
+class RunError(HarmoniesError):
+    """A run folder cannot be read: no ``metrics.json``, one that is not JSON, or one that lacks
+    the figures asked for (no test split, a field missing).
+
+    The message is one line and starts with the folder's or the file's path.
+    """
