@@ -402,7 +402,6 @@ def test_train_prints_the_class_warnings_on_the_terminal(request, fixture):
     (("--init", "RUN", "--freeze-backbone"), "--init, --freeze-backbone"),
     (("--resume",), "--resume"),
     (("--epochs", "5"), "--epochs"),
-    (("--folds", "3"), "--folds"),
 ])  # fmt: skip
 def test_svm_refuses_options_it_would_ignore(lstm, corpus, tmp_path, extra, named):
     args = [str(lstm[0]) if a == "RUN" else a for a in extra]
@@ -416,8 +415,3 @@ def test_svm_refuses_options_it_would_ignore(lstm, corpus, tmp_path, extra, name
 def test_init_from_an_svm_run_is_refused(svm, corpus, cache, tmp_path):
     code, out, err = _train_cli(corpus, cache, tmp_path / "ft", "lstm", *LSTM_ARGS, "--init", svm[0])
     assert code == 1 and f"--init {svm[0]} is an svm run" in err
-
-
-def test_resume_with_folds_is_refused(corpus, tmp_path):
-    result = CliRunner().invoke(cli, ["train", str(corpus), "--folds", "3", "--resume", "--out", str(tmp_path / "k")])
-    assert result.exit_code == 2 and "resume a fold with --out OUT/fold-K --resume" in result.stderr

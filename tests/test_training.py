@@ -309,3 +309,25 @@ def test_bad_training_options_are_refused_before_anything_runs(corpus, tmp_path)
     with pytest.raises(ParameterError, match="unknown AugmentConfig field"):
         _cfg(corpus, tmp_path, tmp_path / "x", augment_options={"p_reverb": 1.0})
     assert not (tmp_path / "x").exists()
+
+
+def test_a_killed_cross_validation_resumes_keeping_the_finished_folds(corpus, cache_dir, tmp_path):
+    from pyharmonies.errors import ParameterError
+    from pyharmonies.training.loop import train_folds
+
+    out = tmp_path / "folds"
+    cfg = _cfg(corpus, cache_dir, out, model="lstm", epochs=2, folds=3)
+    train_folds(cfg, progress=False)
+    first = _metrics(out)
+    kept = (out / "fold-0" / "metrics.json").stat().st_mtime_ns
+    # As if killed during fold 2, after its first epoch: no summary, no fold-2 metrics.
+    (out / "metrics.json").unlink()
+    (out / "fold-2" / "metrics.json").unlink()
+    with pytest.raises(ParameterError, match="--resume"):
+        train_folds(cfg, progress=False)
+    with pytest.raises(ParameterError, match="other options"):
+        train_folds(_cfg(corpus, cache_dir, out, model="lstm", epochs=3, folds=3), progress=False, resume=True)
+    train_folds(cfg, progress=False, resume=True)
+    again = _metrics(out)
+    assert (out / "fold-0" / "metrics.json").stat().st_mtime_ns == kept  # not retrained
+    assert again["test"]["clip"]["accuracy"]["values"] == first["test"]["clip"]["accuracy"]["values"]

@@ -65,7 +65,8 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A training configuration (a run's config.json, or best.json from `harmonies tune`) as the base; "
                    "options given on this command line override it, DATA replaces its dataset.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (after a kill).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (after a kill); with --folds, "
+              "finished folds are kept and the fold that was running continues.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
           seed: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float,
@@ -120,7 +121,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
         if folds > 1:  # every model, the SVM included
             from pyharmonies.training.loop import train_folds
 
-            run = train_folds(cfg, progress=not quiet, warn=warn)
+            run = train_folds(cfg, progress=not quiet, resume=resume, warn=warn)
         elif model == "svm":
             from pyharmonies.training.svm import train_svm_run
 
@@ -179,8 +180,6 @@ def _refuse_ignored_options(ctx: click.Context, model: str, folds: int) -> None:
                 f"{', '.join(ignored)}: not used by --model svm (an RBF SVM fitted once on clip statistics; "
                 "--init and --resume apply to cnn and lstm runs)"
             )
-    if folds > 1 and "resume" in given:
-        raise click.UsageError("--resume continues one run: resume a fold with --out OUT/fold-K --resume, without --folds")
 
 
 def _print_summary(run: Path) -> None:

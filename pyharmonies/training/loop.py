@@ -573,8 +573,14 @@ def train_run(
         dist.close()
 
 
-def train_folds(cfg: TrainConfig, *, progress: bool = True, warn: Callable[[str], None] | None = None) -> Path:
+def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False,
+                warn: Callable[[str], None] | None = None) -> Path:  # fmt: skip
     """Grouped k-fold cross-validation: one run per fold under ``cfg.out/fold-K``, and a summary.
+
+    ``resume`` continues a cross-validation that was killed: a fold with
+    its ``metrics.json`` is kept as it is, a fold with a ``last.pt`` is
+    resumed from it (:func:`train_run`), the others are trained; the options
+    must be those in ``cfg.out/config.json``.
 
     Works for every model (the SVM included): the folds depend only on the
     clips, ``group_by`` and ``seed``, so runs of different models with the
@@ -591,24 +597,31 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, warn: Callable[[str]
             warn(line)
     folds = group_kfold(index.clips, cfg.folds, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val)
     out = Path(cfg.out)
+    if resume:
+        check_resumable(cfg, out)
+    elif (out / "fold-0").exists():
+        raise ParameterError(f"{out} already holds a cross-validation; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / "config.json")  # first, so that --resume can check its options
     fold_runs = []
     for k, fold in enumerate(folds):
         sub = TrainConfig.from_dict({**cfg.to_dict(), "out": str(out / f"fold-{k}"), "folds": 0})
+        run = Path(sub.out)
         # Folds are computed on the full index; each run keeps the readable clips of its fold.
         keys = {split: {index.clips[i].key for i in members} for split, members in fold.items()}
-        if cfg.model == "svm":
+        if resume and (run / "metrics.json").exists():
+            pass  # finished before the kill
+        elif cfg.model == "svm":
             from pyharmonies.training.svm import train_svm_run
 
-            run = train_svm_run(sub, progress=progress, split_keys=keys)
+            train_svm_run(sub, progress=progress, split_keys=keys)
         else:
-            run = train_run(sub, progress=progress, split_keys=keys)
+            train_run(sub, progress=progress, split_keys=keys, resume=resume and (run / checkpoint.LAST).exists())
         fold_runs.append(json.loads((run / "metrics.json").read_text()))
     summary = summarize_folds(fold_runs)
     summary["model"] = cfg.model
     summary["group_by"] = cfg.group_by
     summary["seed"] = cfg.seed
-    cfg.save(out / "config.json")
     write_atomic(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
     report.write_folds_report(out, cfg, summary)
     return out
