@@ -58,3 +58,32 @@ def small_bundle(tmp_path_factory) -> SmallBundle:
     run = train_run(cfg, progress=False)
     bundle = export_run(run, base / "bundle", int8=True, allow_drop=True, progress=False, latency_runs=1, data=str(corpus))
     return SmallBundle(Path(bundle), Path(run), corpus, base / "cache")
+
+
+@dataclass(frozen=True)
+class SvmFolds:
+    """A 2-fold SVM cross-validation made by the command line, and what it printed."""
+
+    data: Path  # 3 classes x 6 clips of 2 s
+    run: Path
+    output: str
+
+
+@pytest.fixture(scope="session")
+def svm_folds(tmp_path_factory) -> SvmFolds:
+    """``harmonies train DATA --model svm --folds 2``: a real cross-validation in about a second per fold.
+
+    Shared, so read it only: copy it to change it."""
+    from click.testing import CliRunner
+
+    from pyharmonies.cli import cli
+    from pyharmonies.data.synth import synth_corpus
+
+    root = tmp_path_factory.mktemp("svm-folds")
+    data = root / "data"
+    synth_corpus(data, classes=3, clips_per_class=6, seconds=2.0, seed=3, progress=False, jobs=1)
+    run = root / "svm-2f"
+    result = CliRunner().invoke(cli, ["train", str(data), "--model", "svm", "--folds", "2", "--out", str(run),
+                                      "--cache", str(root / "cache"), "--quiet"], catch_exceptions=False)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return SvmFolds(data, run, result.output)

@@ -296,16 +296,8 @@ def test_usage_errors(three):
 # ------------------------------------------------------------------ what training writes
 
 
-def test_compare_reads_what_train_writes(tmp_path: Path):
-    from pyharmonies.data.synth import synth_corpus
-
-    # 3 classes x 6 clips of 2 s: an SVM per fold in about a second; figures need not be good.
-    data = tmp_path / "data"
-    synth_corpus(data, classes=3, clips_per_class=6, seconds=2.0, seed=3, progress=False, jobs=1)
-    run = tmp_path / "svm-2f"
-    result = CliRunner().invoke(cli, ["train", str(data), "--model", "svm", "--folds", "2", "--out", str(run),
-                                      "--cache", str(tmp_path / "cache"), "--quiet"], catch_exceptions=False)  # fmt: skip
-    assert result.exit_code == 0, result.output
+def test_compare_reads_what_train_writes(svm_folds, tmp_path: Path):
+    run = svm_folds.run
     again = tmp_path / "again"
     shutil.copytree(run, again)  # the same folds, the same clips: a paired difference of exactly 0
     comp = compare_runs([run, again, run / "fold-0"])

@@ -177,17 +177,9 @@ def test_summarize_folds_needs_a_baseline_in_every_fold(rng):
 # ------------------------------------------------------------------ end to end
 
 
-def test_train_svm_folds_writes_the_cross_validation_report(tmp_path: Path):
-    from pyharmonies.data.synth import synth_corpus
-
-    # 3 classes x 6 clips of 2 s: the SVM fits in a second per fold; figures need not be good.
-    data = tmp_path / "data"
-    synth_corpus(data, classes=3, clips_per_class=6, seconds=2.0, seed=3, progress=False, jobs=1)
-    out = tmp_path / "svm-2f"
-    result = CliRunner().invoke(cli, ["train", str(data), "--model", "svm", "--folds", "2", "--out", str(out),
-                                      "--cache", str(tmp_path / "cache"), "--quiet"], catch_exceptions=False)  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert "2 folds: test clip accuracy" in result.output and "95% CI" in result.output
+def test_train_svm_folds_writes_the_cross_validation_report(svm_folds):
+    out = svm_folds.run
+    assert "2 folds: test clip accuracy" in svm_folds.output and "95% CI" in svm_folds.output
 
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["folds"] == 2 and summary["model"] == "svm" and set(summary["test"]) == {"clip"}

@@ -41,6 +41,17 @@ def _floor_db(config: FeatureConfig) -> float:
     return 10.0 * math.log10(config.amin) - 10.0 * math.log10(max(config.amin, config.ref))
 
 
+def _shift_log_mel(x: np.ndarray, offset_db: np.ndarray | np.float32, config: FeatureConfig) -> np.ndarray:
+    """``x + offset_db`` in dB, floor cells kept at the floor and nothing pushed below it."""
+    floor = np.float32(_floor_db(config))
+    at_floor = x <= floor + np.float32(1e-4)
+    out = np.array(x, dtype=np.float32)
+    out += offset_db
+    np.maximum(out, floor, out=out)
+    out[at_floor] = floor
+    return out
+
+
 def _checked(x: np.ndarray, kind: str, config: FeatureConfig) -> np.ndarray:
     if kind not in KINDS:
         raise ParameterError(f"unknown feature kind {kind!r}; choose from {', '.join(KINDS)}")
@@ -87,14 +98,9 @@ def gain(x: np.ndarray, kind: str, gain_db: float, config: FeatureConfig) -> np.
     threshold, the true features of the scaled audio differ a little.
     """
     x = _checked(x, kind, config)
-    out = np.array(x, dtype=np.float32)
     if kind == "log_mel":
-        floor = np.float32(_floor_db(config))
-        at_floor = x <= floor + np.float32(1e-4)
-        out += np.float32(gain_db)
-        np.maximum(out, floor, out=out)
-        out[at_floor] = floor
-        return out
+        return _shift_log_mel(x, np.float32(gain_db), config)
+    out = np.array(x, dtype=np.float32)
     out[0] += np.float32(gain_db * math.sqrt(config.n_mels))
     out[config.n_mfcc + _RMS] *= np.float32(10.0 ** (gain_db / 20.0))
     return out
@@ -316,14 +322,9 @@ def equalize(x: np.ndarray, kind: str, curve_db: np.ndarray, config: FeatureConf
     curve = np.asarray(curve_db, dtype=np.float32)
     if curve.shape != (config.n_mels,):
         raise ParameterError(f"curve_db must have {config.n_mels} values (one per mel band), got shape {curve.shape}")
-    out = np.array(x, dtype=np.float32)
     if kind == "log_mel":
-        floor = np.float32(_floor_db(config))
-        at_floor = x <= floor + np.float32(1e-4)
-        out += curve[:, None]
-        np.maximum(out, floor, out=out)
-        out[at_floor] = floor
-        return out
+        return _shift_log_mel(x, curve[:, None], config)
+    out = np.array(x, dtype=np.float32)
     out[: config.n_mfcc] += _dct_ortho(curve.astype(np.float64))[: config.n_mfcc, None].astype(np.float32)
     return out
 
