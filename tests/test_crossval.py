@@ -13,10 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from scipy.stats import t
 
-from pyharmonies.cli import cli
 from pyharmonies.training.crossval import interval, paired_difference, summarize_folds, summarize_level
 from pyharmonies.training.metrics import metrics_from_confusion
 
