@@ -154,7 +154,9 @@ def main(tunes: int, epochs: int, listen_seconds: float, fresh: bool, root: Path
                       (a folder per label, GTZAN's layout, or a CSV path,label[,track_id])
    real music         harmonies dataset soundtracks data/soundtracks   (nine Debian game soundtracks,
                       one class per game; apt-get download, about 1 GB of .debs, nothing installed)
-                      harmonies train data/soundtracks/manifest.csv --model cnn --out runs/soundtracks
+                      harmonies train data/soundtracks --model cnn --folds 5 --out runs/st-cnn
+                      (5 folds by track, beside the SVM on the same folds; docs/EXPERIMENTS.md)
+                      harmonies compare runs/st-cnn runs/st-lstm --out table.md
    a real microphone  harmonies devices && harmonies listen --model {bundle} --device DEVICE
    a Raspberry Pi     scp -r {bundle} pi@raspberrypi.local: ; then on the Pi, after
                       firmware_notes/raspberry-pi.md:  harmonies listen --model ~/demo --selftest
