@@ -30,7 +30,14 @@ run lstm-defaults  --model lstm
 run cnn-e10        --model cnn --epochs 10 --patience 4
 run cnn-e10-recipe --model cnn --epochs 10 --patience 4 --select-by clip_accuracy \
                    --augment-options '{"p_eq": 0.5, "eq_db": 9, "p_bandlimit": 0.3}'
-run lstm-recipe    --model lstm --select-by clip_accuracy --augment-options '{"p_eq": 0.5, "eq_db": 9}'
+run cnn-e10-small  --model cnn --epochs 10 --patience 4 --window 5 --mixup 0.4 --select-by clip_accuracy \
+                   --model-options '{"width": 0.5, "dropout": 0.5}'
 
-"${H[@]}" compare "$RUNS"/svm "$RUNS"/lstm-defaults "$RUNS"/cnn-e10 "$RUNS"/cnn-e10-recipe "$RUNS"/lstm-recipe \
+"${H[@]}" compare "$RUNS"/cnn-e10 "$RUNS"/cnn-e10-recipe "$RUNS"/cnn-e10-small "$RUNS"/lstm-defaults "$RUNS"/svm \
   --out "$RUNS/table.md"
+
+# int8 against fp32, fold by fold, on the device runtime.
+.venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-e10"
+
+# The LSTM study (resumes if killed; each trial is five fold trainings).
+"${H[@]}" tune "$DATA/manifest.csv" --model lstm --trials 5 --folds 5 --epochs 15 --out "$RUNS/tune-lstm" --quiet

@@ -268,5 +268,11 @@ def test_a_folder_with_a_manifest_is_read_through_it(tmp_path):
     (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n")
     index = open_dataset(tmp_path)
     assert sorted({c.track for c in index.clips}) == ["a/song", "b/song"]
+    assert not [w for w in index.warnings if "not in its manifest" in w]
+    (tmp_path / "b" / "extra.wav").write_bytes((tmp_path / "b" / "song_0.wav").read_bytes())
+    index = open_dataset(tmp_path)
+    assert len(index.clips) == 8  # only what the manifest lists...
+    assert any("1 audio file(s)" in w and "b/extra.wav" in w for w in index.warnings)  # ...and a word about the rest
+    (tmp_path / "b" / "extra.wav").unlink()
     (tmp_path / "manifest.csv").unlink()
     assert len({c.track for c in open_dataset(tmp_path).clips}) == 8

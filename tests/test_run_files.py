@@ -48,6 +48,7 @@ def invoke(*args) -> tuple[int, str, str]:
 def corpus(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus") / "synth"
     synth_corpus(root, classes=3, clips_per_class=8, seconds=3.0, seed=5, progress=False)
+    (root / "manifest.csv").unlink()  # read as class folders: the folders below are classes
     (root / "solo").mkdir()  # a label with one clip
     shutil.copy(next((root / "strings").glob("*.wav")), root / "solo" / "only.wav")
     (root / "empty").mkdir()  # a label folder with no audio

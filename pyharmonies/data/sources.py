@@ -236,6 +236,7 @@ def open_dataset(path: str | os.PathLike[str], *, min_clips_per_class: int = 5) 
     path = Path(path)
     if path.is_dir() and (path / MANIFEST_NAME).is_file():
         index = _open_manifest(path / MANIFEST_NAME)
+        index.warnings.extend(_unlisted_audio(path, index))
     elif path.is_dir():
         index = _open_folders(path)
     elif path.is_file() and path.suffix.lower() == ".csv":
@@ -294,6 +295,20 @@ def _open_folders(path: Path) -> DatasetIndex:
         rel = file.relative_to(root).as_posix()
         clips.append(Clip(path=file, label=label, track=rel, relpath=rel))
     return DatasetIndex(root=root, clips=clips, problems=problems, warnings=warnings, files=files, kind=kind)
+
+
+def _unlisted_audio(folder: Path, index: DatasetIndex) -> list[str]:
+    """A warning when audio in ``folder``'s class folders is missing from its manifest (and so left out)."""
+    listed = {p.resolve() for p in index.files} | {p.path.resolve() for p in index.problems}
+    unlisted = [
+        f for sub in _children(folder) if sub.is_dir()
+        for f in sorted(sub.rglob("*")) if _is_audio(f) and not _hidden(f.relative_to(folder)) and f.resolve() not in listed
+    ]  # fmt: skip
+    if not unlisted:
+        return []
+    return [f"{len(unlisted)} audio file(s) under {folder} are not in its {MANIFEST_NAME} and are left out "
+            f"(e.g. {unlisted[0].relative_to(folder).as_posix()}): add them to the manifest, or remove it "
+            "to read the class folders"]  # fmt: skip
 
 
 def _children(folder: Path) -> list[Path]:
