@@ -30,10 +30,11 @@ run lstm-defaults  --model lstm
 run cnn-e10        --model cnn --epochs 10 --patience 4
 run cnn-e10-recipe --model cnn --epochs 10 --patience 4 --select-by clip_accuracy \
                    --augment-options '{"p_eq": 0.5, "eq_db": 9, "p_bandlimit": 0.3}'
+run cnn-e10-balanced --model cnn --epochs 10 --patience 4 --balance sampler --select-by clip_accuracy
 run cnn-e10-small  --model cnn --epochs 10 --patience 4 --window 5 --mixup 0.4 --select-by clip_accuracy \
                    --model-options '{"width": 0.5, "dropout": 0.5}'
 
-"${H[@]}" compare "$RUNS"/cnn-e10 "$RUNS"/cnn-e10-recipe "$RUNS"/cnn-e10-small "$RUNS"/lstm-defaults "$RUNS"/svm \
+"${H[@]}" compare "$RUNS"/cnn-e10 "$RUNS"/cnn-e10-balanced "$RUNS"/cnn-e10-recipe "$RUNS"/cnn-e10-small "$RUNS"/lstm-defaults "$RUNS"/svm \
   --out "$RUNS/table.md"
 
 # int8 against fp32, fold by fold, on the device runtime.
