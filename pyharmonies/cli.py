@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "dataset": "pyharmonies.commands.dataset:dataset",
     "train": "pyharmonies.commands.train:train",
     "tune": "pyharmonies.commands.tune:tune",
+    "pretrain": "pyharmonies.commands.pretrain:pretrain",
     "evaluate": "pyharmonies.commands.evaluate:evaluate",
     "compare": "pyharmonies.commands.compare:compare",
     "export": "pyharmonies.commands.export:export",

@@ -32,13 +32,14 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Epoch budget; early stopping may end sooner.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Windows per batch (per process under torchrun).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True, help="Peak AdamW learning rate (warm-up, then cosine decay).")
-@click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation macro-F1.")
+@click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation score (--select-by).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto: CUDA when available (with bfloat16 mixed precision), else CPU.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split, initialisation, shuffling and augmentation.")
 @click.option("--window", type=click.FloatRange(min=0.1, max=60), default=3.0, show_default=True, help="Seconds of audio per classified window.")
 @click.option("--window-hop", type=click.FloatRange(min=0.01), default=None, help="Seconds between training windows (default: half a window).")
-@click.option("--balance", type=click.Choice(["weights", "sampler", "none"]), default="weights", show_default=True,
-              help="Class imbalance: weight the loss by inverse class frequency, sample windows so classes are even, or nothing.")
+@click.option("--balance", type=click.Choice(["sampler", "weights", "none"]), default="sampler", show_default=True,
+              help="Class imbalance: draw training windows so every class is equally likely, weight the loss by inverse "
+                   "class frequency, or nothing (the sampler generalised best on real music: docs/EXPERIMENTS.md).")
 @click.option("--group-by", default="track", show_default=True,
               help="Never split a group across train/val/test: 'track' (a file, or a manifest's track_id) or a manifest column such as 'artist'.")
 @click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True, help="Fraction of groups for validation.")
@@ -58,8 +59,9 @@ def _parse_options(text: str | None, what: str) -> dict:
               help="FeatureConfig JSON (the defaults if omitted: 22050 Hz, n_fft 1024, hop 512, 64 mels).")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-2, show_default=True, help="AdamW weight decay.")
 @click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True, help="Label smoothing of the cross-entropy targets.")
-@click.option("--select-by", type=click.Choice(["window_macro_f1", "clip_macro_f1", "clip_accuracy"]), default="window_macro_f1",
-              show_default=True, help="The validation score that picks the best epoch and drives early stopping (clip: the mean of a clip's windows).")
+@click.option("--select-by", type=click.Choice(["clip_accuracy", "clip_macro_f1", "window_macro_f1"]), default="clip_accuracy",
+              show_default=True, help="The validation score that picks the best epoch and drives early stopping (clip: a clip's "
+              "windows vote by their mean probability; ties go to the lower validation loss).")
 @click.option("--augment-options", default=None, metavar="JSON",
               help='AugmentConfig fields, e.g. \'{"p_eq": 0.5, "eq_db": 9, "p_bandlimit": 0.3}\' (random EQ, low-pass; see docs/EXPERIMENTS.md).')
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

@@ -11,7 +11,7 @@ from pyharmonies._atomic import write_atomic
 from pyharmonies.errors import ParameterError
 
 MODEL_CHOICES = ("cnn", "lstm", "svm")
-BALANCE_CHOICES = ("weights", "sampler", "none")
+BALANCE_CHOICES = ("sampler", "weights", "none")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 #: What picks the best epoch (and stops early): validation macro-F1 over windows, or over clips
 #: (the mean of a clip's window probabilities), or clip accuracy.
@@ -31,7 +31,7 @@ class TrainConfig:
     weight_decay: float = 1e-2
     grad_clip: float = 5.0  # max global gradient norm
     patience: int = 8  # stop after this many epochs without a better validation score (select_by)
-    select_by: str = "window_macro_f1"  # the validation score that picks the best epoch
+    select_by: str = "clip_accuracy"  # the validation score that picks the best epoch (docs/EXPERIMENTS.md)
     warmup_epochs: float = 1.0  # linear warm-up before the cosine decay
     label_smoothing: float = 0.05
     device: str = "auto"  # auto: CUDA when available, else CPU
@@ -39,7 +39,7 @@ class TrainConfig:
     seed: int = 0  # splits, initialisation, shuffling and augmentation
     window: float = 3.0  # seconds of audio per classified window
     window_hop: float | None = None  # seconds between training windows; None: window / 2
-    balance: str = "weights"  # class imbalance: loss weights | weighted sampler | none
+    balance: str = "sampler"  # class imbalance: class-balanced sampler | loss weights | none (docs/EXPERIMENTS.md)
     group_by: str = "track"  # a split never separates clips of one group (track, or a manifest column)
     val: float = 0.15  # fraction of groups for validation
     test: float = 0.15  # fraction of groups for test

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader
 
 from pyharmonies._atomic import write_atomic
 from pyharmonies.data.augment import AugmentConfig
@@ -35,6 +35,7 @@ from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDatase
 from pyharmonies.training.distributed import Distributed
 from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics
+from pyharmonies.training.sampling import BalancedSampler
 
 
 @dataclass
@@ -284,15 +285,12 @@ class _Trainer:
         ds = self.datasets[split]
         sampler = None
         generator = torch.Generator() if shuffle else None
-        if shuffle and self.dist.enabled:
+        if shuffle and self.cfg.balance == "sampler":
+            sampler = BalancedSampler(ds.labels, seed=self.cfg.seed, rank=self.dist.rank, world_size=self.dist.world_size)
+        elif shuffle and self.dist.enabled:
             sampler = torch.utils.data.distributed.DistributedSampler(
                 ds, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True, seed=self.cfg.seed
             )
-        elif shuffle and self.cfg.balance == "sampler":
-            counts = np.bincount(ds.labels).astype(np.float64)
-            w = 1.0 / counts[ds.labels]
-            sampler = WeightedRandomSampler(torch.as_tensor(w), num_samples=len(ds), replacement=True,
-                                            generator=generator)  # fmt: skip
         if shuffle:
             self.train_generator = generator  # reseeded every epoch: resumable
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
@@ -336,7 +334,7 @@ class _Trainer:
             self.core.backbone.eval()  # frozen BatchNorm statistics stay as trained
         ds = self.datasets["train"]
         ds.set_epoch(epoch)
-        if isinstance(self.train_loader.sampler, torch.utils.data.distributed.DistributedSampler):
+        if isinstance(self.train_loader.sampler, (BalancedSampler, torch.utils.data.distributed.DistributedSampler)):
             self.train_loader.sampler.set_epoch(epoch)
         self.train_generator.manual_seed(self.cfg.seed * 1000003 + epoch)
         torch.manual_seed(self.cfg.seed * 1000003 + epoch * 101 + self.dist.rank)  # dropout, resumable

@@ -1,0 +1,64 @@
+"""Class-balanced sampling of training windows, the same on one process and under DDP.
+
+On a few hundred real recordings with two classes holding half the clips,
+drawing windows so that every class is equally likely in each batch
+generalised better than weighting the loss (docs/EXPERIMENTS.md: +6 points
+of clip accuracy over five folds), so it is the default (``--balance
+sampler``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from torch.utils.data import Sampler
+
+from pyharmonies.errors import ParameterError
+
+__all__ = ["BalancedSampler"]
+
+
+class BalancedSampler(Sampler[int]):
+    """Draws, each epoch, as many window indices as there are windows, with replacement, every class equally likely.
+
+    Under DDP every rank draws the same list (its seed is ``(seed, epoch)``,
+    not the rank) and keeps every ``world_size``-th index from ``rank`` on;
+    the list is as long as the dataset rounded up to a multiple of
+    ``world_size``, so all ranks run the same number of batches. Call
+    :meth:`set_epoch` before each epoch: the draw depends only on the seed
+    and the epoch, so a resumed run draws what the killed one would have.
+
+    Parameters
+    ----------
+    labels : sequence of int
+        Class index of each window, shape ``(n,)``.
+    seed : int
+    rank, world_size : int
+        This process's place under DDP (0 and 1 on one process).
+    """
+
+    def __init__(self, labels: Sequence[int], *, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.labels = np.asarray(labels, dtype=np.int64)
+        if self.labels.ndim != 1 or self.labels.size == 0:
+            raise ParameterError("BalancedSampler needs at least one labelled window")
+        if not 0 <= rank < world_size:
+            raise ParameterError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
+        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        self.epoch = 0
+        counts = np.bincount(self.labels).astype(np.float64)
+        weights = 1.0 / counts[self.labels]  # every class's windows together weigh the same
+        self.probabilities = weights / weights.sum()
+        self.total = -(-self.labels.size // self.world_size) * self.world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the draw of epoch ``epoch``."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.total // self.world_size
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng([self.seed, self.epoch, 0xBA1])
+        drawn = rng.choice(self.labels.size, size=self.total, replace=True, p=self.probabilities)
+        return iter(drawn[self.rank :: self.world_size].tolist())
