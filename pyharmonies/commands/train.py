@@ -53,7 +53,12 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--no-cache", is_flag=True, help="Recompute features from audio for every window (for benchmarks; slow).")
 @click.option("--init", "init_run", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Fine-tune from this earlier run (a new head when the labels differ).")
-@click.option("--freeze-backbone", is_flag=True, help="With --init: train the classifier head only.")
+@click.option("--backbone", default="shipped", show_default=True, metavar="shipped|PATH",
+              help="cnn: start from this pretrained backbone: the one the package ships (pretrained on unlabelled "
+                   "music; used when the features and network shape match), a `harmonies pretrain` run folder or its "
+                   "backbone.npz. With --folds, '{fold}' in PATH becomes the fold number.")
+@click.option("--from-scratch", is_flag=True, help="cnn: random initial weights, no pretrained backbone.")
+@click.option("--freeze-backbone", is_flag=True, help="With --init or a backbone: train the classifier head only.")
 @click.option("--model-options", default=None, metavar="JSON", help='Model config fields, e.g. \'{"width": 0.75}\' or \'{"hidden": 96, "layers": 2}\'.')
 @click.option("--feature-config", "feature_config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="FeatureConfig JSON (the defaults if omitted: 22050 Hz, n_fft 1024, hop 512, 64 mels).")
@@ -73,7 +78,7 @@ def _parse_options(text: str | None, what: str) -> dict:
 def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
           seed: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float,
           test_fraction: float, folds: int, no_augment: bool, mixup: float, workers: int, cache: Path, no_cache: bool,
-          init_run: Path | None, freeze_backbone: bool, model_options: str | None, feature_config: Path | None,
+          init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, model_options: str | None, feature_config: Path | None,
           weight_decay: float, label_smoothing: float, select_by: str, augment_options: str | None,
           config_file: Path | None, resume: bool, quiet: bool) -> None:  # fmt: skip
     """Train a classifier on DATA: a class-per-folder root (root/<label>/*.wav, GTZAN's
@@ -110,6 +115,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
             device=device, seed=seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
             val=val, test=test_fraction, folds=folds, augment=not no_augment, mixup=mixup, workers=workers,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
+            backbone="none" if from_scratch else backbone,
             freeze_backbone=freeze_backbone, model_options=_parse_options(model_options, "--model-options"),
             features=features, weight_decay=weight_decay, label_smoothing=label_smoothing, select_by=select_by,
             augment_options=_parse_options(augment_options, "--augment-options"),
@@ -142,7 +148,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
 
 #: Command-line parameters -> the TrainConfig fields they set (where the names differ).
 _PARAM_FIELDS = {"test_fraction": "test", "no_augment": "augment", "no_cache": "use_cache", "init_run": "init",
-                 "feature_config": "features"}  # fmt: skip
+                 "feature_config": "features", "from_scratch": "backbone"}  # fmt: skip
 
 
 def _with_config_file(ctx: click.Context, path: Path, values: dict) -> dict:
@@ -168,7 +174,8 @@ NOT_FOR_SVM = {
     "patience": "--patience", "device": "--device", "window": "--window", "window_hop": "--window-hop",
     "balance": "--balance", "no_augment": "--no-augment", "mixup": "--mixup", "workers": "--workers",
     "no_cache": "--no-cache", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
-    "select_by": "--select-by", "augment_options": "--augment-options",
+    "select_by": "--select-by", "augment_options": "--augment-options", "backbone": "--backbone",
+    "from_scratch": "--from-scratch",
 }  # fmt: skip
 
 
@@ -182,6 +189,10 @@ def _refuse_ignored_options(ctx: click.Context, model: str, folds: int) -> None:
                 f"{', '.join(ignored)}: not used by --model svm (an RBF SVM fitted once on clip statistics; "
                 "--init and --resume apply to cnn and lstm runs)"
             )
+    if model == "lstm" and ("backbone" in given or "from_scratch" in given):
+        raise click.UsageError("--backbone, --from-scratch: only the cnn starts from a pretrained backbone")
+    if "backbone" in given and "from_scratch" in given:
+        raise click.UsageError("--backbone and --from-scratch contradict each other: give one")
 
 
 def _print_summary(run: Path) -> None:

@@ -160,18 +160,17 @@ def shipped_backbone_path() -> Path:
     return Path(str(resources.files("pyharmonies") / "backbones" / SHIPPED_NAME))
 
 
-def resolve_backbone(name: str, fold: int | None = None) -> Path | None:
+def resolve_backbone(name: str) -> Path | None:
     """The file ``TrainConfig.backbone`` names: ``"shipped"``, ``"none"`` (None), or a path.
 
-    A path may hold ``{fold}``, replaced by the fold number in ``--folds`` runs
-    (one backbone pretrained without each fold's test tracks).
+    In ``--folds`` runs a path may hold ``{fold}``, which each fold's run
+    replaces by its number (one backbone pretrained without each fold's test
+    tracks); here it is refused.
     """
     if name == "none":
         return None
     if name == "shipped":
         return shipped_backbone_path()
     if "{fold}" in name:
-        if fold is None:
-            raise ParameterError(f"--backbone {name}: '{{fold}}' is only filled in by --folds runs")
-        name = name.replace("{fold}", str(fold))
+        raise ParameterError(f"--backbone {name}: '{{fold}}' is only filled in by --folds runs")
     return Path(name)

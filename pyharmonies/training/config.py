@@ -51,7 +51,8 @@ class TrainConfig:
     cache: str = ".cache/features"  # feature cache directory
     use_cache: bool = True  # False: recompute features from audio for every window (slow; for benchmarks)
     init: str | None = None  # fine-tune from this earlier run directory
-    freeze_backbone: bool = False  # with init: train the head only
+    backbone: str = "shipped"  # cnn: start from a pretrained backbone: shipped | none | a pretrain run or .npz ({fold}: per fold)
+    freeze_backbone: bool = False  # with init or a backbone: train the head only
     model_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # model config fields, e.g. width
     features: dict[str, Any] = dataclasses.field(default_factory=dict)  # FeatureConfig fields (defaults if empty)
 
@@ -79,8 +80,10 @@ class TrainConfig:
             raise ParameterError(f"val and test fractions must be in [0, 1) and sum below 1, got {self.val}, {self.test}")
         if self.folds == 1 or self.folds < 0:
             raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
-        if self.freeze_backbone and not self.init:
-            raise ParameterError("freeze_backbone needs init: the run whose backbone to keep")
+        if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):
+            raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
+        if not self.backbone:
+            raise ParameterError("backbone must be 'shipped', 'none' or a path")
 
     @property
     def hop_seconds(self) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,8 +186,14 @@ def model_from_meta(meta: dict[str, Any]) -> nn.Module:
 class _Trainer:
     """The state of one run; ``fit`` is the loop."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, prep: PreparedData, dist: Distributed, progress: bool):
+    def __init__(self, cfg: TrainConfig, run_dir: Path, prep: PreparedData, dist: Distributed, progress: bool,
+                 warn: Callable[[str], None] | None = None):  # fmt: skip
         self.cfg = cfg
+        if not dist.is_main:
+            self.warn: Callable[[str], None] = lambda line: None
+        else:
+            self.warn = warn if warn is not None else (lambda line: warnings.warn(line, stacklevel=3))
+        self.backbone_info: dict[str, Any] | None = None
         self.run_dir = run_dir
         self.prep = prep
         self.dist = dist
@@ -211,6 +218,8 @@ class _Trainer:
         self.options = config_to_dict(model_config(cfg.model, self.options))
         n_rows = int(self.normalizer.mean.shape[0])
         self.meta = build_meta(cfg, prep, self.normalizer, cfg.model, self.options, self.window)
+        if self.backbone_info is not None:
+            self.meta["backbone"] = self.backbone_info
 
         augment = AugmentConfig.from_dict(cfg.augment_options) if cfg.augment else None
         li = prep.label_index
@@ -250,7 +259,7 @@ class _Trainer:
 
     def _init_from(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         if not self.cfg.init:
-            return None, None
+            return self._backbone_init()
         init = Path(self.cfg.init)
         if not (init / checkpoint.BEST).exists() and any((init / n).exists() for n in ("model.json", "model.npz", "model.joblib")):
             raise ParameterError(f"--init {init} is an svm run; only cnn and lstm runs can be fine-tuned")
@@ -264,6 +273,42 @@ class _Trainer:
         if int(meta["window_frames"]) != window_frames(self.cfg.window, self.prep.feature_config):
             raise ParameterError(f"--init {self.cfg.init} used {meta['window_seconds']} s windows; pass --window {meta['window_seconds']}")
         return meta, ck["model"]
+
+    def _backbone_init(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The pretrained backbone a CNN starts from (its weights, normaliser and shape), or nothing.
+
+        The shipped backbone is the default: when it does not fit this run's
+        features or network shape, a warning says why and how to get one that
+        does, and the run trains from scratch. A backbone asked for by path
+        must fit.
+        """
+        from pyharmonies.training.backbone import load_backbone, resolve_backbone, shipped_backbone_path
+
+        if self.cfg.model != "cnn" or self.cfg.backbone == "none":
+            return None, None
+        path = resolve_backbone(self.cfg.backbone)
+        shipped = self.cfg.backbone == "shipped"
+        if shipped and not path.is_file():
+            self.warn(f"this installation has no shipped backbone ({shipped_backbone_path()}); training from scratch")
+            return None, None
+        found = load_backbone(path)
+        why = found.mismatch(self.prep.feature_config, self.cfg.model_options)
+        if why is not None:
+            advice = ("pretrain one for them (`harmonies pretrain AUDIO --out DIR` with this run's --feature-config and "
+                      "--model-options, then --backbone DIR), or pass --from-scratch")  # fmt: skip
+            if not shipped:
+                raise ParameterError(f"--backbone {path}: {why}; {advice}")
+            self.warn(f"the shipped backbone does not fit this run: {why}; training from scratch. To start from a "
+                      f"pretrained backbone, {advice} (which also silences this)")  # fmt: skip
+            return None, None
+        self.init_path = found.path
+        self.backbone_info = {"path": str(found.path), "sha256": found.sha256, "shipped": shipped,
+                              "pretraining": found.meta.get("pretraining", {})}  # fmt: skip
+        options = dict(found.meta["model_config"])
+        if "dropout" in self.cfg.model_options:
+            options["dropout"] = self.cfg.model_options["dropout"]
+        meta = {"labels": [], "normalizer": found.meta["normalizer"], "model_config": options}
+        return meta, dict(found.state)
 
     def _load_init(self, meta: dict[str, Any], state: dict[str, Any]) -> None:
         same_labels = list(meta["labels"]) == list(self.prep.labels)
@@ -433,6 +478,18 @@ class _Trainer:
         return results
 
 
+def _start_description(cfg: TrainConfig, backbone: dict[str, Any] | None) -> str:
+    """How the run's weights started, one line for reports."""
+    if cfg.init:
+        return f"fine-tuned from the run {cfg.init}"
+    if backbone is None:
+        return "random initial weights (from scratch)"
+    info = backbone.get("pretraining", {})
+    what = "the shipped backbone" if backbone["shipped"] else f"the backbone {backbone['path']}"
+    hours = f", pretrained on {info['hours']:.1f} h of unlabelled audio ({info['recordings']} recordings)" if info else ""
+    return f"{what} (sha256 {backbone['sha256'][:12]}){hours}"
+
+
 def _selection_score(val: dict[str, Any], select_by: str) -> float:
     """The validation figure named by ``TrainConfig.select_by``."""
     level, name = select_by.split("_", 1)
@@ -526,7 +583,7 @@ def train_run(
         else:
             prep.splits = split_groups(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test)
         check_splits(prep.splits, prep.clips, group_by=cfg.group_by)
-        trainer = _Trainer(cfg, run_dir, prep, dist, progress)
+        trainer = _Trainer(cfg, run_dir, prep, dist, progress, warn)
         if last is not None:
             trainer.resume(last, last_path)
         if dist.is_main:
@@ -546,6 +603,7 @@ def train_run(
                 "config": trainer.options,
                 "parameters": count_parameters(trainer.core),
                 "macs_per_window": count_macs(trainer.core.cpu(), shape),
+                "start": _start_description(cfg, trainer.backbone_info),
             }
             metrics = {
                 "splits": results,
@@ -603,7 +661,8 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
     cfg.save(out / "config.json")  # first, so that --resume can check its options
     fold_runs = []
     for k, fold in enumerate(folds):
-        sub = TrainConfig.from_dict({**cfg.to_dict(), "out": str(out / f"fold-{k}"), "folds": 0})
+        sub = TrainConfig.from_dict({**cfg.to_dict(), "out": str(out / f"fold-{k}"), "folds": 0,
+                                     "backbone": cfg.backbone.replace("{fold}", str(k))})  # one backbone per fold
         run = Path(sub.out)
         # Folds are computed on the full index; each run keeps the readable clips of its fold.
         keys = {split: {index.clips[i].key for i in members} for split, members in fold.items()}

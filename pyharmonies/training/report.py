@@ -102,6 +102,7 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, metrics: dict[str, Any]) -
         "",
         f"Model: {metrics['model']['name']}, {metrics['model']['parameters']:,} parameters, "
         f"{metrics['model']['macs_per_window']:,} multiply-accumulates per {cfg.window:g} s window. "
+        + (f"Started from {metrics['model']['start']}. " if metrics["model"].get("start") else "") +
         f"Device: {metrics['device']} (processes: {metrics['world_size']}). "
         f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']} run (budget {cfg.epochs}).",
         "",
