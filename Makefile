@@ -10,6 +10,8 @@
 #   make test                 all of the above, then pytest
 #   make demo                 python -m pyharmonies.demo: instrument corpus, CNN training, int8 export
 #                             to export/demo/, evaluation, live replay (about 5 minutes on 2 cores)
+#   make backbone             rebuild the shipped pretrained backbone (pyharmonies/backbones/): the
+#                             soundtracks set's music, unlabelled (about 40 minutes on 2 CPU cores)
 #   make clean / distclean    build outputs / also .venv
 #
 # The editable install puts the repository's pyharmonies/ on sys.path, so Python edits need no
@@ -45,7 +47,7 @@ APT_PACKAGES := build-essential g++ libsndfile1 libportaudio2 \
 
 BUILD_DEPS := "setuptools>=64" wheel "pybind11>=2.12" "cmake>=3.18" ninja
 
-.PHONY: install system-deps ext native-test native-test-aarch64 native-test-asan test demo clean distclean
+.PHONY: install system-deps ext native-test native-test-aarch64 native-test-asan test demo backbone clean distclean
 
 install: system-deps $(STAMP) ext
 
@@ -111,6 +113,14 @@ test: install native-test native-test-aarch64 native-test-asan
 
 demo: install
 	$(PY) -m pyharmonies.demo
+
+# One torch thread, as the shipped file was made: float sums in another order (more threads, other
+# CPU kernels) give slightly different weights. MODEL_CARD.md records the run.
+backbone: install
+	test -f data/soundtracks/manifest.csv || $(VBIN)/harmonies dataset soundtracks data/soundtracks
+	OMP_NUM_THREADS=1 $(VBIN)/harmonies pretrain data/soundtracks --out runs/backbone-soundtracks --epochs 15 \
+	  --batch-size 64 --seed 0 --probe data/soundtracks --probe-every 5 --quiet
+	cp runs/backbone-soundtracks/backbone.npz pyharmonies/backbones/soundtracks-cnn.npz
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .hypothesis

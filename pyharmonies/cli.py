@@ -21,13 +21,13 @@ import click
 from pyharmonies import __version__
 
 #: Command name -> "module:attribute" of its click command, in display order: the path a new
-#: user takes first (data, train, export, classify, listen; tune, evaluate and compare beside
-#: train), then the feature tools.
+#: user takes first (data, train, export, classify, listen; pretrain before train, tune, evaluate
+#: and compare beside it), then the feature tools.
 COMMANDS: dict[str, str] = {
     "dataset": "pyharmonies.commands.dataset:dataset",
+    "pretrain": "pyharmonies.commands.pretrain:pretrain",
     "train": "pyharmonies.commands.train:train",
     "tune": "pyharmonies.commands.tune:tune",
-    "pretrain": "pyharmonies.commands.pretrain:pretrain",
     "evaluate": "pyharmonies.commands.evaluate:evaluate",
     "compare": "pyharmonies.commands.compare:compare",
     "export": "pyharmonies.commands.export:export",

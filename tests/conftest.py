@@ -54,7 +54,7 @@ def small_bundle(tmp_path_factory) -> SmallBundle:
     synth_corpus(corpus, classes=3, clips_per_class=4, seconds=3.0, seed=5, progress=False, jobs=1)
     cfg = TrainConfig(data=str(corpus), out=str(base / "run"), cache=str(base / "cache"), model="cnn", window=1.0, seed=0,
                       features={"n_mels": 32}, batch_size=8, epochs=2, patience=2, augment=False, mixup=0.0,
-                      model_options=SMALL_CNN)  # fmt: skip
+                      model_options=SMALL_CNN, backbone="none")  # fmt: skip
     run = train_run(cfg, progress=False)
     bundle = export_run(run, base / "bundle", int8=True, allow_drop=True, progress=False, latency_runs=1, data=str(corpus))
     return SmallBundle(Path(bundle), Path(run), corpus, base / "cache")

@@ -33,7 +33,9 @@ HELP_MENTIONS = {
     "bench": ["--json", "--seconds", "--repeat", "OMP_NUM_THREADS"],
     "dataset": ["synth", "info"],
     "train": ["DATA", "--model", "--epochs", "--batch-size", "--lr", "--device", "--out", "--folds", "--balance",
-              "--window", "--init", "--freeze-backbone", "--resume", "--group-by", "torchrun"],
+              "--window", "--init", "--freeze-backbone", "--resume", "--group-by", "torchrun", "--backbone", "--from-scratch"],
+    "pretrain": ["AUDIO...", "--out", "--epochs", "--minutes", "--batch-size", "--exclude", "--probe", "--resume",
+                 "--feature-config", "--model-options", "torchrun", "NT-Xent", "backbone.npz"],
     "tune": ["DATA", "--model", "--trials", "--folds", "--out", "--epochs", "--timeout", "--seed", "--base-config",
              "--keep", "--quiet", "best.json", "study.db", "optimistic"],
     "evaluate": ["RUN", "DATA", "--split", "--backend", "--precision"],
@@ -94,7 +96,7 @@ def test_group_help_starts_a_new_user_from_data_to_the_microphone():
     firsts = [name for name in examples if name in ("dataset", "train", "export", "classify", "listen")]
     assert firsts == ["dataset", "train", "export", "classify", "listen"], examples
     assert examples.index("listen") < examples.index("features")
-    assert list(COMMANDS)[:8] == ["dataset", "train", "tune", "evaluate", "compare", "export", "classify", "listen"]
+    assert list(COMMANDS)[:9] == ["dataset", "pretrain", "train", "tune", "evaluate", "compare", "export", "classify", "listen"]
 
 
 def test_nothing_a_user_gets_points_outside_the_repository():

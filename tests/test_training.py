@@ -53,7 +53,9 @@ def cache_dir(tmp_path_factory) -> Path:
 
 
 def _cfg(corpus: Path, cache_dir: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(data=str(corpus), out=str(out), cache=str(cache_dir), epochs=20, batch_size=32, patience=6, seed=SEED, window_hop=1.0)
+    # From scratch: these tests are about the loop; the pretrained start has its own (test_pretrain.py).
+    base = dict(data=str(corpus), out=str(out), cache=str(cache_dir), epochs=20, batch_size=32, patience=6, seed=SEED, window_hop=1.0,
+                backbone="none")
     base.update(kw)
     return TrainConfig(**base)
 

@@ -53,7 +53,8 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def base_json(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tune-base") / "base.json"
-    TrainConfig(data="unused", window=1.0, features={"n_mels": 32}, batch_size=8, patience=2, model_options=SMALL_CNN).save(path)
+    TrainConfig(data="unused", window=1.0, features={"n_mels": 32}, batch_size=8, patience=2, model_options=SMALL_CNN,
+                backbone="none").save(path)
     return path
 
 

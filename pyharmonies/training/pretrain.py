@@ -256,8 +256,9 @@ class _Pretrainer:
         last = None
         if resume and last_path.exists():
             saved = json.loads((self.out / "config.json").read_text(encoding="utf-8"))
+            now = json.loads(json.dumps(cfg.to_dict()))  # tuples as JSON hands them back: lists
             differ = [k for k in sorted(saved) if k not in ("out", "device", "workers", "cache", "minutes", "epochs")
-                      and saved[k] != cfg.to_dict().get(k)]  # fmt: skip
+                      and saved[k] != now.get(k)]  # fmt: skip
             if differ:
                 raise ParameterError(f"--resume: {self.out} was pretrained with other options ({', '.join(differ)})")
             last = checkpoint.load(last_path, keys=("model", "optimizer", "scheduler", "epoch", "history"))
