@@ -183,3 +183,23 @@ def test_the_shipped_backbone_loads_and_fits_the_default_cnn():
     assert found.meta["pretraining"]["hours"] > 5 and found.meta["pretraining"]["recordings"] >= 100
     net = found.model(n_classes=4)
     assert net(torch.zeros(2, 1, 64, 129)).shape == (2, 4)
+
+
+def test_pretraining_under_torchrun_saves_once(corpus, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29523",
+           "-m", "pyharmonies.cli", "pretrain", str(corpus), "--epochs", "1", "--batch-size", "4", "--window", "1",
+           "--steps-per-epoch", "2", "--model-options", json.dumps(SMALL_CNN), "--device", "cpu",
+           "--cache", str(tmp_path / "cache"), "--out", str(out), "--quiet"]  # fmt: skip
+    features = tmp_path / "features.json"
+    features.write_text(json.dumps(FEATURES))
+    cmd[cmd.index("--device"):cmd.index("--device")] = ["--feature-config", str(features)]
+    run = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("backbone:") == 1  # one summary, from rank 0
+    info = load_backbone(out).meta["pretraining"]
+    assert info["world_size"] == 2 and info["epochs"] == 1

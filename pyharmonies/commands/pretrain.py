@@ -83,4 +83,7 @@ def pretrain(audio: tuple[Path, ...], out: Path, model: str, epochs: int, minute
         run = pretrain_run(cfg, progress=not quiet, resume=resume, warn=warn)
     except HarmoniesError as err:
         raise click.ClickException(str(err)) from None
-    click.echo(f"backbone: {run / 'backbone.npz'}  (report: {run / 'report.md'})")
+    import os
+
+    if os.environ.get("RANK", "0") == "0":  # one summary under torchrun
+        click.echo(f"backbone: {run / 'backbone.npz'}  (report: {run / 'report.md'})")

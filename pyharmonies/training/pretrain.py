@@ -220,16 +220,20 @@ class DistinctRecordings:
 
 
 class ContrastiveModel(nn.Module):
-    """The CNN backbone and a projection MLP: ``(B, 1, M, T)`` -> ``(B, projection_dim)``."""
+    """A CNN's backbone and a projection MLP: ``(B, 1, M, T)`` -> ``(B, projection_dim)``.
 
-    def __init__(self, net: MobileNetV2, projection_dim: int) -> None:
+    It holds the backbone module itself (shared with the :class:`MobileNetV2`
+    it came from), not the network's unused head: DDP wants every parameter
+    to take part in the loss.
+    """
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, projection_dim: int) -> None:
         super().__init__()
-        self.net = net
-        d = net.feature_dim
-        self.projection = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, projection_dim))
+        self.backbone = backbone
+        self.projection = nn.Sequential(nn.Linear(feature_dim, feature_dim), nn.ReLU(), nn.Linear(feature_dim, projection_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.net.backbone(x))
+        return self.projection(self.backbone(x))
 
 
 def pretrain_run(cfg: PretrainConfig, *, progress: bool = True, resume: bool = False, warn=None) -> Path:
@@ -294,8 +298,8 @@ class _Pretrainer:
                                  pin_memory=self.device.type == "cuda", persistent_workers=cfg.workers > 0)  # fmt: skip
         torch.manual_seed(cfg.seed)
         self.options = config_to_dict(model_config("cnn", cfg.model_options))
-        net = MobileNetV2(1, (self.fcfg.n_mels, self.frames), model_config("cnn", self.options))
-        self.model = ContrastiveModel(net, cfg.projection_dim).to(self.device)
+        self.net = MobileNetV2(1, (self.fcfg.n_mels, self.frames), model_config("cnn", self.options)).to(self.device)
+        self.model = ContrastiveModel(self.net.backbone, self.net.feature_dim, cfg.projection_dim).to(self.device)
         self.core = self.model
         if dist.enabled:
             self.model = nn.parallel.DistributedDataParallel(
@@ -328,7 +332,7 @@ class _Pretrainer:
             write_atomic(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
         spent = sum(h["seconds"] for h in self.history)
         if self.probe is not None and not self.history:  # the untrained network's score: the curve's start
-            self.history.append({"epoch": 0, "loss": None, "seconds": 0.0, "knn_accuracy": self.probe(self.core.net)})
+            self.history.append({"epoch": 0, "loss": None, "seconds": 0.0, "knn_accuracy": self.probe(self.net)})
         for epoch in range(self.start_epoch, cfg.epochs):
             if cfg.minutes is not None and spent >= cfg.minutes * 60:
                 break
@@ -340,7 +344,7 @@ class _Pretrainer:
                      "windows_per_second": 2 * len(self.sampler) * self.sampler.batch * self.dist.world_size / seconds}  # fmt: skip
             last_epoch = epoch + 1 == cfg.epochs or (cfg.minutes is not None and spent >= cfg.minutes * 60)
             if self.probe is not None and ((epoch + 1) % cfg.probe_every == 0 or last_epoch):
-                entry["knn_accuracy"] = self.probe(self.core.net)
+                entry["knn_accuracy"] = self.probe(self.net)
             self.history.append(entry)
             if main:
                 self._save(epoch + 1)
@@ -407,7 +411,7 @@ class _Pretrainer:
         state = {"model": self.core.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "epoch": epochs_done, "history": self.history}  # fmt: skip
         checkpoint.save_atomic(state, self.out / checkpoint.LAST)
-        save_backbone(self.out / BACKBONE_FILE, self.core.net, meta)
+        save_backbone(self.out / BACKBONE_FILE, self.net, meta)
         write_atomic(self.out / "history.json", json.dumps(self.history, indent=1) + "\n")
         if final:
             from pyharmonies.training.pretrain_report import write_pretrain_report
