@@ -8,6 +8,10 @@ parameter, ``OSError``-free :class:`AudioError` for an unreadable file).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
 
 class HarmoniesError(Exception):
     """Base class of every error raised by harmonies."""
@@ -31,3 +35,15 @@ class DeviceError(HarmoniesError):
 
 class DeviceLost(DeviceError):
     """An open audio input device stopped delivering audio (unplugged, server gone)."""
+
+
+def refuse_unknown_fields(cls: type, data: Mapping[str, Any], what: str) -> None:
+    """Raise :class:`ParameterError` naming the keys of ``data`` that are not fields of dataclass ``cls``.
+
+    ``what`` names them in the message, e.g. ``"training option(s)"``; the
+    message lists the valid fields too.
+    """
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ParameterError(f"unknown {what}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from pyharmonies import _native
-from pyharmonies.errors import ParameterError
+from pyharmonies.errors import ParameterError, refuse_unknown_fields
 
 #: Every feature name, in the order of the values in a native output row.
 FEATURE_NAMES: tuple[str, ...] = tuple(_native.feature_names())
@@ -166,12 +166,7 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureConfig:
         """Build from a dict; unknown keys are refused by name."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ParameterError(
-                f"unknown FeatureConfig field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-            )
+        refuse_unknown_fields(cls, data, "FeatureConfig field(s)")
         return cls(**dict(data))
 
     @classmethod

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from pyharmonies.errors import ParameterError
+from pyharmonies.errors import ParameterError, refuse_unknown_fields
 from pyharmonies.features import FeatureConfig, extract
 
 #: Feature kinds augmentation understands (as the cache's).
@@ -471,10 +471,7 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AugmentConfig:
         """Inverse of :meth:`to_dict`; unknown keys are refused by name."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ParameterError(f"unknown AugmentConfig field(s): {', '.join(unknown)}")
+        refuse_unknown_fields(cls, data, "AugmentConfig field(s)")
         return cls(**dict(data))
 
 

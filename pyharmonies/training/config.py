@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pyharmonies._atomic import write_atomic
-from pyharmonies.errors import ParameterError
+from pyharmonies.errors import ParameterError, refuse_unknown_fields
 
 MODEL_CHOICES = ("cnn", "lstm", "svm")
 BALANCE_CHOICES = ("sampler", "weights", "none")
@@ -95,10 +95,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ParameterError(f"unknown training option(s): {', '.join(unknown)}")
+        refuse_unknown_fields(cls, data, "training option(s)")
         return cls(**data)
 
     def save(self, path: Path) -> None:

@@ -52,7 +52,7 @@ from pyharmonies._atomic import write_atomic
 from pyharmonies.data.augment import AugmentConfig, augment_window, white_noise_profile
 from pyharmonies.data.cache import FeatureCache
 from pyharmonies.data.unlabelled import UnlabelledAudio, open_unlabelled
-from pyharmonies.errors import ParameterError
+from pyharmonies.errors import ParameterError, refuse_unknown_fields
 from pyharmonies.features import FeatureConfig
 from pyharmonies.models.cnn import MobileNetV2
 from pyharmonies.models.registry import config_to_dict, model_config
@@ -122,10 +122,7 @@ class PretrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PretrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ParameterError(f"unknown pretraining option(s): {', '.join(unknown)}")
+        refuse_unknown_fields(cls, data, "pretraining option(s)")
         return cls(**data)
 
 
