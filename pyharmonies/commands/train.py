@@ -59,6 +59,9 @@ def _parse_options(text: str | None, what: str) -> dict:
                    "backbone.npz. With --folds, '{fold}' in PATH becomes the fold number.")
 @click.option("--from-scratch", is_flag=True, help="cnn: random initial weights, no pretrained backbone.")
 @click.option("--freeze-backbone", is_flag=True, help="With --init or a backbone: train the classifier head only.")
+@click.option("--head-epochs", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Train the classifier head alone (the backbone's learning rate held at 0) for this many epochs, "
+                   "then everything: a pretrained start's features are not disturbed by a random head's gradients.")
 @click.option("--model-options", default=None, metavar="JSON", help='Model config fields, e.g. \'{"width": 0.75}\' or \'{"hidden": 96, "layers": 2}\'.')
 @click.option("--feature-config", "feature_config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="FeatureConfig JSON (the defaults if omitted: 22050 Hz, n_fft 1024, hop 512, 64 mels).")
@@ -78,7 +81,7 @@ def _parse_options(text: str | None, what: str) -> dict:
 def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
           seed: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float,
           test_fraction: float, folds: int, no_augment: bool, mixup: float, workers: int, cache: Path, no_cache: bool,
-          init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, model_options: str | None, feature_config: Path | None,
+          init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
           weight_decay: float, label_smoothing: float, select_by: str, augment_options: str | None,
           config_file: Path | None, resume: bool, quiet: bool) -> None:  # fmt: skip
     """Train a classifier on DATA: a class-per-folder root (root/<label>/*.wav, GTZAN's
@@ -115,7 +118,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
             device=device, seed=seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
             val=val, test=test_fraction, folds=folds, augment=not no_augment, mixup=mixup, workers=workers,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
-            backbone="none" if from_scratch else backbone,
+            backbone="none" if from_scratch else backbone, head_epochs=head_epochs,
             freeze_backbone=freeze_backbone, model_options=_parse_options(model_options, "--model-options"),
             features=features, weight_decay=weight_decay, label_smoothing=label_smoothing, select_by=select_by,
             augment_options=_parse_options(augment_options, "--augment-options"),
@@ -175,7 +178,7 @@ NOT_FOR_SVM = {
     "balance": "--balance", "no_augment": "--no-augment", "mixup": "--mixup", "workers": "--workers",
     "no_cache": "--no-cache", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
     "select_by": "--select-by", "augment_options": "--augment-options", "backbone": "--backbone",
-    "from_scratch": "--from-scratch",
+    "from_scratch": "--from-scratch", "head_epochs": "--head-epochs",
 }  # fmt: skip
 
 

@@ -53,6 +53,7 @@ class TrainConfig:
     init: str | None = None  # fine-tune from this earlier run directory
     backbone: str = "shipped"  # cnn: start from a pretrained backbone: shipped | none | a pretrain run or .npz ({fold}: per fold)
     freeze_backbone: bool = False  # with init or a backbone: train the head only
+    head_epochs: float = 0.0  # train the head alone (backbone learning rate 0) for this many epochs first
     model_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # model config fields, e.g. width
     features: dict[str, Any] = dataclasses.field(default_factory=dict)  # FeatureConfig fields (defaults if empty)
 
@@ -82,6 +83,8 @@ class TrainConfig:
             raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
         if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
+        if self.head_epochs < 0 or self.head_epochs >= self.epochs:
+            raise ParameterError(f"head_epochs must be in [0, epochs), got {self.head_epochs}")
         if not self.backbone:
             raise ParameterError("backbone must be 'shipped', 'none' or a path")
 

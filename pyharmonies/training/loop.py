@@ -137,6 +137,17 @@ def lr_lambda(total_steps: int, warmup_steps: int):
     return factor
 
 
+def delayed(factor: Callable[[int], float], start: int, warmup: int) -> Callable[[int], float]:
+    """``factor`` held at 0 for ``start`` steps, then ramped up linearly over ``warmup`` steps."""
+
+    def held(step: int) -> float:
+        if step < start:
+            return 0.0
+        return min(1.0, (step - start + 1) / warmup) * factor(step)
+
+    return held
+
+
 @torch.no_grad()
 def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """Softmax probabilities (n, classes) and labels (n,) of every window, in order."""
@@ -240,12 +251,22 @@ class _Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
 
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.train_loader = self._loader("train", shuffle=True)
         steps = cfg.epochs * len(self.train_loader)
         warmup = int(cfg.warmup_epochs * len(self.train_loader))
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(steps, warmup))
+        schedule = lr_lambda(steps, warmup)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if cfg.head_epochs > 0:
+            # Two groups: the backbone's learning rate is 0 for the first head_epochs (the head learns
+            # on the pretrained features first), then warms up and joins the schedule.
+            own = {id(p) for p in self.core.backbone.parameters()}
+            groups = [{"params": [p for p in params if id(p) not in own]}, {"params": [p for p in params if id(p) in own]}]
+            self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+            lambdas = [schedule, delayed(schedule, int(cfg.head_epochs * len(self.train_loader)), max(1, warmup))]
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambdas)
+        else:
+            self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         counts = np.bincount(self.datasets["train"].labels, minlength=len(prep.labels)).astype(np.float64)
         weights = counts.sum() / (len(prep.labels) * np.maximum(counts, 1))
         self.class_weights = torch.tensor(weights, dtype=torch.float32, device=self.device) if cfg.balance == "weights" else None
