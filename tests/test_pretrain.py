@@ -203,3 +203,26 @@ def test_pretraining_under_torchrun_saves_once(corpus, tmp_path):
     assert run.stdout.count("backbone:") == 1  # one summary, from rank 0
     info = load_backbone(out).meta["pretraining"]
     assert info["world_size"] == 2 and info["epochs"] == 1
+
+
+def test_head_epochs_hold_the_backbone_still_then_join_the_schedule():
+    from pyharmonies.training.loop import delayed, lr_lambda
+
+    base = lr_lambda(100, 10)
+    held = delayed(base, 20, 5)
+    assert [held(s) for s in (0, 10, 19)] == [0.0, 0.0, 0.0]
+    assert held(20) == pytest.approx(base(20) / 5) and held(24) == pytest.approx(base(24)) and held(60) == base(60)
+    with pytest.raises(ParameterError, match="head_epochs"):
+        TrainConfig(data="d", epochs=3, head_epochs=4)
+
+
+def test_during_head_epochs_only_the_head_learns(corpus, pretrained, tmp_path):
+    cfg = TrainConfig(data=str(corpus), out=str(tmp_path / "run"), cache=str(tmp_path / "cache"), window=1.0, epochs=2,
+                      head_epochs=2, features=FEATURES, model_options=SMALL_CNN, backbone=str(pretrained),
+                      batch_size=8, augment=False)  # fmt: skip
+    run = train_run(cfg, progress=False)
+    tuned, found = checkpoint.load(run / checkpoint.LAST)["model"], load_backbone(pretrained)
+    # Weights of the backbone: untouched by the optimiser (BatchNorm's running statistics still follow the data).
+    learnt = [k for k in found.state if k.endswith("weight") or k.endswith("bias")]
+    assert learnt and all(torch.equal(tuned[k], found.state[k]) for k in learnt)
+    assert not torch.equal(tuned["head.weight"], torch.zeros_like(tuned["head.weight"]))

@@ -83,8 +83,8 @@ class TrainConfig:
             raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
         if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
-        if self.head_epochs < 0 or self.head_epochs >= self.epochs:
-            raise ParameterError(f"head_epochs must be in [0, epochs), got {self.head_epochs}")
+        if not 0 <= self.head_epochs <= self.epochs:
+            raise ParameterError(f"head_epochs must be in [0, epochs], got {self.head_epochs}")
         if not self.backbone:
             raise ParameterError("backbone must be 'shipped', 'none' or a path")
 
