@@ -17,6 +17,7 @@ mirror=${mirror:-http://deb.debian.org/debian}
 
 packages=python3.11,python3.11-venv,libpython3.11-dev,libsndfile1,libportaudio2,libstdc++6
 rm -rf "$root"
+mkdir -p "$(dirname "$root")"  # mmdebstrap wants the parent to exist
 echo "arm64 root: bookworm from $mirror into $root"
 mmdebstrap --quiet --mode=root --variant=extract --architectures=arm64 --include="$packages" \
   bookworm "$root" "$mirror"
