@@ -22,6 +22,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,15 +61,17 @@ def timed_steps(bundle: str, runs: int) -> dict[str, float]:
 def classify_peak_rss(bundle: str, clip: str, backend: str) -> tuple[float, float]:
     """``harmonies classify`` of ``clip`` as a child process: (peak RSS in MiB, wall seconds)."""
     harmonies = Path(sys.executable).parent / "harmonies"
-    t0 = time.perf_counter()
-    child = subprocess.Popen([str(harmonies), "classify", bundle, clip, "--backend", backend, "--json"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - t0
-    child.returncode = os.waitstatus_to_exitcode(status)
-    err = child.stderr.read().decode() if child.stderr else ""
-    if child.returncode != 0:
-        raise SystemExit(f"harmonies classify failed ({child.returncode}): {err.strip()}")
+    # A file, not a pipe, for stderr: wait4 (which gives the child's rusage) must not wait on a full pipe.
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        child = subprocess.Popen([str(harmonies), "classify", bundle, clip, "--backend", backend, "--json"],
+                                 stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - t0
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            err.seek(0)
+            raise SystemExit(f"harmonies classify failed ({child.returncode}): {err.read().decode().strip()}")
     return usage.ru_maxrss / 1024, wall  # ru_maxrss is in KiB on Linux
 
 
