@@ -8,6 +8,10 @@
 #   make native-test-aarch64  cross build, ctest under qemu     (build/aarch64)
 #   make native-test-asan     ASan+UBSan build + ctest          (build/asan)
 #   make test                 all of the above, then pytest
+#   make wheel-arm64          dist/arm64/harmonies-*-cp311-cp311-manylinux_*_aarch64.whl, cross-built
+#                             for Raspberry Pi OS 64-bit (bookworm, Python 3.11)
+#   make test-arm64           that wheel installed by pip in a Debian bookworm arm64 root, the
+#                             device-side tests and the x86-64/arm64 comparison under qemu (arm64/)
 #   make demo                 python -m pyharmonies.demo: instrument corpus, CNN training, int8 export
 #                             to export/demo/, evaluation, live replay (about 5 minutes on 2 cores)
 #   make backbone             rebuild the shipped pretrained backbone (pyharmonies/backbones/): the
@@ -40,14 +44,17 @@ CTEST := $(VBIN)/ctest
 
 # fluidsynth + fluid-soundfont-gm render the instrument corpus (make demo); pulseaudio,
 # pulseaudio-utils and libasound2-plugins let the tests record from tests/tools/virtual-mic.
+# mmdebstrap and g++-aarch64-linux-gnu: the arm64 root and the aarch64 wheel (make test-arm64).
 APT_PACKAGES := build-essential g++ libsndfile1 libportaudio2 \
-                gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static \
+                gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static \
+                mmdebstrap \
                 fluidsynth fluid-soundfont-gm \
                 pulseaudio pulseaudio-utils libasound2-plugins
 
 BUILD_DEPS := "setuptools>=64" wheel "pybind11>=2.12" "cmake>=3.18" ninja
 
-.PHONY: install system-deps ext native-test native-test-aarch64 native-test-asan test demo backbone clean distclean
+.PHONY: install system-deps ext native-test native-test-aarch64 native-test-asan test demo backbone clean distclean \
+        wheel-arm64 test-arm64
 
 install: system-deps $(STAMP) ext
 
@@ -111,6 +118,48 @@ native-test-asan: $(CMAKE)
 test: install native-test native-test-aarch64 native-test-asan
 	$(PY) -m pytest -q
 
+# ---------------------------------------------------------------- arm64 (Raspberry Pi OS 64-bit)
+# Downloads are cached in .cache/arm64 (the root, the aarch64 wheels, the wheel tools): a second
+# run needs no network. Each is redone only when the file that describes it changes.
+ARM64 := .cache/arm64
+ARM64_ROOT := $(ARM64)/root
+ARM64_WHEELS := $(ARM64)/wheels
+ARM64_TOOLS := $(ARM64)/tools
+ARM64_DIST := dist/arm64
+# The Pi's platform tags, listed: pip matches --platform literally (no older manylinux implied).
+ARM64_PLATFORMS := $(foreach t,manylinux_2_36 manylinux_2_28 manylinux_2_27 manylinux_2_26 manylinux_2_17 \
+                     manylinux2014 linux,--platform $(t)_aarch64) --platform any
+
+$(ARM64)/root.stamp: arm64/root.sh arm64/cpuinfo-pi4 | system-deps
+	arm64/root.sh $(ARM64_ROOT)
+	@touch $@
+
+$(ARM64)/wheels.stamp: arm64/requirements.txt $(CMAKE)
+	@mkdir -p $(ARM64_WHEELS)
+	@# Offline first: every pinned wheel already in the cache. Else ask the index.
+	$(PIP) download --quiet --no-deps --only-binary=:all: --python-version 3.11 --implementation cp \
+	  --abi cp311 --abi abi3 --abi none $(ARM64_PLATFORMS) -d $(ARM64_WHEELS) -r arm64/requirements.txt \
+	  --no-index --find-links $(ARM64_WHEELS) 2>/dev/null || \
+	$(PIP) download --quiet --no-deps --only-binary=:all: --python-version 3.11 --implementation cp \
+	  --abi cp311 --abi abi3 --abi none $(ARM64_PLATFORMS) -d $(ARM64_WHEELS) -r arm64/requirements.txt
+	@touch $@
+
+$(ARM64_TOOLS)/bin/auditwheel: arm64/tools.txt
+	@test -x $(ARM64_TOOLS)/bin/python || $(PYTHON) -m venv $(ARM64_TOOLS)
+	$(ARM64_TOOLS)/bin/pip install --quiet -r arm64/tools.txt
+	@touch $@
+
+wheel-arm64: $(CMAKE) $(ARM64)/root.stamp $(ARM64_TOOLS)/bin/auditwheel
+	arm64/wheel.sh $(PY) $(ARM64_ROOT) $(ARM64_TOOLS) $(ARM64_DIST)
+
+# The fixtures that need training (torch) are made here on x86-64 first (tests/make_prebuilt.py),
+# with this machine's reference outputs for the cross-architecture check.
+test-arm64: install wheel-arm64 $(ARM64)/wheels.stamp
+	arm64/binfmt.sh
+	$(PY) tests/make_prebuilt.py build/arm64/prebuilt
+	arm64/test.sh $(ARM64_ROOT) $$(ls $(ARM64_DIST)/harmonies-*_aarch64.whl) $(ARM64_WHEELS) \
+	  build/arm64/prebuilt build/arm64
+
 demo: install
 	$(PY) -m pyharmonies.demo
 
@@ -128,4 +177,4 @@ clean:
 	find . -name __pycache__ -type d -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(ARM64)

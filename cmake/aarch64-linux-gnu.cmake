@@ -11,7 +11,7 @@ set(HM_CROSS_TRIPLE aarch64-linux-gnu)
 set(HM_CROSS_SYSROOT /usr/${HM_CROSS_TRIPLE})
 
 set(CMAKE_C_COMPILER ${HM_CROSS_TRIPLE}-gcc)
-# Only needed if a C++ target is enabled (the Python module is never cross-built here).
+# Only needed if a C++ target is enabled: the Python module, cross-built by `make wheel-arm64`.
 find_program(HM_CROSS_CXX ${HM_CROSS_TRIPLE}-g++)
 if(HM_CROSS_CXX)
   set(CMAKE_CXX_COMPILER ${HM_CROSS_CXX})

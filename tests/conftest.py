@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,26 +39,54 @@ class SmallBundle:
 SMALL_CNN = {"blocks": ((1, 8, 1, 1), (2, 16, 1, 2)), "last_channels": 32}
 
 
-@pytest.fixture(scope="session")
-def small_bundle(tmp_path_factory) -> SmallBundle:
-    """A bundle as ``harmonies export --int8`` writes it (onnx and tflite, fp32 and int8),
-    of a tiny CNN trained for 2 epochs on 3 classes x 4 synthetic clips of 3 s (1 s windows,
-    32 mels): what a device runs, end to end. It need not classify well: the tests that use
-    it check plumbing, memory and imports, not accuracy."""
+def prebuilt(name: str) -> Path | None:
+    """``$HARMONIES_PREBUILT/name``, where a fixture finds what tests/make_prebuilt.py made for it.
+
+    ``make test-arm64`` sets ``HARMONIES_PREBUILT``: the device-side tests then run under emulation
+    on arm64, where torch is not installed (the device never has it), so bundles cannot be trained
+    there; they are made on x86-64 beforehand. None when the variable is unset (train here)."""
+    root = os.environ.get("HARMONIES_PREBUILT")
+    if not root:
+        return None
+    path = Path(root) / name
+    if not path.is_dir():
+        raise FileNotFoundError(f"HARMONIES_PREBUILT={root} has no {name}/: run tests/make_prebuilt.py {root}")
+    return path
+
+
+def make_small_bundle(base: Path) -> SmallBundle:
+    """Train and export the bundle of :func:`small_bundle` under ``base``."""
     from pyharmonies.data.synth import synth_corpus
     from pyharmonies.export import export_run
     from pyharmonies.training.config import TrainConfig
     from pyharmonies.training.loop import train_run
 
-    base = tmp_path_factory.mktemp("small-bundle")
     corpus = base / "synth"
     synth_corpus(corpus, classes=3, clips_per_class=4, seconds=3.0, seed=5, progress=False, jobs=1)
     cfg = TrainConfig(data=str(corpus), out=str(base / "run"), cache=str(base / "cache"), model="cnn", window=1.0, seed=0,
                       features={"n_mels": 32}, batch_size=8, epochs=2, patience=2, augment=False, mixup=0.0,
                       model_options=SMALL_CNN, backbone="none")  # fmt: skip
     run = train_run(cfg, progress=False)
-    bundle = export_run(run, base / "bundle", int8=True, allow_drop=True, progress=False, latency_runs=1, data=str(corpus))
-    return SmallBundle(Path(bundle), Path(run), corpus, base / "cache")
+    export_run(run, base / "bundle", int8=True, allow_drop=True, progress=False, latency_runs=1, data=str(corpus))
+    return small_bundle_in(base)
+
+
+def small_bundle_in(base: Path) -> SmallBundle:
+    """The :class:`SmallBundle` that :func:`make_small_bundle` made under ``base``."""
+    return SmallBundle(base / "bundle", base / "run", base / "synth", base / "cache")
+
+
+@pytest.fixture(scope="session")
+def small_bundle(tmp_path_factory) -> SmallBundle:
+    """A bundle as ``harmonies export --int8`` writes it (onnx and tflite, fp32 and int8),
+    of a tiny CNN trained for 2 epochs on 3 classes x 4 synthetic clips of 3 s (1 s windows,
+    32 mels): what a device runs, end to end. It need not classify well: the tests that use
+    it check plumbing, memory and imports, not accuracy. Made beforehand where
+    ``HARMONIES_PREBUILT`` is set (see :func:`prebuilt`)."""
+    made = prebuilt("small-bundle")
+    if made is not None:
+        return small_bundle_in(made)
+    return make_small_bundle(tmp_path_factory.mktemp("small-bundle"))
 
 
 @dataclass(frozen=True)

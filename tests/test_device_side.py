@@ -30,6 +30,7 @@ DEVICE_MODULES = [
     "pyharmonies.commands.classify",
     "pyharmonies.commands.listen",
     "pyharmonies.commands.features",
+    "pyharmonies.crossarch",
 ]
 
 #: What the device side must never load: the workstation's packages and heavy libraries.

@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from pyharmonies.cli import cli
 from pyharmonies.stream import RingBuffer, Smoother
 
+from conftest import prebuilt
+
 CNN_OPTIONS = {"blocks": ((1, 8, 1, 1), (2, 16, 1, 2)), "last_channels": 32}
 
 
@@ -165,7 +167,16 @@ def test_sliding_drops_the_oldest_when_behind():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """3 classes x 4 clips x 3 s; a tiny CNN, 2 epochs; fp32 ONNX bundle; a clip as a wav."""
+    """3 classes x 4 clips x 3 s; a tiny CNN, 2 epochs; fp32 ONNX bundle; a clip as a wav.
+    Made beforehand where ``HARMONIES_PREBUILT`` is set (tests/conftest.py, ``prebuilt``)."""
+    made = prebuilt("stream")
+    if made is not None:
+        return made / "bundle", made / "clip.wav"
+    return make_tiny(tmp_path_factory.mktemp("stream"))
+
+
+def make_tiny(base: Path) -> tuple[Path, Path]:
+    """Train and export the bundle of :func:`tiny` under ``base``; its bundle and clip."""
     import soundfile as sf
 
     from pyharmonies.data.synth import synth_corpus
@@ -173,7 +184,6 @@ def tiny(tmp_path_factory):
     from pyharmonies.training.config import TrainConfig
     from pyharmonies.training.loop import train_run
 
-    base = tmp_path_factory.mktemp("stream")
     corpus = base / "synth"
     synth_corpus(corpus, classes=3, clips_per_class=4, seconds=3.0, seed=5, progress=False, jobs=1)
     cfg = TrainConfig(data=str(corpus), out=str(base / "run"), cache=str(base / "cache"), model="cnn", window=1.0, seed=0,
