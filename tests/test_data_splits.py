@@ -19,6 +19,7 @@ from pyharmonies.data.splits import (
     LeakError,
     check_splits,
     group_kfold,
+    keep_fraction,
     load_splits,
     save_splits,
     split_groups,
@@ -228,3 +229,18 @@ def test_save_refuses_a_leaking_split(tmp_path):
     with pytest.raises(LeakError):
         save_splits(tmp_path / "s.json", {"train": [0], "test": [1]}, clips, group_by="track", seed=0)
     assert not (tmp_path / "s.json").exists()
+
+
+def test_a_fraction_of_the_training_tracks_is_kept_per_label_nested_and_seeded():
+    clips = balanced(labels=("a", "b", "c"), tracks=20)
+    train = split_groups(clips, seed=0)["train"]
+    tracks = lambda idx: {clips[i].track for i in idx}  # noqa: E731
+    per_label = lambda idx: Counter(clips[i].label for i in idx)  # noqa: E731
+    half, tenth = keep_fraction(train, clips, 0.5, seed=0), keep_fraction(train, clips, 0.1, seed=0)
+    assert set(tenth) <= set(half) <= set(train)  # a smaller fraction keeps a subset of a larger one
+    assert all(n == 7 * 3 for n in per_label(half).values())  # 14 training tracks per label, half of them, 3 clips each
+    assert all(n >= 3 for n in per_label(keep_fraction(train, clips, 0.01, seed=0)).values())  # one track at least
+    assert tracks(keep_fraction(train, clips, 0.5, seed=1)) != tracks(half)
+    assert keep_fraction(train, clips, 1.0, seed=0) == sorted(train)
+    with pytest.raises(ParameterError, match="fraction"):
+        keep_fraction(train, clips, 0, seed=0)

@@ -416,3 +416,13 @@ def test_svm_refuses_options_it_would_ignore(lstm, corpus, tmp_path, extra, name
 def test_init_from_an_svm_run_is_refused(svm, corpus, cache, tmp_path):
     code, out, err = _train_cli(corpus, cache, tmp_path / "ft", "lstm", *LSTM_ARGS, "--init", svm[0])
     assert code == 1 and f"--init {svm[0]} is an svm run" in err
+
+
+def test_train_fraction_keeps_the_test_split_and_cuts_training_tracks(corpus, cache, tmp_path):
+    runs = {}
+    for name, extra in (("full", ()), ("half", ("--train-fraction", "0.5"))):
+        code, _, err = _train_cli(corpus, cache, tmp_path / name, "svm", *extra)
+        assert code == 0, err
+        runs[name] = json.loads((tmp_path / name / "splits.json").read_text())["splits"]
+    assert runs["half"]["test"] == runs["full"]["test"] and runs["half"]["val"] == runs["full"]["val"]
+    assert set(runs["half"]["train"]) < set(runs["full"]["train"])

@@ -44,6 +44,9 @@ def _parse_options(text: str | None, what: str) -> dict:
               help="Never split a group across train/val/test: 'track' (a file, or a manifest's track_id) or a manifest column such as 'artist'.")
 @click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True, help="Fraction of groups for validation.")
 @click.option("--test", "test_fraction", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True, help="Fraction of groups for test.")
+@click.option("--train-fraction", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Train on this fraction of each class's training tracks (seeded; validation and test unchanged): "
+                   "the small-data curve, e.g. 0.1, 0.25, 0.5 with --folds.")
 @click.option("--folds", type=click.IntRange(min=0), default=0, show_default=True, help="K > 1: grouped K-fold cross-validation, one model per fold in OUT/fold-K.")
 @click.option("--no-augment", is_flag=True, help="Disable gain/noise/shift/SpecAugment augmentation.")
 @click.option("--mixup", type=click.FloatRange(min=0), default=0.2, show_default=True, help="Mixup alpha; 0 disables.")
@@ -79,7 +82,7 @@ def _parse_options(text: str | None, what: str) -> dict:
               "finished folds are kept and the fold that was running continues.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
-          seed: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float,
+          seed: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float, train_fraction: float,
           test_fraction: float, folds: int, no_augment: bool, mixup: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
           weight_decay: float, label_smoothing: float, select_by: str, augment_options: str | None,
@@ -116,7 +119,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
         values = dict(
             model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
             device=device, seed=seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
-            val=val, test=test_fraction, folds=folds, augment=not no_augment, mixup=mixup, workers=workers,
+            val=val, test=test_fraction, train_fraction=train_fraction, folds=folds, augment=not no_augment, mixup=mixup, workers=workers,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
             backbone="none" if from_scratch else backbone, head_epochs=head_epochs,
             freeze_backbone=freeze_backbone, model_options=_parse_options(model_options, "--model-options"),

@@ -81,6 +81,38 @@ def split_groups(
     return _indices(groups, {name: [split] for name, split in assignment.items()})["0"]
 
 
+def keep_fraction(
+    train: Sequence[int], clips: Sequence[Clip], fraction: float, *, group_by: str = "track", seed: int = 0
+) -> list[int]:
+    """The clips of a seeded ``fraction`` of each label's training groups (the small-data curve).
+
+    Parameters
+    ----------
+    train : sequence of int
+        Indices into ``clips`` of the training split.
+    clips : sequence of Clip
+    fraction : float
+        In (0, 1]; each label keeps ``round(fraction * groups)`` of its
+        groups, at least one.
+    group_by, seed : as for :func:`split_groups`. The same seed keeps the
+        same groups, and a smaller fraction keeps a subset of a larger one's.
+
+    Returns
+    -------
+    list of int
+        Sorted indices, a subset of ``train``.
+    """
+    if not 0 < fraction <= 1:
+        raise ParameterError(f"the fraction of training groups to keep must be in (0, 1], got {fraction}")
+    members = [clips[i] for i in train]
+    groups, group_label = _groups(members, group_by)
+    kept: set[str] = set()
+    for label, names in _groups_by_label(group_label).items():
+        order = _shuffled(names, seed + 7919, label)  # not the split's own order
+        kept.update(order[: max(1, round(fraction * len(order)))])
+    return sorted(i for i, g in zip(train, groups) if g in kept)
+
+
 def group_kfold(
     clips: Sequence[Clip], k: int, *, group_by: str = "track", seed: int = 0, val: float = 0.15
 ) -> list[dict[str, list[int]]]:

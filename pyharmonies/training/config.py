@@ -43,6 +43,7 @@ class TrainConfig:
     group_by: str = "track"  # a split never separates clips of one group (track, or a manifest column)
     val: float = 0.15  # fraction of groups for validation
     test: float = 0.15  # fraction of groups for test
+    train_fraction: float = 1.0  # keep this fraction of each label's training groups (the small-data curve)
     folds: int = 0  # > 1: grouped k-fold cross-validation, one model per fold
     augment: bool = True  # gain, noise, time shift, SpecAugment (feature domain)
     mixup: float = 0.2  # mixup alpha; 0 disables
@@ -79,6 +80,8 @@ class TrainConfig:
             raise ParameterError(f"window_hop must be positive, got {self.window_hop}")
         if not (0 <= self.val < 1 and 0 <= self.test < 1 and self.val + self.test < 1):
             raise ParameterError(f"val and test fractions must be in [0, 1) and sum below 1, got {self.val}, {self.test}")
+        if not 0 < self.train_fraction <= 1:
+            raise ParameterError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if self.folds == 1 or self.folds < 0:
             raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
         if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):

@@ -25,7 +25,7 @@ from pyharmonies._atomic import write_atomic
 from pyharmonies.data.augment import AugmentConfig
 from pyharmonies.data.cache import FeatureCache
 from pyharmonies.data.sources import Clip, DatasetIndex, Problem, open_dataset
-from pyharmonies.data.splits import SPLITS, check_splits, group_kfold, load_splits, save_splits, split_groups
+from pyharmonies.data.splits import SPLITS, check_splits, group_kfold, keep_fraction, load_splits, save_splits, split_groups
 from pyharmonies.data.windows import Window, make_windows, window_frames
 from pyharmonies.errors import ParameterError
 from pyharmonies.features import FeatureConfig
@@ -603,6 +603,9 @@ def train_run(
             prep.splits = load_splits(split_path, prep.clips)
         else:
             prep.splits = split_groups(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test)
+        if cfg.train_fraction < 1 and not (resume and split_path.exists() and split_keys is None):  # saved: already cut
+            prep.splits["train"] = keep_fraction(prep.splits["train"], prep.clips, cfg.train_fraction, group_by=cfg.group_by,
+                                                 seed=cfg.seed)  # fmt: skip
         check_splits(prep.splits, prep.clips, group_by=cfg.group_by)
         trainer = _Trainer(cfg, run_dir, prep, dist, progress, warn)
         if last is not None:
