@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _prebuilt import prebuilt  # noqa: F401  (re-exported for the fixtures below)
 
 #: The suite's seed: a failure reproduces with the same signals.
 SEED = 20240611
@@ -37,21 +37,6 @@ class SmallBundle:
 
 #: A tiny MobileNetV2: two stages, 32 last channels; trains in seconds on one core.
 SMALL_CNN = {"blocks": ((1, 8, 1, 1), (2, 16, 1, 2)), "last_channels": 32}
-
-
-def prebuilt(name: str) -> Path | None:
-    """``$HARMONIES_PREBUILT/name``, where a fixture finds what tests/make_prebuilt.py made for it.
-
-    ``make test-arm64`` sets ``HARMONIES_PREBUILT``: the device-side tests then run under emulation
-    on arm64, where torch is not installed (the device never has it), so bundles cannot be trained
-    there; they are made on x86-64 beforehand. None when the variable is unset (train here)."""
-    root = os.environ.get("HARMONIES_PREBUILT")
-    if not root:
-        return None
-    path = Path(root) / name
-    if not path.is_dir():
-        raise FileNotFoundError(f"HARMONIES_PREBUILT={root} has no {name}/: run tests/make_prebuilt.py {root}")
-    return path
 
 
 def make_small_bundle(base: Path) -> SmallBundle:

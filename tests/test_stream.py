@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from pyharmonies.cli import cli
 from pyharmonies.stream import RingBuffer, Smoother
 
-from conftest import prebuilt
+from _prebuilt import prebuilt
 
 CNN_OPTIONS = {"blocks": ((1, 8, 1, 1), (2, 16, 1, 2)), "last_channels": 32}
 
