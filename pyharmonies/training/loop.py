@@ -672,6 +672,10 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
             from pyharmonies.training.svm import train_svm_run
 
             train_svm_run(sub, progress=progress, split_keys=keys)
+        elif cfg.model == "probe":
+            from pyharmonies.training.probe import train_probe_run
+
+            train_probe_run(sub, progress=progress, split_keys=keys)
         else:
             train_run(sub, progress=progress, split_keys=keys, resume=resume and (run / checkpoint.LAST).exists())
         fold_runs.append(json.loads((run / "metrics.json").read_text()))
