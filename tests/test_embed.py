@@ -305,3 +305,20 @@ def test_bad_inputs_are_one_line_errors(made, tmp_path, case):
         code, _, err = invoke("map", tmp_path / "two.npz", "--out", tmp_path / "m.png")
         assert code != 0 and "at least 4 clips" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_embed_of_a_bundle_needs_no_torch(made, tmp_path):
+    wav = sorted(made["corpus"].rglob("*.wav"))[0]
+    code = textwrap.dedent(f"""
+        import sys
+        from pyharmonies.cli import main
+        try:
+            main(["embed", {str(made["bundle"])!r}, {str(wav)!r}, "--out", {str(tmp_path / "e.npz")!r}, "--cache",
+                  {str(made["cache"])!r}, "-q", "--backend", "onnx"])
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "sklearn", "matplotlib", "librosa")))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert (tmp_path / "e.npz").is_file()

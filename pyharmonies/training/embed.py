@@ -6,7 +6,9 @@ classifier head's input):
 - a CNN **run** (``best.pt``; a probe run too) and a **backbone** file or
   pretraining folder run in PyTorch (workstation);
 - a **bundle** runs its embedding file (``embedding.int8.tflite``...) in the
-  device runtime, through :class:`pyharmonies.runtime.embedding.BundleEmbedder`.
+  device runtime, through :class:`pyharmonies.runtime.embedding.BundleEmbedder`;
+  this path imports no torch (nor scikit-learn), so ``harmonies embed BUNDLE``
+  runs where the device runtime does.
 
 Every clip is cut into windows of the model's length every ``hop`` frames
 (default: one window, no overlap; a clip shorter than a window is padded
@@ -35,7 +37,6 @@ from pyharmonies.audio import AUDIO_EXTENSIONS
 from pyharmonies.data.sources import Clip, Problem
 from pyharmonies.errors import ParameterError
 from pyharmonies.features import FeatureConfig
-from pyharmonies.training.embedding import ClipEmbeddings
 
 __all__ = ["EMBEDDINGS_FORMAT", "EmbeddingSet", "Embedder", "embed_clips", "gather_clips", "open_embedder"]
 
@@ -44,6 +45,16 @@ SOURCE_KINDS = ("run", "backbone", "bundle")
 
 
 # --------------------------------------------------------------- the models
+
+
+@dataclass
+class Vectors:
+    """What an :class:`Embedder` returns: ``clips`` (n, D), ``windows`` (m, D), ``window_clip`` (m,), ``window_start`` (m,)."""
+
+    clips: np.ndarray
+    windows: np.ndarray
+    window_clip: np.ndarray
+    window_start: np.ndarray
 
 
 class Embedder:
@@ -68,7 +79,7 @@ class Embedder:
         self.path, self.sha256, self.feature_config = path, sha256, feature_config
         self.window_frames, self.dim, self.file = int(window_frames), int(dim), file
 
-    def embed(self, features: list[np.ndarray], hop: int) -> ClipEmbeddings:
+    def embed(self, features: list[np.ndarray], hop: int) -> Vectors:
         """Embeddings of every window of every clip's raw log-mel ``(n_mels, frames_i)`` (frames_i >= 1)."""
         raise NotImplementedError
 
@@ -82,10 +93,11 @@ class _TorchEmbedder(Embedder):
         super().__init__(path, sha256, feature_config, window_frames, net.feature_dim)
         self.kind, self.net, self.normalizer = kind, net.eval(), normalizer
 
-    def embed(self, features: list[np.ndarray], hop: int) -> ClipEmbeddings:
+    def embed(self, features: list[np.ndarray], hop: int) -> Vectors:
         from pyharmonies.training.embedding import embed_features
 
-        return embed_features(self.net, features, self.window_frames, self.normalizer, self.feature_config, hop=hop)
+        e = embed_features(self.net, features, self.window_frames, self.normalizer, self.feature_config, hop=hop)
+        return Vectors(e.clips, e.windows, e.window_clip, e.window_start)
 
 
 class _BundleEmbedder(Embedder):
@@ -98,12 +110,12 @@ class _BundleEmbedder(Embedder):
                          runtime_embedder.file.name)  # fmt: skip
         self.runtime = runtime_embedder
 
-    def embed(self, features: list[np.ndarray], hop: int) -> ClipEmbeddings:
+    def embed(self, features: list[np.ndarray], hop: int) -> Vectors:
         results = [self.runtime.embed_features(f, hop=hop) for f in features]
         windows = np.concatenate([r.windows for r in results]) if results else np.zeros((0, self.dim), np.float32)
         owner = np.concatenate([np.full(len(r.windows), i, np.int64) for i, r in enumerate(results)]) if results else np.zeros(0, np.int64)
         clips = np.stack([r.vector for r in results]) if results else np.zeros((0, self.dim), np.float32)
-        return ClipEmbeddings(clips, windows, owner, np.concatenate([r.starts for r in results]) if results else owner)
+        return Vectors(clips, windows, owner, np.concatenate([r.starts for r in results]) if results else owner)
 
 
 def open_embedder(source: str | Path, *, backend: str = "auto", precision: str = "auto") -> Embedder:
