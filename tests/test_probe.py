@@ -10,7 +10,6 @@ float rounding, as export's own fp32 check) and so the same labels.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,3 +168,23 @@ def test_probe_needs_a_backbone_that_fits(made, tmp_path, monkeypatch):
                           "--out", tmp_path / "b", "--cache", made["cache"])  # fmt: skip
     assert code != 0 and "differs from the backbone's" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("n_labels", [2, 3])
+def test_the_arrays_predict_as_scikit_learn_does(rng, n_labels):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from pyharmonies.training.probe import fit_probe
+
+    y = np.repeat(np.arange(n_labels), 20)
+    x = rng.normal(0.0, 1.0, (len(y), 8)) * rng.uniform(0.1, 5.0, 8) + y[:, None] * 0.7 + 3.0
+    probe = fit_probe(x, y, n_labels, seed=0)  # C = 1 without a validation score
+    ref = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, class_weight="balanced", max_iter=5000, random_state=0)).fit(x, y)
+    z = probe.logits(x)
+    probs = np.exp(z - z.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    np.testing.assert_allclose(probs, ref.predict_proba(x), atol=1e-9)  # the same arithmetic, reordered: float64 rounding
+    w, b = probe.folded()
+    np.testing.assert_allclose(x @ w.T + b, z, atol=1e-9)

@@ -38,7 +38,7 @@ from pyharmonies.data.sources import Clip, Problem
 from pyharmonies.errors import ParameterError
 from pyharmonies.features import FeatureConfig
 
-__all__ = ["EMBEDDINGS_FORMAT", "EmbeddingSet", "Embedder", "embed_clips", "gather_clips", "open_embedder"]
+__all__ = ["EMBEDDINGS_FORMAT", "EmbeddingSet", "Embedder", "Vectors", "embed_clips", "gather_clips", "open_embedder", "reopen_embedder"]
 
 EMBEDDINGS_FORMAT = "harmonies-embeddings/1"
 SOURCE_KINDS = ("run", "backbone", "bundle")
@@ -351,19 +351,23 @@ def embed_clips(embedder: Embedder, clips: list[Clip], *, cache_dir: str | Path,
     if not kept:
         reasons = "; ".join(p.reason for p in problems[:3])
         raise ParameterError(f"nothing to embed: no readable clip ({len(problems)} problem(s){': ' + reasons if reasons else ''})")
-    step = 256  # clips per call: a progress bar that moves, and bounded memory per call
-    chunks = range(0, len(feats), step)
+    step = 64  # clips per call: a progress bar that moves, and bounded memory per call
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        chunks = tqdm(chunks, desc="embedding", unit_scale=step, unit="clip", leave=False, dynamic_ncols=True)
+        bar = tqdm(total=len(feats), desc="embedding", unit="clip", leave=False, dynamic_ncols=True)
     windows, owner, starts, vectors = [], [], [], []
-    for lo in chunks:
+    for lo in range(0, len(feats), step):
         part = embedder.embed(feats[lo : lo + step], hop)
         vectors.append(part.clips)
         windows.append(part.windows)
         owner.append(part.window_clip + lo)
         starts.append(part.window_start)
+        if bar is not None:
+            bar.update(len(part.clips))
+    if bar is not None:
+        bar.close()
     source = {"kind": embedder.kind, "path": str(Path(embedder.path).resolve()), "sha256": embedder.sha256, "file": embedder.file,
               "feature_config": embedder.feature_config.to_dict(), "window_frames": embedder.window_frames, "hop_frames": hop}  # fmt: skip
     emb = EmbeddingSet(

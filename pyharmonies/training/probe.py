@@ -29,7 +29,7 @@ import numpy as np
 from pyharmonies._atomic import atomic_open, write_atomic
 from pyharmonies.errors import ParameterError
 
-__all__ = ["C_GRID", "LinearProbe", "fit_probe", "train_probe_run"]
+__all__ = ["C_GRID", "LinearProbe", "clip_probs", "fit_probe", "train_probe_run"]
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)  # inverse L2 strength, chosen on the validation split by clip macro-F1
 PROBE_ARRAYS = "probe.npz"
