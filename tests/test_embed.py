@@ -157,6 +157,14 @@ def test_embedding_files_are_checksummed_and_an_older_bundle_still_classifies(ma
         f.write(b"\x00\x01\x02")
     with pytest.raises(BundleError, match="embedding.int8.onnx: checksum mismatch"):
         load_bundle(tampered, selfcheck=False)
+    edited = tmp_path / "edited"  # a manifest whose embedding reference is not what the files compute
+    shutil.copytree(made["bundle"], edited)
+    changed = json.loads(json.dumps(manifest))
+    changed["embedding"]["reference"]["vector"] = changed["embedding"]["reference"]["vector"][::-1]
+    (edited / "manifest.json").write_text(json.dumps(changed))
+    with pytest.raises(BundleError, match=r"self-check failed: embedding\.\w+\.\w+ embeds the reference audio off"):
+        load_bundle(edited)
+    assert load_bundle(made["bundle"]).embedding_reference.shape == (32,)  # the exported bundle passes its own check
     older = tmp_path / "older"
     shutil.copytree(made["bundle"], older)
     del manifest["embedding"]

@@ -123,6 +123,27 @@ def export_embedding(folded: nn.Module, reference: nn.Module, staging: Path, *, 
     return section, failures
 
 
+def embedding_reference(staging: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The embedding part of the golden self-check: the mean vector of the reference windows.
+
+    Computed through the device runtime with the first fp32 embedding file
+    (equal to PyTorch's within 1e-4 of the vectors' scale); every embedding
+    file is compared with it at load (:func:`pyharmonies.runtime.selfcheck.check_embedding`).
+    ``staging`` holds the files, ``reference.wav`` and the provisional manifest.
+    """
+    from pyharmonies.runtime.bundle import load_bundle
+    from pyharmonies.runtime.embedding import BundleEmbedder
+    from pyharmonies.runtime.selfcheck import read_reference_audio, reference_windows
+
+    bundle.write_manifest(staging, manifest)
+    loaded = load_bundle(staging, selfcheck=False)
+    y = read_reference_audio(staging / manifest["reference"]["file"], loaded.feature_config.sample_rate)
+    _, windows = reference_windows(loaded, y, manifest["reference"]["window_starts"])
+    fp32 = next(mf for mf in loaded.embedding_files.values() if mf.precision == "fp32")
+    vector = BundleEmbedder(loaded, fp32.runtime, "fp32").embed_windows(windows).astype(np.float64).mean(axis=0)
+    return {"file": fp32.name, "windows": int(len(windows)), "vector": [float(f"{v:.7g}") for v in vector]}
+
+
 def report_lines(section: dict[str, Any]) -> list[str]:
     """The report's section on the embedding files: their agreement with PyTorch's vectors."""
     v = section["verification"]

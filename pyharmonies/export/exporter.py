@@ -210,6 +210,10 @@ def export_run(
         if not failures and not drop_failures:
             manifest["reference"] = _reference(staging, manifest, src, clock)
             names.append(manifest["reference"]["file"])
+            if "embedding" in manifest:
+                from pyharmonies.export.embedding import embedding_reference
+
+                manifest["embedding"]["reference"] = embedding_reference(staging, manifest)
         write_report(staging / bundle.REPORT, manifest, max_drop=max_drop, failures=failures + drop_failures, allowed=allowed,
                      latency_runs=latency_runs)  # fmt: skip
         if "embedding" in manifest:

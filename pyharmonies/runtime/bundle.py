@@ -181,6 +181,7 @@ class Bundle:
     manifest: dict[str, Any] = field(default_factory=dict, repr=False)
     embedding_files: dict[str, ModelFile] = field(default_factory=dict, repr=False)  # the optional embedding models
     embedding_dim: int | None = None  # their output width; None when the bundle has none
+    embedding_reference: np.ndarray | None = field(default=None, repr=False)  # (dim,) for the self-check, if exported
 
     @property
     def model_input_shape(self) -> tuple[int, ...]:
@@ -437,7 +438,7 @@ def _parse(directory: Path, manifest: dict[str, Any], *, verify: bool) -> Bundle
     for mf in files.values():
         _check_file(where, mf, verify=verify)
 
-    embedding_files, embedding_dim = _embedding(f, directory, manifest.get("embedding"), verify=verify)
+    embedding_files, embedding_dim, embedding_reference = _embedding(f, directory, manifest.get("embedding"), verify=verify)
     source = manifest.get("source_run")
     return Bundle(
         path=directory,
@@ -458,13 +459,15 @@ def _parse(directory: Path, manifest: dict[str, Any], *, verify: bool) -> Bundle
         manifest=manifest,
         embedding_files=embedding_files,
         embedding_dim=embedding_dim,
+        embedding_reference=embedding_reference,
     )
 
 
-def _embedding(f: _Fields, directory: Path, section: Any, *, verify: bool) -> tuple[dict[str, ModelFile], int | None]:
-    """The optional ``embedding`` section: its model files, checked like the classifier's, and their width."""
+def _embedding(f: _Fields, directory: Path, section: Any, *, verify: bool) -> tuple[dict[str, ModelFile], int | None, np.ndarray | None]:
+    """The optional ``embedding`` section: its model files, checked like the classifier's, their width and the
+    self-check's reference vector (None when the section, or its ``reference``, is absent)."""
     if section is None:
-        return {}, None
+        return {}, None, None
     if not isinstance(section, dict):
         raise f.fail("'embedding' must be an object")
     dim = f.get(section, "dim", int, "embedding.dim")
@@ -478,7 +481,16 @@ def _embedding(f: _Fields, directory: Path, section: Any, *, verify: bool) -> tu
             raise f.fail(f"two {mf.runtime} {mf.precision} embedding files: {seen[mf.runtime, mf.precision]} and {mf.name}")
         seen[mf.runtime, mf.precision] = mf.name
         _check_file(str(directory), mf, verify=verify)
-    return files, dim
+    reference = section.get("reference")
+    if reference is None:
+        return files, dim, None
+    vector = f.get(f.get(section, "reference", dict, "embedding.reference"), "vector", list, "embedding.reference.vector")
+    if len(vector) != dim or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector):
+        raise f.fail(f"'embedding.reference.vector' must hold {dim} numbers")
+    array = np.asarray(vector, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise f.fail("'embedding.reference.vector' holds NaN or Inf")
+    return files, dim, array
 
 
 def _rows_of(kind: str, config: FeatureConfig) -> int:
