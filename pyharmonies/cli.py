@@ -34,6 +34,9 @@ COMMANDS: dict[str, str] = {
     "classify": "pyharmonies.commands.classify:classify",
     "listen": "pyharmonies.commands.listen:listen",
     "devices": "pyharmonies.commands.listen:devices",
+    "embed": "pyharmonies.commands.embed:embed",
+    "map": "pyharmonies.commands.music_map:map_command",
+    "similar": "pyharmonies.commands.similar:similar",
     "features": "pyharmonies.commands.features:features",
     "parity": "pyharmonies.commands.parity:parity",
     "bench": "pyharmonies.commands.bench:bench",
@@ -79,6 +82,12 @@ def cli() -> None:
       harmonies export runs/cnn --int8              a verified int8 bundle in export/cnn
       harmonies classify export/cnn song.wav        classify files on the device runtime
       harmonies listen --model export/cnn           classify the microphone live
+
+    \b
+    Embeddings (a CNN run, a backbone or a bundle):
+      harmonies embed runs/cnn data/ --out e.npz    a vector per clip and per window
+      harmonies map e.npz --out map.png             t-SNE of the clips, coloured by label
+      harmonies similar e.npz song.wav --k 5        the nearest clips by cosine
 
     \b
     The features alone:

@@ -44,6 +44,9 @@ HELP_MENTIONS = {
     "listen": ["--model", "--source", "--fast", "--hop", "--smoothing", "--threshold", "--top-k", "--json", "--duration", "--backend"],
     "devices": ["input devices"],
     "export": ["RUN", "--int8", "--format", "--out", "--calibration", "--max-drop", "--allow-drop"],
+    "embed": ["MODEL", "AUDIO...", "--out", "--hop", "--precision", "backbone.npz", "manifest"],
+    "map": ["EMBEDDINGS", "--out", "--seed", "t-SNE", "grey"],
+    "similar": ["EMBEDDINGS", "QUERY", "--k", "--tracks", "--other-tracks", "--json", "sha256"],
 }
 
 

@@ -25,6 +25,7 @@ DEVICE_MODULES = [
     "pyharmonies.runtime.bundle",
     "pyharmonies.runtime.classifier",
     "pyharmonies.runtime.files",
+    "pyharmonies.runtime.embedding",
     "pyharmonies.stream",
     "pyharmonies.stream.sources",
     "pyharmonies.commands.classify",

@@ -114,7 +114,11 @@ def test_bundle_holds_four_files_whose_checksums_match(bundles, runs, model):
         assert entry["sha256"] == sha256_file(path) and entry["bytes"] == path.stat().st_size, name
         assert (entry["runtime"], entry["precision"]) == MODEL_FILES[name]
     assert (bundle / "report.md").is_file()
-    assert sorted(p.name for p in bundle.iterdir()) == sorted([*MODEL_FILES, "manifest.json", "report.md", "reference.wav"])
+    embedding = sorted(m["embedding"]["files"]) if model == "cnn" else []  # the CNN's embedding files (tests/test_embed.py)
+    assert embedding == ([] if model == "lstm" else sorted(f"embedding.{p}.{r}" for p in ("fp32", "int8") for r in ("onnx", "tflite")))
+    for name in embedding:
+        assert m["embedding"]["files"][name]["sha256"] == sha256_file(bundle / name), name
+    assert sorted(p.name for p in bundle.iterdir()) == sorted([*MODEL_FILES, *embedding, "manifest.json", "report.md", "reference.wav"])
     assert not list(bundle.parent.glob(".*partial*")), "the staging folder is removed"
 
 

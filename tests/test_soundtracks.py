@@ -352,5 +352,5 @@ def test_cli_builds_from_deb_dir(deb_dir: Path, tmp_path: Path) -> None:
     assert lines[2].split()[:6] == ["tinyjazz", "tinyjazz-game", "1.2-3", "3", "1", "1"]
     assert lines[3].split()[:6] == ["tinyrock", "tinyrock-data", "1.2-3", "8", "2", "1"]
     assert lines[4].split()[:4] == ["total", "11", "3", "2"]
-    assert f"wrote 11 clips (0:00:11 of audio" in stdout and "1 music file under the duration floor" in stdout
+    assert "wrote 11 clips (0:00:11 of audio" in stdout and "1 music file under the duration floor" in stdout
     assert os.path.exists(out / "manifest.csv") and os.path.exists(out / "provenance.json")

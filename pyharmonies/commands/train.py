@@ -20,12 +20,13 @@ def _parse_options(text: str | None, what: str) -> dict:
     return data
 
 
-@click.command(short_help="Train a CNN, LSTM or SVM baseline on a labelled dataset.")
+@click.command(short_help="Train a CNN, LSTM, SVM baseline or linear probe on a labelled dataset.")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
-@click.option("--model", type=click.Choice(["cnn", "lstm", "svm"]), default="cnn", show_default=True,
+@click.option("--model", type=click.Choice(["cnn", "lstm", "svm", "probe"]), default="cnn", show_default=True,
               help="cnn: MobileNetV2-style over log-mel windows; lstm: small LSTM over frame-vector "
                    "sequences; svm: RBF SVM on clip means/stds of the frame vector (the classical baseline; "
-                   "the training-loop options, --init and --resume do not apply to it).")
+                   "the training-loop options, --init and --resume do not apply to it); probe: logistic regression "
+                   "on a pretrained backbone's clip embeddings (--backbone; seconds to fit, exports as a CNN).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run directory (config.json, splits.json, checkpoints, metrics.json, report.md, "
                    "confusion.png, curves.png). Default: runs/<model>-<dataset name>.")
@@ -104,6 +105,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
       harmonies train data/synth --model lstm --epochs 40
       harmonies train data/gtzan --folds 5 --group-by track
       harmonies train data/new --init runs/cnn --freeze-backbone
+      harmonies train data/few --model probe --backbone runs/backbone --folds 5
       harmonies train data/soundtracks --config runs/tune-cnn/best.json --folds 5
     """
     ctx = click.get_current_context()
@@ -140,6 +142,10 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
             from pyharmonies.training.svm import train_svm_run
 
             run = train_svm_run(cfg, progress=not quiet, warn=warn)
+        elif model == "probe":
+            from pyharmonies.training.probe import train_probe_run
+
+            run = train_probe_run(cfg, progress=not quiet, warn=warn)
         else:
             from pyharmonies.training.loop import train_run
 
@@ -185,6 +191,11 @@ NOT_FOR_SVM = {
 }  # fmt: skip
 
 
+#: Options the linear probe has no use for: the backbone fixes features and window, and it fits once.
+NOT_FOR_PROBE = {name: flag for name, flag in NOT_FOR_SVM.items()
+                 if name not in ("backbone", "device", "window_hop")}  # fmt: skip
+
+
 def _refuse_ignored_options(ctx: click.Context, model: str, folds: int) -> None:
     """An option given on the command line that this run would not use is an error, not silence."""
     given = [name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
@@ -194,6 +205,13 @@ def _refuse_ignored_options(ctx: click.Context, model: str, folds: int) -> None:
             raise click.UsageError(
                 f"{', '.join(ignored)}: not used by --model svm (an RBF SVM fitted once on clip statistics; "
                 "--init and --resume apply to cnn and lstm runs)"
+            )
+    if model == "probe":
+        ignored = [flag for name, flag in NOT_FOR_PROBE.items() if name in given]
+        if ignored:
+            raise click.UsageError(
+                f"{', '.join(ignored)}: not used by --model probe (a logistic regression fitted once on the backbone's "
+                "clip embeddings; the backbone fixes the features and the window)"
             )
     if model == "lstm" and ("backbone" in given or "from_scratch" in given):
         raise click.UsageError("--backbone, --from-scratch: only the cnn starts from a pretrained backbone")

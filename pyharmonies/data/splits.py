@@ -113,6 +113,33 @@ def keep_fraction(
     return sorted(i for i, g in zip(train, groups) if g in kept)
 
 
+def run_splits(
+    clips: Sequence[Clip],
+    *,
+    group_by: str = "track",
+    seed: int = 0,
+    val: float = 0.15,
+    test: float = 0.15,
+    train_fraction: float = 1.0,
+    keys: Mapping[str, set[str]] | None = None,
+) -> dict[str, list[int]]:
+    """A training run's splits, checked for leaks: clip indices per split.
+
+    ``keys`` (clip keys per split, e.g. one fold's) gives the splits;
+    otherwise they are :func:`split_groups`'s. ``train_fraction`` < 1 then
+    keeps that fraction of each label's training groups (:func:`keep_fraction`);
+    validation and test do not change.
+    """
+    if keys is not None:
+        splits = {split: [i for i, c in enumerate(clips) if c.key in members] for split, members in keys.items()}
+    else:
+        splits = split_groups(clips, group_by=group_by, seed=seed, val=val, test=test)
+    if train_fraction < 1:
+        splits["train"] = keep_fraction(splits["train"], clips, train_fraction, group_by=group_by, seed=seed)
+    check_splits(splits, clips, group_by=group_by)
+    return splits
+
+
 def group_kfold(
     clips: Sequence[Clip], k: int, *, group_by: str = "track", seed: int = 0, val: float = 0.15
 ) -> list[dict[str, list[int]]]:

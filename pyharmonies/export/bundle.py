@@ -6,7 +6,8 @@ The format is documented for users in ``export/README.md``; the device side
 ``model``, ``labels``, ``input``, ``feature_config``, ``files`` (per file:
 sha256, bytes, runtime, precision, quantization, input and output tensors),
 ``verification``, ``calibration`` (int8 bundles), ``source_run`` and
-``reference`` (the golden self-check, :mod:`pyharmonies.export.reference`).
+``reference`` (the golden self-check, :mod:`pyharmonies.export.reference`)
+and, for a CNN, ``embedding`` (:mod:`pyharmonies.export.embedding`).
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ def write_manifest(out_dir: str | os.PathLike[str], manifest: dict[str, Any]) ->
     listed = dict(manifest["files"])
     if "reference" in manifest:
         listed[manifest["reference"]["file"]] = manifest["reference"]
+    listed.update(manifest.get("embedding", {}).get("files", {}))
     for name, entry in listed.items():
         digest = sha256_file(out_dir / name)
         if digest != entry["sha256"]:

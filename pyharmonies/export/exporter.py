@@ -199,11 +199,28 @@ def export_run(
             calibration={"split": "train", "windows": int(src.calibration.shape[0])} if int8 else None,
         )  # fmt: skip
         names = list(entries) + [bundle.REPORT]
+        if name == "cnn":  # the device can embed too: the network without its head (export/embedding.py)
+            from pyharmonies.export.embedding import export_embedding
+
+            section, embedding_failures = export_embedding(folded, src.model, staging, runtimes=runtimes, int8=int8, x=src.x,
+                                                           calibration=src.calibration, say=clock.say)  # fmt: skip
+            failures += embedding_failures
+            manifest["embedding"] = section
+            names += list(section["files"])
         if not failures and not drop_failures:
             manifest["reference"] = _reference(staging, manifest, src, clock)
             names.append(manifest["reference"]["file"])
+            if "embedding" in manifest:
+                from pyharmonies.export.embedding import embedding_reference
+
+                manifest["embedding"]["reference"] = embedding_reference(staging, manifest)
         write_report(staging / bundle.REPORT, manifest, max_drop=max_drop, failures=failures + drop_failures, allowed=allowed,
                      latency_runs=latency_runs)  # fmt: skip
+        if "embedding" in manifest:
+            from pyharmonies.export.embedding import report_lines
+
+            with open(staging / bundle.REPORT, "a", encoding="utf-8") as f:
+                f.write("\n" + "\n".join(report_lines(manifest["embedding"])) + "\n")
         _move_into(staging, out, names)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -261,7 +278,9 @@ def _move_into(staging: Path, out: Path, names: list[str]) -> None:
     """Replace the bundle files in ``out`` with those in ``staging``: the old manifest first, stale model files too."""
     out.mkdir(parents=True, exist_ok=True)
     (out / bundle.MANIFEST).unlink(missing_ok=True)
-    for stale in bundle.MODEL_FILES:
+    from pyharmonies.export.embedding import EMBEDDING_FILES
+
+    for stale in (*bundle.MODEL_FILES, *EMBEDDING_FILES):
         if stale not in names:
             (out / stale).unlink(missing_ok=True)
     for file_name in names:

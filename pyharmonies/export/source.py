@@ -84,8 +84,8 @@ def load_run(
     if not (run_dir / "config.json").is_file():
         raise ParameterError(f"{run_dir}: not a run directory (no config.json; `harmonies train --out DIR` writes one)")
     cfg = TrainConfig.load(run_dir / "config.json")
-    if cfg.model not in ("cnn", "lstm"):
-        raise ParameterError(f"{run_dir} is a {cfg.model} run; only neural runs (cnn, lstm) export to a bundle")
+    if cfg.model not in ("cnn", "lstm", "probe"):  # a probe run's best.pt is a CNN (training/probe.py)
+        raise ParameterError(f"{run_dir} is a {cfg.model} run; only neural runs (cnn, lstm, probe) export to a bundle")
     if not (run_dir / checkpoint.BEST).is_file():
         raise ParameterError(
             f"{run_dir}: no {checkpoint.BEST} (the run was killed before its first epoch ended, or is still training); "

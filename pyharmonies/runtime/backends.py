@@ -188,13 +188,13 @@ class Backend:
 
     name = ""
 
-    def __init__(self, bundle: Bundle, file: ModelFile, *, threads: int = 1):
+    def __init__(self, bundle: Bundle, file: ModelFile, *, threads: int = 1, n_outputs: int | None = None):
         self.bundle = bundle
         self.file = file
         self.precision = file.precision
         self.threads = threads
         self.input_shape = bundle.model_input_shape  # one window, without the batch axis
-        self.n_outputs = len(bundle.labels)
+        self.n_outputs = len(bundle.labels) if n_outputs is None else n_outputs  # an embedding file: its width
         self.provider = ""
 
     def __repr__(self) -> str:
@@ -271,8 +271,8 @@ class TFLiteBackend(Backend):
 
     name = "tflite"
 
-    def __init__(self, bundle: Bundle, file: ModelFile, *, threads: int = 1):
-        super().__init__(bundle, file, threads=threads)
+    def __init__(self, bundle: Bundle, file: ModelFile, *, threads: int = 1, n_outputs: int | None = None):
+        super().__init__(bundle, file, threads=threads, n_outputs=n_outputs)
         interpreter_cls, self.provider = _tflite_interpreter()
         try:
             self._interp = interpreter_cls(model_path=str(file.path), num_threads=threads)
@@ -322,8 +322,8 @@ class OnnxBackend(Backend):
 
     name = "onnx"
 
-    def __init__(self, bundle: Bundle, file: ModelFile, *, threads: int = 1):
-        super().__init__(bundle, file, threads=threads)
+    def __init__(self, bundle: Bundle, file: ModelFile, *, threads: int = 1, n_outputs: int | None = None):
+        super().__init__(bundle, file, threads=threads, n_outputs=n_outputs)
         import onnxruntime as ort
 
         self.provider = "onnxruntime"

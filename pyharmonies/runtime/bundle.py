@@ -27,7 +27,15 @@ Manifest (``format_version`` 1)::
                                      "input": {"name", "dtype", "scale", "zero_point"},
                                      "output": {"name", "dtype", "scale", "zero_point"}}, ...},
      "verification": {...}, "source_run": str,
-     "reference": {...}}   (the golden self-check: see pyharmonies.runtime.selfcheck)
+     "reference": {...},   (the golden self-check: see pyharmonies.runtime.selfcheck)
+     "embedding": {"dim": int, "files": {"embedding.int8.tflite": {...as in files...}, ...},
+                   "verification": {...}}}   (optional, CNN bundles: see pyharmonies.runtime.embedding)
+
+The ``embedding`` section lists second model files that map the same
+normalised window to the network's pooled features (``(batch, dim)``, the
+classifier head's input). They are kept apart from ``files`` so that a
+runtime that predates them loads the bundle unchanged, and so that the
+classifier's files are exactly what they would be without them.
 """
 
 from __future__ import annotations
@@ -171,6 +179,9 @@ class Bundle:
     model: dict[str, Any] = field(repr=False)
     source_run: str | None = None
     manifest: dict[str, Any] = field(default_factory=dict, repr=False)
+    embedding_files: dict[str, ModelFile] = field(default_factory=dict, repr=False)  # the optional embedding models
+    embedding_dim: int | None = None  # their output width; None when the bundle has none
+    embedding_reference: np.ndarray | None = field(default=None, repr=False)  # (dim,) for the self-check, if exported
 
     @property
     def model_input_shape(self) -> tuple[int, ...]:
@@ -427,6 +438,7 @@ def _parse(directory: Path, manifest: dict[str, Any], *, verify: bool) -> Bundle
     for mf in files.values():
         _check_file(where, mf, verify=verify)
 
+    embedding_files, embedding_dim, embedding_reference = _embedding(f, directory, manifest.get("embedding"), verify=verify)
     source = manifest.get("source_run")
     return Bundle(
         path=directory,
@@ -445,7 +457,40 @@ def _parse(directory: Path, manifest: dict[str, Any], *, verify: bool) -> Bundle
         model=dict(model),
         source_run=source if isinstance(source, str) and source else None,
         manifest=manifest,
+        embedding_files=embedding_files,
+        embedding_dim=embedding_dim,
+        embedding_reference=embedding_reference,
     )
+
+
+def _embedding(f: _Fields, directory: Path, section: Any, *, verify: bool) -> tuple[dict[str, ModelFile], int | None, np.ndarray | None]:
+    """The optional ``embedding`` section: its model files, checked like the classifier's, their width and the
+    self-check's reference vector (None when the section, or its ``reference``, is absent)."""
+    if section is None:
+        return {}, None, None
+    if not isinstance(section, dict):
+        raise f.fail("'embedding' must be an object")
+    dim = f.get(section, "dim", int, "embedding.dim")
+    if dim < 1:
+        raise f.fail(f"'embedding.dim' must be positive, got {dim}")
+    listed = f.get(section, "files", dict, "embedding.files")
+    files = {name: _model_file(f, directory, name, entry) for name, entry in listed.items()}
+    seen: dict[tuple[str, str], str] = {}
+    for mf in files.values():
+        if (mf.runtime, mf.precision) in seen:
+            raise f.fail(f"two {mf.runtime} {mf.precision} embedding files: {seen[mf.runtime, mf.precision]} and {mf.name}")
+        seen[mf.runtime, mf.precision] = mf.name
+        _check_file(str(directory), mf, verify=verify)
+    reference = section.get("reference")
+    if reference is None:
+        return files, dim, None
+    vector = f.get(f.get(section, "reference", dict, "embedding.reference"), "vector", list, "embedding.reference.vector")
+    if len(vector) != dim or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector):
+        raise f.fail(f"'embedding.reference.vector' must hold {dim} numbers")
+    array = np.asarray(vector, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        raise f.fail("'embedding.reference.vector' holds NaN or Inf")
+    return files, dim, array
 
 
 def _rows_of(kind: str, config: FeatureConfig) -> int:

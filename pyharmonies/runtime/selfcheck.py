@@ -44,6 +44,9 @@ a pair it cannot separate is written in the manifest's ``reference.notes``
 and the report. Top-1 must match in every window whose exported top-1 leads
 by more than two tolerances.
 
+A CNN bundle's embedding files are checked on the same windows: the mean
+of their vectors must match the exporter's (:func:`check_embedding`).
+
 Cost at load (x86 workstation, tiny test models): checksums only 1 ms; the
 self-check of all four files 21 ms (CNN) and 38 ms (LSTM), most of it
 creating the ONNX Runtime sessions; features and normalisation alone 1 ms.
@@ -305,7 +308,44 @@ def self_check(bundle: Bundle, files: list[str] | None = None) -> Reference | No
             raise BundleError(f"{fail}: {name} has no expected values in 'reference.expected' (added after export?)")
         clf = WindowClassifier(bundle, make_backend(bundle, mf.runtime, mf.precision))
         compare(bundle, name, ref.expected[name], file_log_probs(clf, windows))
+    if bundle.embedding_reference is not None:
+        installed = available_backends()
+        for mf in bundle.embedding_files.values():
+            if mf.runtime in installed:
+                check_embedding(bundle, mf.name, windows)
     return ref
+
+
+#: The embedding self-check: least cosine similarity between a file's mean vector of the reference windows
+#: and the exporter's, and largest relative difference of their norms, per precision. fp32: float rounding
+#: moves them by ~1e-6. int8: the test models' int8 files stay above 0.995 per window against PyTorch
+#: (mean vectors closer still) and within 3% in norm; 0.98 and 10% leave four and three times that margin.
+EMBEDDING_MIN_COSINE: dict[str, float] = {"fp32": 0.9999, "int8": 0.98}
+EMBEDDING_NORM_RTOL: dict[str, float] = {"fp32": 1e-3, "int8": 0.1}
+
+
+def check_embedding(bundle: Bundle, file_name: str, windows: np.ndarray) -> None:
+    """Compare an embedding file's mean vector of the reference windows ``(n, rows, frames)`` with the exporter's.
+
+    Raises
+    ------
+    BundleError
+        The cosine similarity or the norm is off (the file, the runtime or the manifest changed).
+    """
+    from pyharmonies.runtime.embedding import BundleEmbedder
+
+    mf = bundle.embedding_files[file_name]
+    got = BundleEmbedder(bundle, mf.runtime, mf.precision).embed_windows(windows).astype(np.float64).mean(axis=0)
+    want = bundle.embedding_reference
+    norms = float(np.linalg.norm(got)), float(np.linalg.norm(want))
+    cosine = float(got @ want / max(norms[0] * norms[1], 1e-300))
+    ratio = abs(norms[0] / max(norms[1], 1e-300) - 1.0)
+    if cosine < EMBEDDING_MIN_COSINE[mf.precision] or ratio > EMBEDDING_NORM_RTOL[mf.precision]:
+        raise BundleError(
+            f"{bundle.path}: self-check failed: {file_name} embeds the reference audio off the exporter's vector "
+            f"(cosine {cosine:.5f}, at least {EMBEDDING_MIN_COSINE[mf.precision]} expected; norm {norms[0]:.5g} vs "
+            f"{norms[1]:.5g}): the file, the manifest or this runtime changed since export"
+        )
 
 
 def compare(bundle: Bundle, file_name: str, expected: dict[str, np.ndarray], got: np.ndarray) -> None:

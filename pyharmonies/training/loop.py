@@ -25,7 +25,7 @@ from pyharmonies._atomic import write_atomic
 from pyharmonies.data.augment import AugmentConfig
 from pyharmonies.data.cache import FeatureCache
 from pyharmonies.data.sources import Clip, DatasetIndex, Problem, open_dataset
-from pyharmonies.data.splits import SPLITS, check_splits, group_kfold, keep_fraction, load_splits, save_splits, split_groups
+from pyharmonies.data.splits import SPLITS, group_kfold, load_splits, run_splits, save_splits
 from pyharmonies.data.windows import Window, make_windows, window_frames
 from pyharmonies.errors import ParameterError
 from pyharmonies.features import FeatureConfig
@@ -597,16 +597,11 @@ def train_run(
         dist.barrier()
         fcfg = FeatureConfig(**cfg.features)
         prep = prepare_data(cfg.data, fcfg, INPUT_KIND[cfg.model], cfg.cache, dist=dist, progress=progress, warn=warn)
-        if split_keys is not None:
-            prep.splits = {split: [i for i, c in enumerate(prep.clips) if c.key in keys] for split, keys in split_keys.items()}
-        elif resume and split_path.exists():
-            prep.splits = load_splits(split_path, prep.clips)
+        if split_keys is None and resume and split_path.exists():
+            prep.splits = load_splits(split_path, prep.clips)  # as the run was started (a train_fraction already cut)
         else:
-            prep.splits = split_groups(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test)
-        if cfg.train_fraction < 1 and not (resume and split_path.exists() and split_keys is None):  # saved: already cut
-            prep.splits["train"] = keep_fraction(prep.splits["train"], prep.clips, cfg.train_fraction, group_by=cfg.group_by,
-                                                 seed=cfg.seed)  # fmt: skip
-        check_splits(prep.splits, prep.clips, group_by=cfg.group_by)
+            prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test,
+                                     train_fraction=cfg.train_fraction, keys=split_keys)  # fmt: skip
         trainer = _Trainer(cfg, run_dir, prep, dist, progress, warn)
         if last is not None:
             trainer.resume(last, last_path)
@@ -696,6 +691,10 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
             from pyharmonies.training.svm import train_svm_run
 
             train_svm_run(sub, progress=progress, split_keys=keys)
+        elif cfg.model == "probe":
+            from pyharmonies.training.probe import train_probe_run
+
+            train_probe_run(sub, progress=progress, split_keys=keys)
         else:
             train_run(sub, progress=progress, split_keys=keys, resume=resume and (run / checkpoint.LAST).exists())
         fold_runs.append(json.loads((run / "metrics.json").read_text()))

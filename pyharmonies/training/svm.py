@@ -275,7 +275,7 @@ def train_svm_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str]]
     the data (a class with few clips, an empty folder) as it is found; they
     are also in ``metrics.json`` and ``report.md``.
     """
-    from pyharmonies.data.splits import check_splits, keep_fraction, save_splits, split_groups
+    from pyharmonies.data.splits import run_splits, save_splits
     from pyharmonies.features import FeatureConfig
     from pyharmonies.training.checkpoint import BEST, LAST
     from pyharmonies.training.loop import prepare_data
@@ -286,14 +286,8 @@ def train_svm_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str]]
         raise ParameterError(f"{run_dir} already holds a cnn or lstm run ({BEST}, {LAST}); choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare_data(cfg.data, FeatureConfig(**cfg.features), "frame_vector", cfg.cache, progress=progress, warn=warn)
-    if split_keys is not None:
-        prep.splits = {split: [i for i, c in enumerate(prep.clips) if c.key in keys] for split, keys in split_keys.items()}
-    else:
-        prep.splits = split_groups(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test)
-    if cfg.train_fraction < 1:  # the split's other groups stay unused: val and test do not change
-        prep.splits["train"] = keep_fraction(prep.splits["train"], prep.clips, cfg.train_fraction, group_by=cfg.group_by,
-                                             seed=cfg.seed)  # fmt: skip
-    check_splits(prep.splits, prep.clips, group_by=cfg.group_by)
+    prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test,
+                             train_fraction=cfg.train_fraction, keys=split_keys)  # fmt: skip
     try:
         model, c, results = fit_on_splits(prep, cfg.seed)
     except ParameterError as err:
