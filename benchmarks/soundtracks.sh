@@ -46,13 +46,14 @@ for k in 0 1 2 3 4; do
     --epochs 8 --batch-size 64 -q "${EXTRA[@]}"
 done
 run cnn-e10-pretrained --model cnn --epochs 10 --patience 4 --backbone "$RUNS/backbone-fold{fold}"
+run lstm-new-defaults --model lstm   # today's defaults
 
 "${H[@]}" compare "$RUNS"/cnn-e10 "$RUNS"/cnn-e10-balanced "$RUNS"/cnn-e10-pretrained "$RUNS"/cnn-e10-recipe \
-  "$RUNS"/cnn-e10-small "$RUNS"/lstm-defaults "$RUNS"/svm --out "$RUNS/table.md"
+  "$RUNS"/cnn-e10-small "$RUNS"/lstm-defaults "$RUNS"/lstm-new-defaults "$RUNS"/svm --out "$RUNS/table.md"
 
 # int8 against fp32, fold by fold, on the device runtime.
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-e10"
-.venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-e10-pretrained"
+.venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-e10-balanced"
 
 # The LSTM study (resumes if killed; each trial is five fold trainings). Trial 0 is the base:
 # the LSTM defaults of the time (loss weights, best epoch by window macro-F1).

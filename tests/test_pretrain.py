@@ -112,16 +112,16 @@ def test_training_starts_from_a_backbone_and_records_it(corpus, pretrained, tmp_
     assert "Started from the backbone" in (run / "report.md").read_text()
 
 
-def test_a_backbone_that_does_not_fit_is_refused_or_skipped_with_a_reason(corpus, pretrained, tmp_path):
+def test_a_backbone_that_does_not_fit_is_refused_with_what_to_do(corpus, pretrained, tmp_path):
     cfg = dict(data=str(corpus), cache=str(tmp_path / "cache"), window=1.0, epochs=1, batch_size=8, model_options=SMALL_CNN)
-    with pytest.raises(ParameterError, match="other features.*n_mels 32 vs 40.*--from-scratch"):
+    with pytest.raises(ParameterError, match="other features.*n_mels 32 vs 40.*harmonies pretrain"):
         train_run(TrainConfig(**cfg, out=str(tmp_path / "a"), features={"n_mels": 40}, backbone=str(pretrained)), progress=False)
     with pytest.raises(ParameterError, match="another shape.*last_channels 32 vs 48"):
         train_run(TrainConfig(**{**cfg, "model_options": {**SMALL_CNN, "last_channels": 48}}, out=str(tmp_path / "b"),
                               features=FEATURES, backbone=str(pretrained)), progress=False)  # fmt: skip
-    said: list[str] = []
-    run = train_run(TrainConfig(**cfg, out=str(tmp_path / "c"), features=FEATURES), progress=False, warn=said.append)
-    assert any("shipped backbone does not fit" in line and "harmonies pretrain" in line for line in said), said
+    with pytest.raises(ParameterError, match="the shipped backbone does not fit.*other features"):
+        train_run(TrainConfig(**cfg, out=str(tmp_path / "c"), features=FEATURES, backbone="shipped"), progress=False)
+    run = train_run(TrainConfig(**cfg, out=str(tmp_path / "d"), features=FEATURES), progress=False)  # the default
     assert "from scratch" in (run / "report.md").read_text()
 
 
@@ -174,15 +174,21 @@ def test_the_pretrain_command_explains_and_refuses_bad_options(corpus, tmp_path)
     assert result.exit_code != 0 and "wdth" in result.output
     result = CliRunner().invoke(cli, ["train", str(corpus), "--model", "lstm", "--from-scratch"])
     assert result.exit_code != 0 and "only the cnn" in result.output
+    result = CliRunner().invoke(cli, ["train", str(corpus), "--backbone", "shipped", "--from-scratch"])
+    assert result.exit_code != 0 and "contradict" in result.output
 
 
-def test_the_shipped_backbone_loads_and_fits_the_default_cnn():
+def test_the_shipped_backbone_loads_and_fits_the_default_cnn(corpus, tmp_path):
     found = load_backbone(shipped_backbone_path())
     assert shipped_backbone_path().stat().st_size <= 1_000_000
     assert found.mismatch(FeatureConfig(), {}) is None
     assert found.meta["pretraining"]["hours"] > 5 and found.meta["pretraining"]["recordings"] >= 100
     net = found.model(n_classes=4)
     assert net(torch.zeros(2, 1, 64, 129)).shape == (2, 4)
+    run = train_run(TrainConfig(data=str(corpus), out=str(tmp_path / "run"), cache=str(tmp_path / "cache"), epochs=1,
+                                batch_size=8, backbone="shipped"), progress=False)  # fmt: skip
+    assert checkpoint.load(run / checkpoint.BEST)["meta"]["backbone"]["shipped"] is True
+    assert "Started from the shipped backbone" in (run / "report.md").read_text()
 
 
 def test_pretraining_under_torchrun_saves_once(corpus, tmp_path):

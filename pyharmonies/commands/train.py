@@ -57,11 +57,13 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--no-cache", is_flag=True, help="Recompute features from audio for every window (for benchmarks; slow).")
 @click.option("--init", "init_run", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Fine-tune from this earlier run (a new head when the labels differ).")
-@click.option("--backbone", default="shipped", show_default=True, metavar="shipped|PATH",
-              help="cnn: start from this pretrained backbone: the one the package ships (pretrained on unlabelled "
-                   "music; used when the features and network shape match), a `harmonies pretrain` run folder or its "
-                   "backbone.npz. With --folds, '{fold}' in PATH becomes the fold number.")
-@click.option("--from-scratch", is_flag=True, help="cnn: random initial weights, no pretrained backbone.")
+@click.option("--backbone", default=None, metavar="shipped|PATH",
+              help="cnn: start from a pretrained backbone; probe: the backbone to embed with (default: shipped). "
+                   "'shipped': the one the package ships (pretrained on unlabelled game music; the default features "
+                   "and network shape); PATH: a `harmonies pretrain` run folder or its backbone.npz. With --folds, "
+                   "'{fold}' in PATH becomes the fold number. The cnn trains from scratch without it: on the "
+                   "soundtracks set the shipped start did not beat it yet (docs/EXPERIMENTS.md).")
+@click.option("--from-scratch", is_flag=True, help="cnn: random initial weights, no pretrained backbone (the default).")
 @click.option("--freeze-backbone", is_flag=True, help="With --init or a backbone: train the classifier head only.")
 @click.option("--head-epochs", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Train the classifier head alone (the backbone's learning rate held at 0) for this many epochs, "
@@ -123,7 +125,8 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
             device=device, seed=seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
             val=val, test=test_fraction, train_fraction=train_fraction, folds=folds, augment=not no_augment, mixup=mixup, workers=workers,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
-            backbone="none" if from_scratch else backbone, head_epochs=head_epochs,
+            backbone="none" if from_scratch else backbone or ("shipped" if model == "probe" else "none"),
+            head_epochs=head_epochs,
             freeze_backbone=freeze_backbone, model_options=_parse_options(model_options, "--model-options"),
             features=features, weight_decay=weight_decay, label_smoothing=label_smoothing, select_by=select_by,
             augment_options=_parse_options(augment_options, "--augment-options"),

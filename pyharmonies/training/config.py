@@ -52,7 +52,7 @@ class TrainConfig:
     cache: str = ".cache/features"  # feature cache directory
     use_cache: bool = True  # False: recompute features from audio for every window (slow; for benchmarks)
     init: str | None = None  # fine-tune from this earlier run directory
-    backbone: str = "shipped"  # cnn: start from a pretrained backbone: shipped | none | a pretrain run or .npz ({fold}: per fold)
+    backbone: str = "none"  # cnn, probe: a pretrained backbone: none (from scratch) | shipped | a pretrain run or .npz ({fold}: per fold)
     freeze_backbone: bool = False  # with init or a backbone: train the head only
     head_epochs: float = 0.0  # train the head alone (backbone learning rate 0) for this many epochs first
     model_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # model config fields, e.g. width

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,13 +196,8 @@ def model_from_meta(meta: dict[str, Any]) -> nn.Module:
 class _Trainer:
     """The state of one run; ``fit`` is the loop."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: Path, prep: PreparedData, dist: Distributed, progress: bool,
-                 warn: Callable[[str], None] | None = None):  # fmt: skip
+    def __init__(self, cfg: TrainConfig, run_dir: Path, prep: PreparedData, dist: Distributed, progress: bool):
         self.cfg = cfg
-        if not dist.is_main:
-            self.warn: Callable[[str], None] = lambda line: None
-        else:
-            self.warn = warn if warn is not None else (lambda line: warnings.warn(line, stacklevel=3))
         self.backbone_info: dict[str, Any] | None = None
         self.run_dir = run_dir
         self.prep = prep
@@ -298,10 +292,8 @@ class _Trainer:
     def _backbone_init(self) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The pretrained backbone a CNN starts from (its weights, normaliser and shape), or nothing.
 
-        The shipped backbone is the default: when it does not fit this run's
-        features or network shape, a warning says why and how to get one that
-        does, and the run trains from scratch. A backbone asked for by path
-        must fit.
+        ``--backbone shipped`` or a path; a backbone that does not fit the
+        run's features or network shape is refused with what to do instead.
         """
         from pyharmonies.training.backbone import load_backbone, resolve_backbone, shipped_backbone_path
 
@@ -310,18 +302,16 @@ class _Trainer:
         path = resolve_backbone(self.cfg.backbone)
         shipped = self.cfg.backbone == "shipped"
         if shipped and not path.is_file():
-            self.warn(f"this installation has no shipped backbone ({shipped_backbone_path()}); training from scratch")
-            return None, None
+            raise ParameterError(f"this installation has no shipped backbone ({shipped_backbone_path()}); "
+                                 "pass --backbone PATH (a `harmonies pretrain` folder or its backbone.npz)")  # fmt: skip
         found = load_backbone(path)
         why = found.mismatch(self.prep.feature_config, self.cfg.model_options)
         if why is not None:
-            advice = ("pretrain one for them (`harmonies pretrain AUDIO --out DIR` with this run's --feature-config and "
-                      "--model-options, then --backbone DIR), or pass --from-scratch")  # fmt: skip
-            if not shipped:
-                raise ParameterError(f"--backbone {path}: {why}; {advice}")
-            self.warn(f"the shipped backbone does not fit this run: {why}; training from scratch. To start from a "
-                      f"pretrained backbone, {advice} (which also silences this)")  # fmt: skip
-            return None, None
+            name = "the shipped backbone" if shipped else str(path)
+            raise ParameterError(f"--backbone {self.cfg.backbone}: {name} does not fit this run: {why}; pretrain one for "
+                                 "these features and this network (`harmonies pretrain AUDIO --out DIR` with this run's "
+                                 "--feature-config and --model-options, then --backbone DIR), or train from scratch "
+                                 "(no --backbone)")  # fmt: skip
         self.init_path = found.path
         self.backbone_info = {"path": str(found.path), "sha256": found.sha256, "shipped": shipped,
                               "pretraining": found.meta.get("pretraining", {})}  # fmt: skip
@@ -602,7 +592,7 @@ def train_run(
         else:
             prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test,
                                      train_fraction=cfg.train_fraction, keys=split_keys)  # fmt: skip
-        trainer = _Trainer(cfg, run_dir, prep, dist, progress, warn)
+        trainer = _Trainer(cfg, run_dir, prep, dist, progress)
         if last is not None:
             trainer.resume(last, last_path)
         if dist.is_main:
