@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from pyharmonies.cli import cli
 
-SMALL_CNN = {"blocks": ((1, 8, 1, 1), (2, 16, 1, 2)), "last_channels": 32}
+from _tiny_backbone import train_tiny_backbone
 
 
 def invoke(*args) -> tuple[int, str, str]:
@@ -29,23 +29,11 @@ def invoke(*args) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     from pyharmonies.data.synth import synth_corpus
-    from pyharmonies.training import checkpoint
-    from pyharmonies.training.backbone import save_backbone
-    from pyharmonies.training.config import TrainConfig
-    from pyharmonies.training.loop import model_from_meta, train_run
 
     base = tmp_path_factory.mktemp("probe")
     corpus = base / "synth"
     synth_corpus(corpus, classes=3, clips_per_class=5, seconds=3.0, seed=7, progress=False, jobs=1)
-    cfg = TrainConfig(data=str(corpus), out=str(base / "cnn"), cache=str(base / "cache"), model="cnn", window=1.0, seed=0,
-                      features={"n_mels": 32}, batch_size=8, epochs=1, patience=1, augment=False, mixup=0.0,
-                      backbone="none", model_options=SMALL_CNN)  # fmt: skip
-    run = train_run(cfg, progress=False)
-    ck = checkpoint.load(run / checkpoint.BEST)
-    net = model_from_meta(ck["meta"])
-    net.load_state_dict(ck["model"])
-    keys = ("model_config", "feature_config", "window_frames", "input_shape", "normalizer", "window_seconds")
-    backbone = save_backbone(base / "bb.npz", net, {k: ck["meta"][k] for k in keys})
+    _, backbone = train_tiny_backbone(base, corpus)
     return {"corpus": corpus, "backbone": backbone, "cache": base / "cache", "base": base}
 
 

@@ -202,20 +202,14 @@ NOT_FOR_PROBE = {name: flag for name, flag in NOT_FOR_SVM.items()
 def _refuse_ignored_options(ctx: click.Context, model: str, folds: int) -> None:
     """An option given on the command line that this run would not use is an error, not silence."""
     given = [name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
-    if model == "svm":
-        ignored = [flag for name, flag in NOT_FOR_SVM.items() if name in given]
-        if ignored:
-            raise click.UsageError(
-                f"{', '.join(ignored)}: not used by --model svm (an RBF SVM fitted once on clip statistics; "
-                "--init and --resume apply to cnn and lstm runs)"
-            )
-    if model == "probe":
-        ignored = [flag for name, flag in NOT_FOR_PROBE.items() if name in given]
-        if ignored:
-            raise click.UsageError(
-                f"{', '.join(ignored)}: not used by --model probe (a logistic regression fitted once on the backbone's "
-                "clip embeddings; the backbone fixes the features and the window)"
-            )
+    unused, why = {
+        "svm": (NOT_FOR_SVM, "an RBF SVM fitted once on clip statistics; --init and --resume apply to cnn and lstm runs"),
+        "probe": (NOT_FOR_PROBE, "a logistic regression fitted once on the backbone's clip embeddings; the backbone "
+                                 "fixes the features and the window"),
+    }.get(model, ({}, ""))  # fmt: skip
+    ignored = [flag for name, flag in unused.items() if name in given]
+    if ignored:
+        raise click.UsageError(f"{', '.join(ignored)}: not used by --model {model} ({why})")
     if model == "lstm" and ("backbone" in given or "from_scratch" in given):
         raise click.UsageError("--backbone, --from-scratch: only the cnn starts from a pretrained backbone")
     if "backbone" in given and "from_scratch" in given:
