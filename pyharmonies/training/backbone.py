@@ -9,8 +9,8 @@ allow_pickle=False)`` reads it, so loading runs no code.
 
 ``harmonies pretrain`` writes ``OUT/backbone.npz``; the package ships one
 (:func:`shipped_backbone_path`, documented by the model card beside it);
-``harmonies train --model cnn`` starts from it unless told otherwise
-(``--backbone``, ``--from-scratch``).
+``harmonies train --model cnn --backbone shipped|PATH`` starts from one, and
+``--model probe`` embeds with one (the shipped one unless told otherwise).
 """
 
 from __future__ import annotations
