@@ -47,9 +47,10 @@ for k in 0 1 2 3 4; do
 done
 run cnn-e10-pretrained --model cnn --epochs 10 --patience 4 --backbone "$RUNS/backbone-fold{fold}"
 run lstm-new-defaults --model lstm   # today's defaults
+run probe-pretrained --model probe --backbone "$RUNS/backbone-fold{fold}"
 
 "${H[@]}" compare "$RUNS"/cnn-e10 "$RUNS"/cnn-e10-balanced "$RUNS"/cnn-e10-pretrained "$RUNS"/cnn-e10-recipe \
-  "$RUNS"/cnn-e10-small "$RUNS"/lstm-defaults "$RUNS"/lstm-new-defaults "$RUNS"/svm --out "$RUNS/table.md"
+  "$RUNS"/cnn-e10-small "$RUNS"/lstm-defaults "$RUNS"/lstm-new-defaults "$RUNS"/probe-pretrained "$RUNS"/svm --out "$RUNS/table.md"
 
 # int8 against fp32, fold by fold, on the device runtime.
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-e10"
