@@ -489,7 +489,7 @@ class _Trainer:
         return results
 
 
-def _start_description(cfg: TrainConfig, backbone: dict[str, Any] | None) -> str:
+def start_description(cfg: TrainConfig, backbone: dict[str, Any] | None) -> str:
     """How the run's weights started, one line for reports."""
     if cfg.init:
         return f"fine-tuned from the run {cfg.init}"
@@ -612,7 +612,7 @@ def train_run(
                 "config": trainer.options,
                 "parameters": count_parameters(trainer.core),
                 "macs_per_window": count_macs(trainer.core.cpu(), shape),
-                "start": _start_description(cfg, trainer.backbone_info),
+                "start": start_description(cfg, trainer.backbone_info),
             }
             metrics = {
                 "splits": results,

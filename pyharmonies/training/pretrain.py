@@ -52,7 +52,7 @@ from pyharmonies._atomic import write_atomic
 from pyharmonies.data.augment import AugmentConfig, augment_window, white_noise_profile
 from pyharmonies.data.cache import FeatureCache
 from pyharmonies.data.unlabelled import UnlabelledAudio, open_unlabelled
-from pyharmonies.errors import ParameterError, refuse_unknown_fields
+from pyharmonies.errors import ParameterError
 from pyharmonies.features import FeatureConfig
 from pyharmonies.models.cnn import MobileNetV2
 from pyharmonies.models.registry import config_to_dict, model_config
@@ -119,11 +119,6 @@ class PretrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PretrainConfig:
-        refuse_unknown_fields(cls, data, "pretraining option(s)")
-        return cls(**data)
 
 
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -211,13 +211,13 @@ def train_probe_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str
     checkpoint.save_atomic({"model": net.state_dict(), "meta": meta, "epoch": 0}, run_dir / checkpoint.BEST)
 
     from pyharmonies.models.complexity import count_macs, count_parameters
-    from pyharmonies.training.loop import _start_description
+    from pyharmonies.training.loop import start_description
 
     metrics = {
         "splits": results,
         "model": {"name": "probe", "C": probe.C, "embedding_dim": int(emb.clips.shape[1]), "exported_as": "cnn",
                   "config": options, "parameters": count_parameters(net), "trained_parameters": int(w.size + b.size),
-                  "macs_per_window": count_macs(net, (1, 1, *meta["input_shape"])), "start": _start_description(cfg, backbone_info),
+                  "macs_per_window": count_macs(net, (1, 1, *meta["input_shape"])), "start": start_description(cfg, backbone_info),
                   "predicts": "a clip: the mean over its windows of softmax(head(embedding)), as the device votes"},  # fmt: skip
         "windows": {s: int(np.isin(emb.window_clip, idx).sum()) for s, idx in part.items()},
         "clips": {s: len(m) for s, m in prep.splits.items()},
