@@ -49,6 +49,21 @@ run cnn-e10-pretrained --model cnn --epochs 10 --patience 4 --backbone "$RUNS/ba
 run lstm-new-defaults --model lstm   # today's defaults
 run probe-pretrained --model probe --backbone "$RUNS/backbone-fold{fold}"
 
+# The small-data curve (issue 12): the same folds, each keeping 10%, 25% or 50% of every label's
+# training tracks (validation and test unchanged); the per-fold backbones are those above.
+CURVE=()
+for f in 0.1 0.25 0.5; do
+  run svm-$f --model svm --train-fraction $f
+  run probe-$f --model probe --backbone "$RUNS/backbone-fold{fold}" --train-fraction $f
+  run scratch-$f --model cnn --epochs 10 --patience 4 --from-scratch --train-fraction $f
+  run pretrained-$f --model cnn --epochs 10 --patience 4 --backbone "$RUNS/backbone-fold{fold}" --train-fraction $f
+  CURVE+=(--run SVM $f "$RUNS/svm-$f" --run "linear probe" $f "$RUNS/probe-$f" \
+          --run "CNN from scratch" $f "$RUNS/scratch-$f" --run "CNN from the fold's backbone" $f "$RUNS/pretrained-$f")
+done
+.venv/bin/python benchmarks/small_data_curve.py --baseline SVM --out "$RUNS/small-data-curve.png" --table "$RUNS/small-data-curve.md" \
+  "${CURVE[@]}" --run SVM 1 "$RUNS/svm" --run "linear probe" 1 "$RUNS/probe-pretrained" \
+  --run "CNN from scratch" 1 "$RUNS/cnn-e10-balanced" --run "CNN from the fold's backbone" 1 "$RUNS/cnn-e10-pretrained"
+
 "${H[@]}" compare "$RUNS"/cnn-e10 "$RUNS"/cnn-e10-balanced "$RUNS"/cnn-e10-pretrained "$RUNS"/cnn-e10-recipe \
   "$RUNS"/cnn-e10-small "$RUNS"/lstm-defaults "$RUNS"/lstm-new-defaults "$RUNS"/probe-pretrained "$RUNS"/svm --out "$RUNS/table.md"
 
