@@ -50,6 +50,8 @@ def test_probe_reports_like_the_other_models(probe_run):
     out, stdout = probe_run
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"]["name"] == "probe" and metrics["model"]["C"] in (0.01, 0.1, 1.0, 10.0)
+    chosen = metrics["model"]["validation_macro_f1"]  # both ways of fitting were scored on validation; the better one kept
+    assert set(chosen) == {"clips", "windows"} and chosen[metrics["model"]["fit_on"]] == max(chosen.values())
     assert set(metrics["splits"]) == {"train", "val", "test"}
     for split in metrics["splits"].values():
         assert {"window", "clip"} <= set(split) and 0 <= split["clip"]["accuracy"] <= 1
@@ -58,6 +60,7 @@ def test_probe_reports_like_the_other_models(probe_run):
     assert "SVM baseline, same split" in stdout and "clip accuracy" in stdout
     report = (out / "report.md").read_text()
     assert "linear probe" in report and "bb.npz" in report and (out / "confusion.png").is_file()
+    assert f"{metrics['model']['fit_on']} {chosen[metrics['model']['fit_on']]:.3f}" in report
     with np.load(out / "probe.npz", allow_pickle=False) as z:  # arrays only
         assert z["weight"].shape == (3, 32) and z["bias"].shape == (3,) and z["mean"].shape == (32,)
 

@@ -3,8 +3,9 @@
 The fastest classifier for a few labelled clips: the backbone (the shipped
 one by default, or ``--backbone PATH``) is not trained; each clip becomes
 the mean of its windows' embeddings, standardised, and a multinomial
-logistic regression (scikit-learn, ``class_weight="balanced"``, C chosen on
-the validation split by clip macro-F1) is fitted to the training clips.
+logistic regression (scikit-learn, ``class_weight="balanced"``) is fitted to
+the training clips — or to every training window, labelled by its clip: the
+validation split chooses between the two, and C, by clip macro-F1.
 
 It is deployed like the CNN, because it *is* one: the standardisation and
 the coefficients fold into the network's ``nn.Linear`` head
@@ -33,6 +34,8 @@ __all__ = ["C_GRID", "LinearProbe", "clip_probs", "fit_probe", "train_probe_run"
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)  # inverse L2 strength, chosen on the validation split by clip macro-F1
 PROBE_ARRAYS = "probe.npz"
+FIT_ON = {"clips": "standardised clip embeddings (the mean of each clip's windows)",
+          "windows": "standardised window embeddings, each labelled by its clip"}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,10 +184,20 @@ def train_probe_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str
 
     val = part.get("val", np.zeros(0, np.int64))
     select = (lambda p: clip_metrics(p, val)["macro_f1"]) if len(val) else None
-    try:
-        probe = fit_probe(emb.clips[part["train"]], y[part["train"]], len(prep.labels), seed=cfg.seed, select=select)
-    except ParameterError as err:
-        raise ParameterError(f"{cfg.data}: {err}") from None
+    # Two ways to fit, chosen with C on the validation clips: on clip means (one point per clip),
+    # or on every window labelled by its clip (what the vote then averages: no train/test mismatch).
+    train_windows = np.isin(emb.window_clip, part["train"])
+    candidates = {"clips": (emb.clips[part["train"]], y[part["train"]]),
+                  "windows": (emb.windows[train_windows], y[emb.window_clip[train_windows]])}  # fmt: skip
+    fitted: dict[str, tuple[LinearProbe, float]] = {}
+    for fit_on, (x_fit, y_fit) in candidates.items() if select is not None else list(candidates.items())[:1]:
+        try:
+            candidate = fit_probe(x_fit, y_fit, len(prep.labels), seed=cfg.seed, select=select)
+        except ParameterError as err:
+            raise ParameterError(f"{cfg.data}: {err}") from None
+        fitted[fit_on] = (candidate, select(candidate) if select is not None else 0.0)
+    fit_on = max(fitted, key=lambda k: fitted[k][1])  # ties keep "clips", the first
+    probe = fitted[fit_on][0]
 
     results = {}
     for split, idx in part.items():
@@ -204,7 +217,8 @@ def train_probe_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str
     backbone_info = {"path": str(bb.path), "sha256": bb.sha256, "shipped": cfg.backbone == "shipped",
                      "pretraining": bb.meta.get("pretraining", {})}  # fmt: skip
     meta["backbone"] = backbone_info
-    meta["probe"] = {"C": probe.C, "fit_on": "standardised clip embeddings (the mean of each clip's windows)"}
+    meta["probe"] = {"C": probe.C, "fit_on": FIT_ON[fit_on],
+                     "validation_macro_f1": {k: v[1] for k, v in fitted.items()} if select is not None else None}
     cfg.save(run_dir / "config.json")
     save_splits(run_dir / "splits.json", prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.seed)
     probe.save(run_dir / PROBE_ARRAYS)
@@ -218,6 +232,7 @@ def train_probe_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str
         "model": {"name": "probe", "C": probe.C, "embedding_dim": int(emb.clips.shape[1]), "exported_as": "cnn",
                   "config": options, "parameters": count_parameters(net), "trained_parameters": int(w.size + b.size),
                   "macs_per_window": count_macs(net, (1, 1, *meta["input_shape"])), "start": start_description(cfg, backbone_info),
+                  "fit_on": fit_on, "validation_macro_f1": meta["probe"]["validation_macro_f1"],
                   "predicts": "a clip: the mean over its windows of softmax(head(embedding)), as the device votes"},  # fmt: skip
         "windows": {s: int(np.isin(emb.window_clip, idx).sum()) for s, idx in part.items()},
         "clips": {s: len(m) for s, m in prep.splits.items()},
@@ -232,14 +247,21 @@ def train_probe_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str
     return run_dir
 
 
+def _scores(validation: dict[str, float] | None) -> str:
+    if not validation:
+        return "no validation split: C = 1, fitted on clips"
+    return ", ".join(f"{fit_on} {score:.3f}" for fit_on, score in validation.items())
+
+
 def _write_report(run_dir: Path, cfg, metrics: dict[str, Any]) -> None:
     from pyharmonies.training.report import confusion_text, metrics_table, plot_confusion
 
     results, labels, model = metrics["splits"], metrics["labels"], metrics["model"]
     shown = "test" if "test" in results else "train"
     lines = [f"# Run `{run_dir.name}`: linear probe on `{cfg.data}`", "",
-             f"Logistic regression (C = {model['C']:g}, chosen on validation clip macro-F1; balanced class weights) on the "
-             f"standardised {model['embedding_dim']}-d clip embeddings of {model['start']}. The backbone is not trained; "
+             f"Logistic regression (C = {model['C']:g}, balanced class weights) on the standardised "
+             f"{model['embedding_dim']}-d {model['fit_on'][:-1]} embeddings of {model['start']}; C and clips-or-windows "
+             f"chosen on validation clip macro-F1 ({_scores(model['validation_macro_f1'])}). The backbone is not trained; "
              f"the head ({model['trained_parameters']:,} numbers) is folded into the CNN's, so `harmonies export {run_dir}` "
              "makes a CNN bundle.", "",
              "| split | clips | window accuracy | clip accuracy | clip macro F1 | SVM clip accuracy |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
