@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,9 +132,76 @@ def evaluate_bundle(
     ParameterError
         Bad arguments, no usable clip, or a split without its source run.
     """
+    from pyharmonies.training.metrics import classification_metrics  # numpy only
+
+    scored = bundle_window_probabilities(bundle_dir, data, split=split, backend=backend, precision=precision, threads=threads,
+                                         cache=cache, batch_size=batch_size, progress=progress)  # fmt: skip
+    bundle, clf, clips, probs, ids = scored.bundle, scored.classifier, scored.clips, scored.probs, scored.clip_ids
+    label_index = {label: i for i, label in enumerate(bundle.labels)}
+    problems = scored.problems
+    y = np.asarray([label_index[clips[i].label] for i in ids])
+    order = np.unique(ids)
+    clip_probs = np.stack([probs[ids == c].mean(axis=0) for c in order])
+    clip_true = np.asarray([label_index[clips[c].label] for c in order])
+    results: dict[str, Any] = {
+        "window": classification_metrics(y, probs.argmax(axis=1), bundle.labels),
+        "clip": classification_metrics(clip_true, clip_probs.argmax(axis=1), bundle.labels),
+        "backend": {
+            "runtime": clf.backend.name,
+            "provider": clf.backend.provider,
+            "precision": clf.backend.precision,
+            "file": clf.backend.file.name,
+            "threads": clf.backend.threads,
+        },
+        "problems": [{"path": str(p.path), "reason": p.reason, "kind": p.kind} for p in problems],
+        "files": {"total": scored.files, "failed": len({p.path for p in problems if p.kind == "file"})},
+    }
+    if out is not None:
+        _write(Path(out), bundle, data, split, results)
+    return results
+
+
+@dataclass
+class BundleScores:
+    """Every window of a bundle's model on a dataset's clips (see :func:`bundle_window_probabilities`)."""
+
+    bundle: Bundle
+    classifier: WindowClassifier  # the backend that ran
+    clips: list  # data.sources.Clip: the clips evaluated
+    probs: np.ndarray  # (n_windows, n_labels) probabilities
+    clip_ids: np.ndarray  # (n_windows,) the index into clips of each window; a clip's windows in order of their start
+    problems: list  # data.sources.Problem: files and clips left out
+    files: int  # files in the dataset, readable or not
+
+
+def bundle_window_probabilities(
+    bundle_dir: str | os.PathLike[str],
+    data: str | os.PathLike[str],
+    *,
+    split: str = "all",
+    backend: str = "auto",
+    precision: str = "auto",
+    threads: int = 1,
+    cache: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> BundleScores:
+    """The probabilities of every window of a bundle's model on ``data``, from the device runtime.
+
+    The windows and the parameters are those of :func:`evaluate_bundle`
+    (which computes its metrics from this); each window is run once.
+
+    Returns
+    -------
+    BundleScores
+
+    Raises
+    ------
+    BundleError, ParameterError
+        As :func:`evaluate_bundle`.
+    """
     from pyharmonies.data.cache import FeatureCache
     from pyharmonies.data.sources import Problem, failure_reason, open_dataset
-    from pyharmonies.training.metrics import classification_metrics  # numpy only
 
     if split not in SPLIT_CHOICES:
         raise ParameterError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
@@ -166,7 +234,6 @@ def evaluate_bundle(
     by_path: dict[Path, list[int]] = defaultdict(list)
     for i, clip in enumerate(clips):
         by_path[clip.path].append(i)
-    label_index = {label: i for i, label in enumerate(bundle.labels)}
     pad = clf.pad_values
     window, hop = bundle.window_frames, bundle.hop_frames
 
@@ -214,28 +281,7 @@ def evaluate_bundle(
         bar.close()
     if not clip_ids:
         raise ParameterError(f"{data}: no clip gave a window ({len(problems)} problem(s))")
-    probs = np.concatenate(chunks)
-    ids = np.asarray(clip_ids)
-    y = np.asarray([label_index[clips[i].label] for i in clip_ids])
-    order = np.unique(ids)
-    clip_probs = np.stack([probs[ids == c].mean(axis=0) for c in order])
-    clip_true = np.asarray([label_index[clips[c].label] for c in order])
-    results: dict[str, Any] = {
-        "window": classification_metrics(y, probs.argmax(axis=1), bundle.labels),
-        "clip": classification_metrics(clip_true, clip_probs.argmax(axis=1), bundle.labels),
-        "backend": {
-            "runtime": clf.backend.name,
-            "provider": clf.backend.provider,
-            "precision": clf.backend.precision,
-            "file": clf.backend.file.name,
-            "threads": clf.backend.threads,
-        },
-        "problems": [{"path": str(p.path), "reason": p.reason, "kind": p.kind} for p in problems],
-        "files": {"total": len(files), "failed": len({p.path for p in problems if p.kind == "file"})},
-    }
-    if out is not None:
-        _write(Path(out), bundle, data, split, results)
-    return results
+    return BundleScores(bundle, clf, clips, np.concatenate(chunks), np.asarray(clip_ids), problems, len(files))
 
 
 def _stream_clips(path: Path, members: list[tuple[int, Any]], clf: WindowClassifier, feature_cache: Any, add: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,6 @@ def evaluate_run(run: str | Path, data: str | Path, *, split: str = "test", prog
     dict
         ``{"window": metrics, "clip": metrics}`` for neural models, ``{"clip": ...}`` for the SVM.
     """
-    from pyharmonies.features import FeatureConfig
-    from pyharmonies.training.loop import PreparedData, prepare_data
-
     run_dir = Path(run)
     if split not in ("test", "all"):
         raise ParameterError(f"split must be 'test' or 'all', got {split!r}")
@@ -65,36 +63,83 @@ def evaluate_run(run: str | Path, data: str | Path, *, split: str = "test", prog
     if cfg.model == "svm":
         results, labels = _evaluate_svm(run_dir, cfg, data, split, progress)
     else:
-        from pyharmonies.data.windows import make_windows, window_frames
-        from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
-        from pyharmonies.training.loop import evaluate_windows, model_from_meta, predict
+        from pyharmonies.training.loop import evaluate_windows
 
-        import torch
-        from torch.utils.data import DataLoader
-
-        ck = checkpoint.load(run_dir / checkpoint.BEST)
-        meta = ck["meta"]
-        labels = list(meta["labels"])
-        fcfg = FeatureConfig(**meta["feature_config"])
-        prep: PreparedData = prepare_data(data, fcfg, meta["input_kind"], cfg.cache, progress=progress, labels=labels)
-        members = _clips_of_split(run_dir, prep, split)
-        window = int(meta["window_frames"])
-        hop = max(1, window_frames(cfg.hop_seconds, fcfg))
-        counts = [prep.frame_counts[i] for i in members]
-        windows = [type(w)(members[w.clip], w.start) for w in make_windows(counts, window, hop)]
-        source = FeatureSource(prep.cache, fcfg, meta["input_kind"])
-        ds = WindowDataset(prep.clips, prep.label_index, windows, source, Normalizer.from_dict(meta["normalizer"]), window)
-        model = model_from_meta(meta)
-        checkpoint.load_weights(model, ck["model"], run_dir / checkpoint.BEST)
-        loader = DataLoader(ds, batch_size=64, shuffle=False)
-        probs, y = predict(model, loader, torch.device("cpu"))
-        results = evaluate_windows(probs, y, windows, labels)
-        results.update(_left_out(prep))
+        scored = window_probabilities(run_dir, data, split=split, progress=progress)
+        labels = scored.labels
+        results = evaluate_windows(scored.probs, scored.y, scored.windows, labels)
+        results.update(_left_out(scored.prep))
     out = out or run_dir / "eval" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', Path(data).name)}-{split}"
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "metrics.json", json.dumps({"run": str(run_dir), "data": str(data), "split": split, **results}, indent=2) + "\n")
     _write_eval_report(out, run_dir, data, split, results, labels)
     return results
+
+
+@dataclass
+class WindowScores:
+    """Every window of a run's model on a dataset's clips, and what cut them."""
+
+    labels: list[str]  # the model's output order
+    prep: Any  # training.loop.PreparedData: the clips, their features and what was left out
+    windows: list  # data.windows.Window per row of probs: clip index into prep.clips, first frame; clip by clip, in order
+    probs: np.ndarray  # (n_windows, n_labels) softmax probabilities
+    y: np.ndarray  # (n_windows,) the label index of each window's clip
+    window_frames: int
+    hop_frames: int  # the run's hop (what its export records as the bundle's, and listen uses)
+    meta: dict[str, Any]  # the checkpoint's meta (model name, input kind, feature config...)
+
+
+def window_probabilities(run: str | Path, data: str | Path, *, split: str = "test", progress: bool = True) -> WindowScores:
+    """The probabilities of every window of a neural run's best model on ``data``.
+
+    Windows are cut as training cut them (the run's window and hop, every
+    clip from its first frame; see :func:`~pyharmonies.data.windows.make_windows`)
+    and classified once, in clip order.
+
+    Parameters
+    ----------
+    run : path
+        A run directory of a neural model (not the SVM: it has no windows).
+    data : path
+        A dataset whose labels the model knows.
+    split : {"test", "all"}
+        As :func:`evaluate_run`.
+    progress : bool
+        Progress bars while features are computed.
+
+    Returns
+    -------
+    WindowScores
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    from pyharmonies.data.windows import make_windows, window_frames
+    from pyharmonies.features import FeatureConfig
+    from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
+    from pyharmonies.training.loop import model_from_meta, predict, prepare_data
+
+    run_dir = Path(run)
+    cfg = TrainConfig.load(run_dir / "config.json")
+    if cfg.model == "svm":
+        raise ParameterError(f"{run_dir} is an SVM run: it classifies whole clips, it has no windows")
+    ck = checkpoint.load(run_dir / checkpoint.BEST)
+    meta = ck["meta"]
+    labels = list(meta["labels"])
+    fcfg = FeatureConfig(**meta["feature_config"])
+    prep = prepare_data(data, fcfg, meta["input_kind"], cfg.cache, progress=progress, labels=labels)
+    members = _clips_of_split(run_dir, prep, split)
+    window = int(meta["window_frames"])
+    hop = max(1, window_frames(cfg.hop_seconds, fcfg))
+    counts = [prep.frame_counts[i] for i in members]
+    windows = [type(w)(members[w.clip], w.start) for w in make_windows(counts, window, hop)]
+    source = FeatureSource(prep.cache, fcfg, meta["input_kind"])
+    ds = WindowDataset(prep.clips, prep.label_index, windows, source, Normalizer.from_dict(meta["normalizer"]), window)
+    model = model_from_meta(meta)
+    checkpoint.load_weights(model, ck["model"], run_dir / checkpoint.BEST)
+    probs, y = predict(model, DataLoader(ds, batch_size=64, shuffle=False), torch.device("cpu"))
+    return WindowScores(labels, prep, windows, probs, y, window, hop, meta)
 
 
 def _evaluate_svm(run_dir: Path, cfg: TrainConfig, data, split: str, progress: bool) -> tuple[dict[str, Any], list[str]]:
