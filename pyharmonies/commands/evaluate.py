@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -18,11 +19,24 @@ from pyharmonies.commands.classify import backend_options
                    "splits.json of the run it was exported from); all: every readable clip of DATA.")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Where to write metrics.json, report.md (and confusion.png for a run). Default for a run: "
-                   "RUN/eval/<data>-<split>; for a bundle nothing is written unless --out is given.")
+                   "RUN/eval/<data>-<split>; for a bundle nothing is written unless --out is given (with "
+                   "--latency-curve a bundle needs it).")
 @backend_options
+@click.option("--latency-curve", is_flag=True,
+              help="Instead of the metrics: accuracy against the seconds heard, as `listen` answers "
+                   "(latency.png, latency.md, latency.json in --out; see below).")  # fmt: skip
+@click.option("--smoothing", type=click.Choice(["ema", "vote", "none", "mean"]), default="ema", show_default=True,
+              help="With --latency-curve: listen's smoothing (its --smoothing and default), or mean: the running "
+                   "mean of the windows heard, evaluation's clip vote.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="With --latency-curve: of the random starting points.")
+@click.option("--with", "others", type=click.Path(exists=True, path_type=Path), multiple=True, metavar="PATH",
+              help="With --latency-curve, repeatable: another run, bundle or cross-validation measured on DATA the "
+                   "same way, or the latency.json of an earlier --latency-curve; all curves on one figure.")  # fmt: skip
+@click.option("--names", default=None, metavar="A,B,...", help="With --latency-curve: the curves' names, in order (default: folder names).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @audio_warnings()  # a truncated file's warning is a "warning:" line
-def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, precision: str, threads: int, quiet: bool) -> None:
+def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, precision: str, threads: int,
+             latency_curve: bool, smoothing: str, seed: int, others: tuple[Path, ...], names: str | None, quiet: bool) -> None:  # fmt: skip
     """Evaluate RUN on DATA (folder or CSV manifest): per-window and per-clip accuracy,
     macro/weighted F1, per-class figures and a confusion matrix, the same report as
     training writes. Clips of labels the model does not know are reported and left out.
@@ -33,15 +47,37 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, 
     as in training. --backend, --precision and --threads choose that file and runtime
     (bundles only).
 
+    RUN may also be a cross-validation (a folder with fold-0 .. fold-K-1, runs
+    or bundles) with --latency-curve: each fold's model is measured on its own
+    test clips and the clips pooled.
+
+    --latency-curve: the accuracy, over the clips, of the answer `harmonies
+    listen` shows after each number of seconds heard, with listen's windows,
+    hop and smoothing (fresh for each clip), the top label whatever its
+    confidence. One curve from each clip's start; one from a random window of
+    it (uniform, seeded by --seed and the clip, wrapping around to the start so
+    every clip counts at every point). There is no answer before the first
+    full window: the curves start there. The "time to a trustworthy answer" is
+    the first point from which the accuracy stays at or above 90% of its final
+    value (every clip heard whole). Each window is classified once.
+
     \b
     Examples:
       harmonies evaluate runs/cnn data/synth                 # reproduces the test figures
       harmonies evaluate runs/cnn data/other --split all
       harmonies evaluate export/cnn data/synth               # the int8 model, on the device runtime
       harmonies evaluate export/cnn data/synth --backend onnx --precision fp32
+      harmonies evaluate runs/cnn data/synth --latency-curve       # RUN/eval/synth-test/latency.png
+      harmonies evaluate runs/cnn data/synth --latency-curve --with runs/lstm --with export/tr/latency.json
     """
     from pyharmonies.errors import HarmoniesError
     from pyharmonies.runtime.bundle import MANIFEST
+
+    if latency_curve:
+        _latency(run, data, split, out, backend, precision, threads, smoothing, seed, others, names, quiet)
+        return
+    if others or names is not None or (smoothing, seed) != ("ema", 0):
+        raise click.UsageError("--smoothing, --seed, --with and --names go with --latency-curve")
 
     # A folder with a manifest is a bundle; a broken one is then refused by the bundle loader, clearly.
     bundle = (run / MANIFEST).is_file()
@@ -73,3 +109,51 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, 
     if files.get("failed"):  # files that could not be read were left out: the figures are of the others
         click.echo(f"{files['failed']} of {files['total']} files failed", err=True)
         click.get_current_context().exit(1)
+
+
+def _latency(run: Path, data: Path, split: str, out: Path | None, backend: str, precision: str, threads: int, smoothing: str,
+             seed: int, others: tuple[Path, ...], names: str | None, quiet: bool) -> None:  # fmt: skip
+    """``--latency-curve``: measure RUN and every --with, write the files, print the headline figures."""
+    from pyharmonies.errors import HarmoniesError
+    from pyharmonies.training.latency import is_bundle_like, measure
+    from pyharmonies.training.latency_report import read_curves, write_latency
+
+    models = [run, *(p for p in others if p.is_dir())]
+    runtime_options = (backend, precision, threads) != ("auto", "auto", 1)
+    if runtime_options and not any(is_bundle_like(p) for p in models):
+        raise click.UsageError("--backend, --precision and --threads apply to bundles; no bundle is measured")
+    if out is None:
+        if is_bundle_like(run):
+            raise click.UsageError(f"{run} is a bundle: give --out DIR for the latency files (a bundle is never written into)")
+        out = run / "eval" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', data.name)}-{split}"
+    curves = []
+    try:
+        saved = {path: read_curves(path) for path in others if path.is_file()}  # read first: a bad file fails before any work
+        for path in [run, *others]:
+            if path in saved:
+                curves += saved[path]
+                continue
+            options = dict(backend=backend, precision=precision, threads=threads) if is_bundle_like(path) else {}
+            curves.append(measure(path, data, split=split, smoothing=smoothing, seed=seed, progress=not quiet, **options))
+        if names is not None:
+            given = [n.strip() for n in names.split(",")]
+            if len(given) != len(curves):
+                raise click.UsageError(f"--names gives {len(given)} names for {len(curves)} curves")
+            for curve, name in zip(curves, given):
+                curve["name"] = name
+        files = write_latency(out, curves, data=str(data), split=split)
+    except HarmoniesError as err:
+        raise click.ClickException(str(err)) from None
+    for c in curves:
+        for problem in c.get("problems", []):
+            click.echo(f"left out ({c['name']}): {problem['path']}: {problem['reason']}", err=True)
+    for c in curves:
+        folds = f", {c['folds']} folds" if c.get("folds") else ""
+        click.echo(f"{c['name']} ({c['model']}{folds}): {c['clips']} clips; window {c['window_seconds']:.2f} s, an answer every "
+                   f"{c['hop_seconds']:.2f} s; smoothing {c['smoothing']}")  # fmt: skip
+        for order, what in (("from_start", "from the start"), ("random_start", "from a random point")):
+            f = c[order]
+            click.echo(f"  {what:20s} final accuracy {100 * f['final']:5.1f}%; trustworthy (>= {100 * c['fraction']:g}% of it) "
+                       f"after {f['seconds']:.2f} s (first reached at {f['first_seconds']:.2f} s)")  # fmt: skip
+        click.echo(f"  {'clip vote':20s} {100 * c['clip_accuracy']:5.1f}% (the mean of every window, as evaluate)")
+    click.echo(f"wrote {files['png']}, {files['markdown'].name}, {files['json'].name}")

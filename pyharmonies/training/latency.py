@@ -1,0 +1,417 @@
+"""The decision-latency curve: clip accuracy against the seconds of audio heard.
+
+``harmonies listen`` answers once per hop, from the windows it has heard so
+far, smoothed. How long must it listen before its answer can be trusted?
+This module replays, for every test clip, the answers ``listen`` would
+print, and measures the accuracy of the answer shown after each number of
+seconds heard.
+
+The answers are ``listen``'s own:
+
+- *windowing*: a window of the model's ``W`` frames every hop from the
+  clip's first frame (the run's hop, which its bundle records and
+  ``listen`` uses by default; a bundle's ``input.hop_frames``); the ``k``-th
+  answer (``k = 0, 1, ...``) comes after ``(W + k * hop) * hop_length /
+  sample_rate`` seconds, the time ``listen`` prints beside it;
+- *smoothing*: :class:`~pyharmonies.stream.smoothing.Smoother`, fresh for
+  each clip (as for a new file), ``ema`` by default (``listen``'s default),
+  or ``vote`` or ``none``; ``mean`` (not a ``listen`` choice) is the
+  running mean of every window heard so far, the clip vote of
+  ``harmonies evaluate``: its last answer is the clip-level figure;
+- the answer is the top label of the smoothed probabilities, whatever its
+  confidence (``listen --threshold 0``; a threshold only hides answers).
+
+``listen --hop`` and ``--window`` (a result averaging several windows) are
+not modelled: the curve is for ``listen``'s defaults.
+
+Each window is classified once (:func:`score_clips`); every point of the
+curve is derived from those probabilities (:func:`accuracy_curve`).
+
+Two curves:
+
+- *from the start*: the answers from the clip's first window on;
+- *from a random point*: the answers starting at a window drawn uniformly
+  among the clip's windows (seeded by ``seed`` and the clip's key, so a
+  clip gets the same start whatever else is evaluated), wrapping around to
+  the clip's first window after its last. Wrapping, rather than stopping at
+  the clip's end, keeps every clip in every point of the curve, and each
+  answer still rests on as many windows as the seconds heard say; the
+  windows are the same as from the start (only their order changes), so
+  with ``mean`` smoothing both curves end on the same figure. A stream
+  switched on mid-song sees the frames as the offline features have them
+  (the extractor's state as if it had been running), which differs from a
+  freshly started one in the left padding of the very first frame only.
+
+Before its first window (``W`` frames) the model has no answer: the curve
+starts at one window, and a "time to a trustworthy answer" is never shorter.
+A clip with fewer windows than others keeps its last answer for the later
+points (it has been heard whole); a clip shorter than one window gets the
+one window padded with silence that evaluation gives it (``listen`` would
+print nothing for it).
+
+The *time to a trustworthy answer* (:func:`trustworthy_time`) is the first
+number of seconds heard from which the accuracy stays at or above 90 % of
+its final value (the accuracy once every clip has been heard whole) at
+every later point of the curve.
+
+Workstation side (it reads runs and labelled datasets). A bundle's windows
+are run by the device runtime without torch; a run's by PyTorch.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyharmonies.errors import ParameterError
+
+#: Smoothings of the curve: ``listen --smoothing``'s three, and ``mean``, evaluation's clip vote.
+SMOOTHINGS = ("ema", "vote", "none", "mean")
+#: ``listen``'s default smoothing.
+DEFAULT_SMOOTHING = "ema"
+#: The share of the final accuracy an answer must reach to be trusted.
+TRUST_FRACTION = 0.9
+#: The default seed of the random starting points.
+DEFAULT_SEED = 0
+#: The curves, as named in the JSON and the report.
+ORDERS = ("from_start", "random_start")
+
+
+@dataclass
+class ClipScores:
+    """One clip's window probabilities, in the order of the windows' starts."""
+
+    key: str  # the clip's key (data.sources.Clip.key): seeds its random starting point
+    label: int  # the index of its true label
+    probs: np.ndarray  # (n_windows, n_labels), n_windows >= 1: what listen smooths at each of its answers
+
+
+@dataclass
+class ScoredClips:
+    """The windows of a model (or of each fold's) on the test clips, classified once."""
+
+    name: str  # the run's or bundle's folder name
+    model: str  # the model's kind as the run or bundle names it (cnn, lstm...): a label, not a dispatch
+    source: str  # "run" or "bundle"
+    labels: list[str]
+    clips: list[ClipScores]
+    window_frames: int
+    hop_frames: int
+    frame_seconds: float  # hop_length / sample_rate
+    runtime: str  # what ran the windows: "pytorch fp32", or the bundle's file and runtime
+    folds: int = 0  # 0: one model; K: K folds' models, each on its own test clips
+    problems: list[dict[str, str]] = field(default_factory=list)  # files and clips left out
+
+
+# ------------------------------------------------------------------ the curve from probabilities
+
+
+def decisions(probs: np.ndarray, smoothing: str = DEFAULT_SMOOTHING) -> np.ndarray:
+    """The label ``listen`` shows after each window of one clip.
+
+    Parameters
+    ----------
+    probs : np.ndarray, shape (n_windows, n_labels)
+        The model's probabilities of the clip's windows, in the order heard.
+    smoothing : {"ema", "vote", "none", "mean"}
+        ``listen``'s smoothings with their defaults (a fresh
+        :class:`~pyharmonies.stream.smoothing.Smoother`), or ``mean``: the
+        running mean of the windows so far.
+
+    Returns
+    -------
+    np.ndarray, shape (n_windows,), int
+        The top label index after each window.
+    """
+    from pyharmonies.stream.smoothing import Smoother
+
+    p = np.asarray(probs)
+    if p.ndim != 2 or p.shape[0] < 1:
+        raise ParameterError(f"probs must be (n_windows >= 1, n_labels), got shape {p.shape}")
+    if smoothing not in SMOOTHINGS:
+        raise ParameterError(f"unknown smoothing {smoothing!r}; choose from {', '.join(SMOOTHINGS)}")
+    if smoothing == "mean":
+        return np.cumsum(p, axis=0, dtype=np.float64).argmax(axis=1)  # the running sum has the mean's argmax
+    smoother = Smoother(smoothing, p.shape[1])
+    return np.asarray([int(np.argmax(smoother(row))) for row in p])
+
+
+def random_start(key: str, n_windows: int, seed: int = DEFAULT_SEED) -> int:
+    """The window a clip is heard from in the random-point curve.
+
+    Uniform over ``0 .. n_windows - 1``, drawn from a generator seeded with
+    ``seed`` and the CRC-32 of ``key``: the same clip gets the same start in
+    any run, whatever the other clips.
+    """
+    if n_windows < 1:
+        raise ParameterError(f"n_windows must be >= 1, got {n_windows}")
+    return int(np.random.default_rng([int(seed), zlib.crc32(key.encode("utf-8"))]).integers(n_windows))
+
+
+def correct_answers(clips: Sequence[ClipScores], *, smoothing: str = DEFAULT_SMOOTHING, order: str = "from_start",
+                    seed: int = DEFAULT_SEED) -> np.ndarray:  # fmt: skip
+    """Whether each clip's answer is right after each number of windows heard.
+
+    Parameters
+    ----------
+    clips : sequence of ClipScores
+    smoothing : str
+        As :func:`decisions`.
+    order : {"from_start", "random_start"}
+        Heard from the first window, or from :func:`random_start`'s, wrapping around.
+    seed : int
+        Of the random starts.
+
+    Returns
+    -------
+    np.ndarray, shape (n_clips, max_windows), bool
+        Column ``k``: after ``k + 1`` answers; a clip with fewer windows
+        keeps its last answer.
+    """
+    if order not in ORDERS:
+        raise ParameterError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
+    if not clips:
+        raise ParameterError("no clips to measure")
+    width = max(c.probs.shape[0] for c in clips)
+    out = np.zeros((len(clips), width), dtype=bool)
+    for i, clip in enumerate(clips):
+        p = clip.probs
+        if order == "random_start":
+            p = np.roll(p, -random_start(clip.key, p.shape[0], seed), axis=0)
+        right = decisions(p, smoothing) == clip.label
+        out[i, : right.size] = right
+        out[i, right.size :] = right[-1]
+    return out
+
+
+def trustworthy_time(seconds: Sequence[float], accuracy: Sequence[float], fraction: float = TRUST_FRACTION) -> dict[str, Any]:
+    """When the accuracy reaches, and stays at, ``fraction`` of its final value.
+
+    Parameters
+    ----------
+    seconds : sequence of float, shape (n,)
+        Increasing: the seconds heard at each point.
+    accuracy : sequence of float, shape (n,)
+        The accuracy at each point; the last is the final accuracy.
+    fraction : float
+        In (0, 1].
+
+    Returns
+    -------
+    dict
+        ``final`` (the last accuracy), ``target`` (``fraction * final``),
+        ``seconds``: the time to a trustworthy answer, the first point from
+        which every point, itself included, is at or above ``target`` (always
+        defined: the last point is its own final value); ``first_seconds``:
+        the first point at or above ``target`` (the curve may dip below
+        afterwards); ``index`` and ``first_index``: their positions.
+    """
+    t = np.asarray(seconds, dtype=np.float64)
+    a = np.asarray(accuracy, dtype=np.float64)
+    if t.ndim != 1 or t.shape != a.shape or t.size == 0:
+        raise ParameterError(f"seconds and accuracy must be two non-empty 1-D arrays of one length, got {t.shape} and {a.shape}")
+    if np.any(np.diff(t) <= 0):
+        raise ParameterError("seconds must increase")
+    if not 0.0 < fraction <= 1.0:
+        raise ParameterError(f"fraction must be in (0, 1], got {fraction}")
+    final = float(a[-1])
+    target = fraction * final
+    # Accuracies are ratios of counts: k/n equal to fraction * final may come out one ulp short of it.
+    ok = a >= target - 1e-12
+    below = np.flatnonzero(~ok)
+    index = int(below[-1]) + 1 if below.size else 0
+    first = int(np.flatnonzero(ok)[0])  # the last point is always ok
+    return {"final": final, "target": target, "seconds": float(t[index]), "index": index,
+            "first_seconds": float(t[first]), "first_index": first}  # fmt: skip
+
+
+def accuracy_curve(scored: ScoredClips, *, smoothing: str = DEFAULT_SMOOTHING, seed: int = DEFAULT_SEED,
+                   fraction: float = TRUST_FRACTION) -> dict[str, Any]:  # fmt: skip
+    """The latency curves of scored clips, as ``latency.json`` holds them.
+
+    Parameters
+    ----------
+    scored : ScoredClips
+    smoothing : {"ema", "vote", "none", "mean"}
+    seed : int
+        Of the random starting points.
+    fraction : float
+        Of the final accuracy, for the time to a trustworthy answer.
+
+    Returns
+    -------
+    dict
+        ``seconds`` (the seconds heard at each answer, increasing),
+        ``from_start`` and ``random_start``: ``accuracy`` and ``correct``
+        (counts) per point and :func:`trustworthy_time`'s figures;
+        ``clip_accuracy``: evaluation's clip vote (the mean of every window's
+        probabilities) on the same clips; and what produced them.
+    """
+    if smoothing not in SMOOTHINGS:
+        raise ParameterError(f"unknown smoothing {smoothing!r}; choose from {', '.join(SMOOTHINGS)}")
+    n = len(scored.clips)
+    curves: dict[str, Any] = {}
+    seconds: list[float] = []
+    for order in ORDERS:
+        right = correct_answers(scored.clips, smoothing=smoothing, order=order, seed=seed)
+        counts = right.sum(axis=0)
+        seconds = [(scored.window_frames + k * scored.hop_frames) * scored.frame_seconds for k in range(right.shape[1])]
+        accuracy = counts / n
+        curves[order] = {"accuracy": accuracy.tolist(), "correct": counts.tolist(),
+                         **trustworthy_time(seconds, accuracy, fraction)}  # fmt: skip
+    vote = [int(np.argmax(c.probs.mean(axis=0))) == c.label for c in scored.clips]  # as evaluate computes it
+    return {
+        "name": scored.name,
+        "model": scored.model,
+        "source": scored.source,
+        "runtime": scored.runtime,
+        "folds": scored.folds,
+        "labels": list(scored.labels),
+        "clips": n,
+        "smoothing": smoothing,
+        "seed": int(seed),
+        "fraction": float(fraction),
+        "window_seconds": scored.window_frames * scored.frame_seconds,
+        "hop_seconds": scored.hop_frames * scored.frame_seconds,
+        "window_frames": scored.window_frames,
+        "hop_frames": scored.hop_frames,
+        "first_answer_seconds": seconds[0],
+        "seconds": seconds,
+        **curves,
+        "clip_accuracy": float(np.mean(vote)),
+        "problems": list(scored.problems),
+    }
+
+
+# ------------------------------------------------------------------ scoring a run, a bundle or folds
+
+
+def fold_dirs(path: str | os.PathLike[str]) -> list[Path]:
+    """The ``fold-0 .. fold-K-1`` folders of a cross-validation (a run's or a folder of bundles); [] if none."""
+    path = Path(path)
+    folds = []
+    while (path / f"fold-{len(folds)}").is_dir():
+        folds.append(path / f"fold-{len(folds)}")
+    return folds
+
+
+def score_clips(path: str | os.PathLike[str], data: str | os.PathLike[str], *, split: str = "test", backend: str = "auto",
+                precision: str = "auto", threads: int = 1, progress: bool = True) -> ScoredClips:  # fmt: skip
+    """Classify every window of the clips once: a run's, a bundle's, or each fold's model on its test clips.
+
+    Parameters
+    ----------
+    path : path-like
+        A training run (its best PyTorch model), a bundle (a folder with
+        ``manifest.json``: its model file in the device runtime, no torch),
+        or a cross-validation: a folder with ``fold-0 .. fold-K-1``, each a
+        run or a bundle; each fold's model is then scored on its own test
+        clips and the clips pooled (each clip is tested once).
+    data : path-like
+        The dataset (folder or CSV manifest) with the model's labels; for
+        the test split, the one it was trained on.
+    split : str
+        ``test``: the run's saved test split (a bundle's: its source run's);
+        ``all``: every clip (not for a cross-validation).
+    backend, precision, threads
+        For bundles: as :func:`~pyharmonies.runtime.backends.make_backend`.
+    progress : bool
+
+    Returns
+    -------
+    ScoredClips
+
+    Raises
+    ------
+    ParameterError
+        Not a run, bundle or cross-validation; an SVM run (no windows); folds
+        that disagree on labels or windows; ``split="all"`` with folds.
+    """
+    from pyharmonies.runtime.bundle import MANIFEST
+
+    path = Path(path)
+    if (path / MANIFEST).is_file():
+        return _score_bundle(path, data, split, backend, precision, threads, progress)
+    folds = fold_dirs(path)
+    if not folds:
+        if not (path / "config.json").is_file():
+            raise ParameterError(f"{path}: neither a run (config.json), a bundle ({MANIFEST}) nor a cross-validation (fold-0/)")
+        if (backend, precision, threads) != ("auto", "auto", 1):
+            raise ParameterError(f"{path} is a training run; --backend, --precision and --threads apply to bundles")
+        return _score_run(path, data, split, progress)
+    if split != "test":
+        raise ParameterError(f"{path} is a cross-validation: each fold's model is measured on its own test clips; "
+                             f"--split {split} would test clips a model trained on")  # fmt: skip
+    parts = [score_clips(fold, data, split="test", backend=backend, precision=precision, threads=threads, progress=progress)
+             for fold in folds]  # fmt: skip
+    first = parts[0]
+    for fold, part in zip(folds, parts):
+        same = (part.labels, part.window_frames, part.hop_frames, part.frame_seconds)
+        if same != (first.labels, first.window_frames, first.hop_frames, first.frame_seconds):
+            raise ParameterError(f"{fold} differs from {folds[0]} in its labels, window or hop: not one cross-validation")
+    return ScoredClips(path.name, first.model, first.source, first.labels, [c for p in parts for c in p.clips],
+                       first.window_frames, first.hop_frames, first.frame_seconds, first.runtime, folds=len(folds),
+                       problems=_unique([q for p in parts for q in p.problems]))  # fmt: skip
+
+
+def _unique(problems: list[dict[str, str]]) -> list[dict[str, str]]:
+    seen: dict[tuple[str, str], dict[str, str]] = {}
+    for p in problems:
+        seen.setdefault((p["path"], p["reason"]), p)
+    return list(seen.values())
+
+
+def _score_run(run: Path, data, split: str, progress: bool) -> ScoredClips:
+    from pyharmonies.training.evaluate import window_probabilities
+
+    scored = window_probabilities(run, data, split=split, progress=progress)
+    fcfg = scored.prep.feature_config
+    ids = np.asarray([w.clip for w in scored.windows])
+    clips = []
+    for c in np.unique(ids):
+        rows = np.flatnonzero(ids == c)  # in start order: windows are cut clip by clip
+        clips.append(ClipScores(scored.prep.clips[c].key, int(scored.y[rows[0]]), scored.probs[rows]))
+    problems = [{"path": str(p.path), "reason": p.reason} for p in scored.prep.problems]
+    return ScoredClips(run.name, str(scored.meta["model_name"]), "run", scored.labels, clips, scored.window_frames,
+                       scored.hop_frames, fcfg.hop_length / fcfg.sample_rate, "pytorch fp32", problems=problems)  # fmt: skip
+
+
+def _score_bundle(path: Path, data, split: str, backend: str, precision: str, threads: int, progress: bool) -> ScoredClips:
+    from pyharmonies.training.bundle_eval import bundle_window_probabilities
+
+    scored = bundle_window_probabilities(path, data, split=split, backend=backend, precision=precision, threads=threads,
+                                         progress=progress)  # fmt: skip
+    bundle = scored.bundle
+    label_index = {label: i for i, label in enumerate(bundle.labels)}
+    clips = []
+    for c in np.unique(scored.clip_ids):
+        clip = scored.clips[c]
+        clips.append(ClipScores(clip.key, label_index[clip.label], scored.probs[scored.clip_ids == c]))
+    fcfg = bundle.feature_config
+    problems = [{"path": str(p.path), "reason": p.reason} for p in scored.problems]
+    ran = scored.classifier.backend
+    return ScoredClips(path.name, str(bundle.model.get("name", "?")), "bundle", list(bundle.labels), clips, bundle.window_frames,
+                       bundle.hop_frames, fcfg.hop_length / fcfg.sample_rate, f"{ran.file.name} ({ran.precision} {ran.provider})",
+                       problems=problems)  # fmt: skip
+
+
+def is_bundle_like(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a bundle, or a cross-validation whose folds are bundles."""
+    from pyharmonies.runtime.bundle import MANIFEST
+
+    path = Path(path)
+    return (path / MANIFEST).is_file() or (path / "fold-0" / MANIFEST).is_file()
+
+
+def measure(path: str | os.PathLike[str], data: str | os.PathLike[str], *, split: str = "test",
+            smoothing: str = DEFAULT_SMOOTHING, seed: int = DEFAULT_SEED, backend: str = "auto", precision: str = "auto",
+            threads: int = 1, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """The latency curves of one run, bundle or cross-validation: :func:`score_clips`, then :func:`accuracy_curve`."""
+    scored = score_clips(path, data, split=split, backend=backend, precision=precision, threads=threads, progress=progress)
+    return accuracy_curve(scored, smoothing=smoothing, seed=seed)

@@ -1,0 +1,265 @@
+"""The decision-latency curve (``harmonies evaluate --latency-curve``): its answers are
+``listen``'s, its seconds are ``listen``'s, its final point is evaluation's clip accuracy
+with the clip vote's smoothing, for a run, a bundle and a cross-validation; the time to a
+trustworthy answer on hand-made curves; the files and the command line.
+
+The runs and bundles are the session's tiny ``small_bundle`` (3 classes x 4 clips of 3 s,
+1 s windows every 0.5 s): it need not classify well, the identities below hold whatever
+it answers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pyharmonies.cli import cli
+from pyharmonies.errors import ParameterError
+from pyharmonies.features import FeatureConfig
+from pyharmonies.training.latency import (
+    ClipScores,
+    correct_answers,
+    decisions,
+    measure,
+    random_start,
+    trustworthy_time,
+)
+
+
+def invoke(*args) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+# ------------------------------------------------------------------ the time to a trustworthy answer
+
+
+def test_trustworthy_time_is_the_first_point_from_which_the_curve_stays_above_90_percent_of_its_end():
+    seconds = [3.0, 4.5, 6.0, 7.5, 9.0]
+    accuracy = [0.5, 0.85, 0.7, 0.82, 0.8]  # final 0.8, target 0.72: reached at 4.5 s, lost at 6 s, for good at 7.5 s
+    got = trustworthy_time(seconds, accuracy)
+    assert got["final"] == 0.8 and got["target"] == pytest.approx(0.72)
+    assert (got["seconds"], got["index"]) == (7.5, 3)
+    assert (got["first_seconds"], got["first_index"]) == (4.5, 1)
+
+
+def test_trustworthy_time_counts_a_point_exactly_at_90_percent():
+    # 9/13 is exactly 90% of 10/13; in floating point 0.9 * (10/13) is one ulp above 9/13.
+    assert 0.9 * (10 / 13) > 9 / 13
+    got = trustworthy_time([1.0, 2.0, 3.0], [0.0, 9 / 13, 10 / 13])
+    assert got["index"] == 1 and got["first_index"] == 1
+
+
+def test_trustworthy_time_of_flat_and_of_zero_curves_is_the_first_point():
+    assert trustworthy_time([2.0, 3.0], [0.6, 0.6])["seconds"] == 2.0
+    assert trustworthy_time([2.0, 3.0], [0.5, 0.0])["seconds"] == 2.0  # 90% of nothing is reached at once
+    got = trustworthy_time([2.0, 3.0, 4.0], [1.0, 0.5, 0.6], fraction=1.0)
+    assert got["target"] == 0.6 and (got["index"], got["first_index"]) == (2, 0)  # fraction 1: at or above the final value
+
+
+@pytest.mark.parametrize("seconds, accuracy", [([1.0, 1.0], [0.5, 0.5]), ([2.0, 1.0], [0.5, 0.5]), ([1.0], [0.5, 0.5]), ([], [])])
+def test_trustworthy_time_refuses_a_bad_axis(seconds, accuracy):
+    with pytest.raises(ParameterError):
+        trustworthy_time(seconds, accuracy)
+
+
+# ------------------------------------------------------------------ the answers are listen's
+
+
+class _Replay:
+    """A classifier for SlidingClassifier that returns preset probabilities, one row per window."""
+
+    def __init__(self, probs: np.ndarray, labels: tuple[str, ...]):
+        self.probs, self.labels, self.calls = probs, labels, 0
+
+    def predict(self, window: np.ndarray) -> np.ndarray:
+        row = self.probs[self.calls % len(self.probs)]
+        self.calls += 1
+        return row
+
+
+@pytest.mark.parametrize("smoothing", ["ema", "vote", "none"])
+def test_answers_and_seconds_are_those_listen_prints(smoothing, rng):
+    from pyharmonies.stream.sliding import SlidingClassifier
+    from pyharmonies.training.latency import ScoredClips, accuracy_curve
+
+    config = FeatureConfig()
+    window, hop, n = 8, 3, 12
+    probs = rng.dirichlet(np.full(4, 0.7), size=n).astype(np.float32)
+    replay = _Replay(probs, ("a", "b", "c", "d"))
+    slider = SlidingClassifier(replay, config, "log_mel", window, hop, smoothing, max_pending=0)
+    samples = (window + (n - 1) * hop - 1) * config.hop_length  # the last window's end frame, and no further one
+    results = slider.push(np.zeros(samples, dtype=np.float32)) + slider.finish()
+    assert len(results) == n and replay.calls == n
+    assert [r.label for r in results] == [replay.labels[k] for k in decisions(probs, smoothing)]
+    scored = ScoredClips("x", "cnn", "run", list(replay.labels), [ClipScores("k", 0, probs)], window, hop,
+                         config.hop_length / config.sample_rate, "test")  # fmt: skip
+    curve = accuracy_curve(scored, smoothing=smoothing)
+    # listen's time column: (start + W) * hop_length / sample_rate, the same expression in another order.
+    np.testing.assert_allclose(curve["seconds"], [r.time for r in results], rtol=1e-12)
+
+
+def test_mean_smoothing_is_the_running_mean_of_the_windows(rng):
+    probs = rng.dirichlet(np.ones(3), size=20)
+    want = [int(np.argmax(probs[: k + 1].mean(axis=0))) for k in range(20)]
+    assert decisions(probs, "mean").tolist() == want
+
+
+def test_a_clip_keeps_its_last_answer_once_heard_whole():
+    one_hot = np.eye(3)
+    long = ClipScores("long", 2, one_hot[[0, 1, 2, 2, 2]])
+    short = ClipScores("short", 1, one_hot[[0, 1]])
+    right = correct_answers([long, short], smoothing="none")
+    assert right.tolist() == [[False, False, True, True, True], [False, True, True, True, True]]
+
+
+def test_random_starts_are_seeded_per_clip_uniform_and_wrap_around():
+    starts = [random_start(f"clip-{i}", 4, seed=0) for i in range(400)]
+    assert starts == [random_start(f"clip-{i}", 4, seed=0) for i in range(400)]  # the same clip, the same start
+    assert starts != [random_start(f"clip-{i}", 4, seed=1) for i in range(400)]
+    counts = np.bincount(starts, minlength=4)
+    assert counts.min() > 70  # 100 expected per value; below 70 has a probability under 1e-3 for a uniform draw
+    # Window j answers label j: from start s, the answers are s, s+1, ..., wrapping to 0.
+    clips = [ClipScores(f"clip-{i}", 0, np.eye(5)) for i in range(20)]
+    right = correct_answers(clips, smoothing="none", order="random_start", seed=3)
+    for clip, row in zip(clips, right):
+        s = random_start(clip.key, 5, seed=3)
+        assert row.tolist() == [(s + k) % 5 == 0 for k in range(5)]
+
+
+# ------------------------------------------------------------------ runs, bundles and folds
+
+
+@dataclass(frozen=True)
+class Model:
+    run: Path
+    bundle: Path
+    corpus: Path
+
+
+@pytest.fixture(scope="module")
+def lstm(small_bundle, tmp_path_factory) -> Model:
+    """A tiny LSTM on small_bundle's corpus (1 epoch) and its fp32 ONNX bundle: the frame-vector path."""
+    from pyharmonies.export import export_run
+    from pyharmonies.training.config import TrainConfig
+    from pyharmonies.training.loop import train_run
+
+    base = tmp_path_factory.mktemp("lstm")
+    cfg = TrainConfig(data=str(small_bundle.corpus), out=str(base / "run"), cache=str(small_bundle.cache), model="lstm", window=1.0,
+                      seed=0, batch_size=8, epochs=1, patience=1, augment=False, mixup=0.0, model_options={"hidden": 8},
+                      backbone="none")  # fmt: skip
+    run = train_run(cfg, progress=False)
+    bundle = export_run(run, base / "bundle", formats="onnx", progress=False, latency_runs=1, data=str(small_bundle.corpus))
+    return Model(run, bundle, small_bundle.corpus)
+
+
+@pytest.fixture(params=["cnn", "lstm"])
+def model(request, small_bundle) -> Model:
+    if request.param == "cnn":
+        return Model(small_bundle.run, small_bundle.bundle, small_bundle.corpus)
+    return request.getfixturevalue("lstm")
+
+
+def test_a_runs_curve_ends_on_the_clip_accuracy_evaluate_reports(model, tmp_path):
+    from pyharmonies.training.evaluate import evaluate_run
+
+    want = evaluate_run(model.run, model.corpus, split="all", progress=False, out=tmp_path / "eval")["clip"]
+    curve = measure(model.run, model.corpus, split="all", smoothing="mean", progress=False)
+    assert curve["clips"] == want["n"] == 12
+    assert curve["from_start"]["final"] == curve["random_start"]["final"] == curve["clip_accuracy"] == want["accuracy"]
+    seconds = np.asarray(curve["seconds"])
+    assert np.all(np.diff(seconds) > 0)
+    # 1 s windows (43 frames) every 0.5 s (22 frames) over 3 s clips: the first answer after one window.
+    assert curve["window_frames"] == 43 and curve["hop_frames"] == 22
+    np.testing.assert_allclose(seconds, (43 + 22 * np.arange(seconds.size)) * 512 / 22050, rtol=1e-12)
+    assert curve["first_answer_seconds"] == seconds[0]
+
+
+def test_a_bundles_curve_ends_on_the_clip_accuracy_evaluate_reports_without_torch(model):
+    code = (
+        "import json, sys\n"
+        "from pyharmonies.training.bundle_eval import evaluate_bundle\n"
+        "from pyharmonies.training.latency import measure\n"
+        f"b, d = {str(model.bundle)!r}, {str(model.corpus)!r}\n"
+        "want = evaluate_bundle(b, d, split='all', backend='onnx', precision='fp32')['clip']['accuracy']\n"
+        "c = measure(b, d, split='all', smoothing='mean', backend='onnx', precision='fp32', progress=False)\n"
+        "print(json.dumps([want, c['from_start']['final'], c['random_start']['final'], c['clips'], 'torch' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
+    want, start, random, clips, torch_loaded = json.loads(out.stdout)
+    assert start == random == want and clips == 12
+    assert torch_loaded is False
+
+
+def _fake_folds(run: Path, corpus: Path, base: Path) -> Path:
+    """A two-fold "cross-validation" of one run's copies, each testing half of the clips."""
+    from pyharmonies.data.sources import open_dataset
+
+    keys = sorted(c.key for c in open_dataset(corpus).clips)
+    folds = base / "folds"
+    for k, half in enumerate((keys[::2], keys[1::2])):
+        fold = Path(shutil.copytree(run, folds / f"fold-{k}"))
+        splits = json.loads((fold / "splits.json").read_text())
+        splits["splits"]["test"] = half
+        (fold / "splits.json").write_text(json.dumps(splits))
+    shutil.copy(run / "config.json", folds / "config.json")
+    return folds
+
+
+def test_a_cross_validation_pools_each_folds_test_clips(small_bundle, tmp_path):
+    folds = _fake_folds(small_bundle.run, small_bundle.corpus, tmp_path)
+    pooled = measure(folds, small_bundle.corpus, smoothing="mean", progress=False)
+    whole = measure(small_bundle.run, small_bundle.corpus, split="all", smoothing="mean", progress=False)
+    assert pooled["folds"] == 2 and pooled["clips"] == 12 and pooled["name"] == "folds"
+    # The same model in both folds: pooling its halves gives the whole set's curve.
+    assert pooled["from_start"]["correct"] == whole["from_start"]["correct"]
+    assert pooled["random_start"]["correct"] == whole["random_start"]["correct"]  # starts are seeded per clip
+    with pytest.raises(ParameterError, match="cross-validation"):
+        measure(folds, small_bundle.corpus, split="all", progress=False)
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def test_cli_writes_the_png_the_table_and_the_json_of_a_run_and_a_bundle(small_bundle, tmp_path):
+    out = tmp_path / "curve"
+    code, stdout, _ = invoke("evaluate", small_bundle.run, small_bundle.corpus, "--split", "all", "--latency-curve", "--quiet",
+                             "--with", small_bundle.bundle, "--backend", "onnx", "--names", "cnn run,cnn bundle", "--out", out)  # fmt: skip
+    assert code == 0, stdout
+    assert (out / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = json.loads((out / "latency.json").read_text())
+    assert [c["name"] for c in record["curves"]] == ["cnn run", "cnn bundle"]
+    assert [c["source"] for c in record["curves"]] == ["run", "bundle"]
+    assert all(c["smoothing"] == "ema" for c in record["curves"])  # listen's default
+    table = (out / "latency.md").read_text()
+    assert "| cnn run (cnn) | 12 |" in table and "Time to a trustworthy answer" in table
+    assert "trustworthy (>= 90% of it) after" in stdout
+    # An earlier latency.json joins a new figure without measuring anything again.
+    again = tmp_path / "again"
+    code, stdout, _ = invoke("evaluate", small_bundle.run, small_bundle.corpus, "--split", "all", "--latency-curve", "--quiet",
+                             "--smoothing", "none", "--with", out / "latency.json", "--out", again)  # fmt: skip
+    assert code == 0, stdout
+    curves = json.loads((again / "latency.json").read_text())["curves"]
+    assert [(c["name"], c["smoothing"]) for c in curves] == [("run", "none"), ("cnn run", "ema"), ("cnn bundle", "ema")]
+
+
+def test_cli_refuses_what_does_not_fit(small_bundle, tmp_path):
+    code, _, err = invoke("evaluate", small_bundle.bundle, small_bundle.corpus, "--split", "all", "--latency-curve")
+    assert code == 2 and "give --out" in err  # a bundle is never written into
+    code, _, err = invoke("evaluate", small_bundle.run, small_bundle.corpus, "--with", small_bundle.bundle)
+    assert code == 2 and "go with --latency-curve" in err
+    code, _, err = invoke("evaluate", small_bundle.run, small_bundle.corpus, "--latency-curve", "--backend", "onnx", "--out", tmp_path)
+    assert code == 2 and "no bundle is measured" in err
+    not_latency = tmp_path / "other.json"
+    not_latency.write_text("{}")
+    code, _, err = invoke("evaluate", small_bundle.run, small_bundle.corpus, "--split", "all", "--latency-curve", "--quiet",
+                          "--with", not_latency, "--out", tmp_path / "x")  # fmt: skip
+    assert code == 1 and "not a latency file" in err
