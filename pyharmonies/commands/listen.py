@@ -46,7 +46,10 @@ def _default_model(model: Path | None) -> Path:
 @click.option("--hop", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds between results [default: the bundle's hop].")
 @click.option("--smoothing", type=click.Choice(["ema", "vote", "none"]), default="ema", show_default=True,
               help="Over successive results: exponential moving average (alpha 0.5), majority of the last 5, or none.")  # fmt: skip
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True, help='Below this confidence print "uncertain".')
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help='Below this confidence print "uncertain". How long to listen before the top label can be trusted, and '
+                   'how accurate it then is: `harmonies evaluate BUNDLE DATA --latency-curve` (its "time to a trustworthy '
+                   'answer", with these windows, hop and smoothing; figures in docs/EXPERIMENTS.md).')  # fmt: skip
 @click.option("--top-k", "-k", type=click.IntRange(min=1), default=1, show_default=True, help="Labels per line.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: time, top, probs, latency_ms, dropped, overflows; then {\"summary\": ...}.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop after S seconds of audio.")
