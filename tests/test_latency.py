@@ -28,6 +28,7 @@ from pyharmonies.training.latency import (
     ClipScores,
     correct_answers,
     decisions,
+    join_tracks,
     measure,
     random_start,
     trustworthy_time,
@@ -121,6 +122,21 @@ def test_a_clip_keeps_its_last_answer_once_heard_whole():
     assert right.tolist() == [[False, False, True, True, True], [False, True, True, True, True]]
 
 
+def test_a_tracks_clips_join_into_one_stream_in_the_order_given():
+    one_hot = np.eye(3)
+    clips = [ClipScores("a1", 0, one_hot[[1, 1]], "a"), ClipScores("b1", 2, one_hot[[2]], "b"),
+             ClipScores("a2", 0, one_hot[[0, 0, 0]], "a")]  # fmt: skip
+    joined = join_tracks(clips)
+    assert [(t.key, t.label, t.track) for t in joined] == [("a", 0, "a"), ("b", 2, "b")]
+    assert joined[0].probs.tolist() == one_hot[[1, 1, 0, 0, 0]].tolist()
+    # Track a is wrong for two answers, then right: heard as one stream, not as two clips.
+    assert correct_answers(joined, smoothing="none").tolist() == [[False, False, True, True, True], [True] * 5]
+    with pytest.raises(ParameterError, match="2 labels"):
+        join_tracks([ClipScores("a1", 0, one_hot[[0]], "a"), ClipScores("a2", 1, one_hot[[1]], "a")])
+    with pytest.raises(ParameterError, match="no track"):
+        join_tracks([ClipScores("x", 0, one_hot[[0]])])
+
+
 def test_random_starts_are_seeded_per_clip_uniform_and_wrap_around():
     starts = [random_start(f"clip-{i}", 4, seed=0) for i in range(400)]
     assert starts == [random_start(f"clip-{i}", 4, seed=0) for i in range(400)]  # the same clip, the same start
@@ -177,6 +193,10 @@ def test_a_runs_curve_ends_on_the_clip_accuracy_evaluate_reports(model, tmp_path
     assert curve["from_start"]["final"] == curve["random_start"]["final"] == curve["clip_accuracy"] == want["accuracy"]
     seconds = np.asarray(curve["seconds"])
     assert np.all(np.diff(seconds) > 0)
+    # Every synthetic clip is its own track: joined per track, nothing changes.
+    tracks = measure(model.run, model.corpus, split="all", smoothing="mean", per="track", progress=False)
+    assert tracks["per"] == "track" and tracks["clips"] == 12
+    assert tracks["from_start"]["correct"] == curve["from_start"]["correct"]
     # 1 s windows (43 frames) every 0.5 s (22 frames) over 3 s clips: the first answer after one window.
     assert curve["window_frames"] == 43 and curve["hop_frames"] == 22
     np.testing.assert_allclose(seconds, (43 + 22 * np.arange(seconds.size)) * 512 / 22050, rtol=1e-12)
@@ -214,6 +234,22 @@ def _fake_folds(run: Path, corpus: Path, base: Path) -> Path:
     return folds
 
 
+def test_per_track_hears_a_tracks_clips_as_one_stream(small_bundle, tmp_path):
+    """The same clips regrouped as two-clip tracks: half as many streams, each twice as long."""
+    rows = (small_bundle.corpus / "manifest.csv").read_text().splitlines()
+    regrouped = ["path,label,track_id"]
+    for i, row in enumerate(rows[1:]):
+        path, label = row.split(",")[:2]
+        regrouped.append(f"{small_bundle.corpus / path},{label},{label}-{i // 2}")  # 4 clips per label, in order
+    manifest = tmp_path / "tracks.csv"
+    manifest.write_text("\n".join(regrouped) + "\n")
+    clips = measure(small_bundle.run, manifest, split="all", smoothing="mean", progress=False)
+    tracks = measure(small_bundle.run, manifest, split="all", smoothing="mean", per="track", progress=False)
+    assert (clips["clips"], tracks["clips"]) == (12, 6)
+    assert len(tracks["seconds"]) == 2 * len(clips["seconds"])
+    assert tracks["seconds"][: len(clips["seconds"])] == clips["seconds"]  # one hop between answers throughout
+
+
 def test_a_cross_validation_pools_each_folds_test_clips(small_bundle, tmp_path):
     folds = _fake_folds(small_bundle.run, small_bundle.corpus, tmp_path)
     pooled = measure(folds, small_bundle.corpus, smoothing="mean", progress=False)
@@ -240,7 +276,7 @@ def test_cli_writes_the_png_the_table_and_the_json_of_a_run_and_a_bundle(small_b
     assert [c["source"] for c in record["curves"]] == ["run", "bundle"]
     assert all(c["smoothing"] == "ema" for c in record["curves"])  # listen's default
     table = (out / "latency.md").read_text()
-    assert "| cnn run (cnn) | 12 |" in table and "Time to a trustworthy answer" in table
+    assert "| cnn run (cnn) | 12 clips |" in table and "Time to a trustworthy answer" in table
     assert "trustworthy (>= 90% of it) after" in stdout
     # An earlier latency.json joins a new figure without measuring anything again.
     again = tmp_path / "again"

@@ -29,6 +29,9 @@ from pyharmonies.commands.classify import backend_options
               help="With --latency-curve: listen's smoothing (its --smoothing and default), or mean: the running "
                    "mean of the windows heard, evaluation's clip vote.")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="With --latency-curve: of the random starting points.")
+@click.option("--per", type=click.Choice(["clip", "track"]), default="clip", show_default=True,
+              help="With --latency-curve: hear each clip on its own, or each track's test clips joined into one "
+                   "stream (minutes of a recording, for datasets cut from long tracks).")  # fmt: skip
 @click.option("--with", "others", type=click.Path(exists=True, path_type=Path), multiple=True, metavar="PATH",
               help="With --latency-curve, repeatable: another run, bundle or cross-validation measured on DATA the "
                    "same way, or the latency.json of an earlier --latency-curve; all curves on one figure.")  # fmt: skip
@@ -36,7 +39,7 @@ from pyharmonies.commands.classify import backend_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @audio_warnings()  # a truncated file's warning is a "warning:" line
 def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, precision: str, threads: int,
-             latency_curve: bool, smoothing: str, seed: int, others: tuple[Path, ...], names: str | None, quiet: bool) -> None:  # fmt: skip
+             latency_curve: bool, smoothing: str, seed: int, per: str, others: tuple[Path, ...], names: str | None, quiet: bool) -> None:  # fmt: skip
     """Evaluate RUN on DATA (folder or CSV manifest): per-window and per-clip accuracy,
     macro/weighted F1, per-class figures and a confusion matrix, the same report as
     training writes. Clips of labels the model does not know are reported and left out.
@@ -74,10 +77,10 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, 
     from pyharmonies.runtime.bundle import MANIFEST
 
     if latency_curve:
-        _latency(run, data, split, out, backend, precision, threads, smoothing, seed, others, names, quiet)
+        _latency(run, data, split, out, backend, precision, threads, smoothing, seed, per, others, names, quiet)
         return
-    if others or names is not None or (smoothing, seed) != ("ema", 0):
-        raise click.UsageError("--smoothing, --seed, --with and --names go with --latency-curve")
+    if others or names is not None or (smoothing, seed, per) != ("ema", 0, "clip"):
+        raise click.UsageError("--smoothing, --seed, --per, --with and --names go with --latency-curve")
 
     # A folder with a manifest is a bundle; a broken one is then refused by the bundle loader, clearly.
     bundle = (run / MANIFEST).is_file()
@@ -112,7 +115,7 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, 
 
 
 def _latency(run: Path, data: Path, split: str, out: Path | None, backend: str, precision: str, threads: int, smoothing: str,
-             seed: int, others: tuple[Path, ...], names: str | None, quiet: bool) -> None:  # fmt: skip
+             seed: int, per: str, others: tuple[Path, ...], names: str | None, quiet: bool) -> None:  # fmt: skip
     """``--latency-curve``: measure RUN and every --with, write the files, print the headline figures."""
     from pyharmonies.errors import HarmoniesError
     from pyharmonies.training.latency import is_bundle_like, measure
@@ -134,7 +137,7 @@ def _latency(run: Path, data: Path, split: str, out: Path | None, backend: str, 
                 curves += saved[path]
                 continue
             options = dict(backend=backend, precision=precision, threads=threads) if is_bundle_like(path) else {}
-            curves.append(measure(path, data, split=split, smoothing=smoothing, seed=seed, progress=not quiet, **options))
+            curves.append(measure(path, data, split=split, smoothing=smoothing, seed=seed, per=per, progress=not quiet, **options))
         if names is not None:
             given = [n.strip() for n in names.split(",")]
             if len(given) != len(curves):
@@ -149,11 +152,11 @@ def _latency(run: Path, data: Path, split: str, out: Path | None, backend: str, 
             click.echo(f"left out ({c['name']}): {problem['path']}: {problem['reason']}", err=True)
     for c in curves:
         folds = f", {c['folds']} folds" if c.get("folds") else ""
-        click.echo(f"{c['name']} ({c['model']}{folds}): {c['clips']} clips; window {c['window_seconds']:.2f} s, an answer every "
+        click.echo(f"{c['name']} ({c['model']}{folds}): {c['clips']} {c.get('per', 'clip')}s; window {c['window_seconds']:.2f} s, an answer every "
                    f"{c['hop_seconds']:.2f} s; smoothing {c['smoothing']}")  # fmt: skip
         for order, what in (("from_start", "from the start"), ("random_start", "from a random point")):
             f = c[order]
             click.echo(f"  {what:20s} final accuracy {100 * f['final']:5.1f}%; trustworthy (>= {100 * c['fraction']:g}% of it) "
                        f"after {f['seconds']:.2f} s (first reached at {f['first_seconds']:.2f} s)")  # fmt: skip
-        click.echo(f"  {'clip vote':20s} {100 * c['clip_accuracy']:5.1f}% (the mean of every window, as evaluate)")
+        click.echo(f"  {'vote':20s} {100 * c['clip_accuracy']:5.1f}% (the mean of every window of each {c.get('per', 'clip')}, as evaluate votes)")
     click.echo(f"wrote {files['png']}, {files['markdown'].name}, {files['json'].name}")

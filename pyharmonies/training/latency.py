@@ -42,6 +42,10 @@ Two curves:
   (the extractor's state as if it had been running), which differs from a
   freshly started one in the left padding of the very first frame only.
 
+With ``per="track"`` each track's test clips are joined into one stream
+(:func:`join_tracks`): the curve then runs over minutes of a recording rather
+than one clip's seconds, which is what a listener in a room hears.
+
 Before its first window (``W`` frames) the model has no answer: the curve
 starts at one window, and a "time to a trustworthy answer" is never shorter.
 A clip with fewer windows than others keeps its last answer for the later
@@ -79,6 +83,8 @@ DEFAULT_SMOOTHING = "ema"
 TRUST_FRACTION = 0.9
 #: The default seed of the random starting points.
 DEFAULT_SEED = 0
+#: What one stream heard is: each clip on its own, or a track's clips joined (longer streams).
+UNITS = ("clip", "track")
 #: The curves, as named in the JSON and the report.
 ORDERS = ("from_start", "random_start")
 
@@ -90,6 +96,7 @@ class ClipScores:
     key: str  # the clip's key (data.sources.Clip.key): seeds its random starting point
     label: int  # the index of its true label
     probs: np.ndarray  # (n_windows, n_labels), n_windows >= 1: what listen smooths at each of its answers
+    track: str = ""  # the recording it was cut from (data.sources.Clip.track), for per="track"
 
 
 @dataclass
@@ -140,6 +147,44 @@ def decisions(probs: np.ndarray, smoothing: str = DEFAULT_SMOOTHING) -> np.ndarr
         return np.cumsum(p, axis=0, dtype=np.float64).argmax(axis=1)  # the running sum has the mean's argmax
     smoother = Smoother(smoothing, p.shape[1])
     return np.asarray([int(np.argmax(smoother(row))) for row in p])
+
+
+def join_tracks(clips: Sequence[ClipScores]) -> list[ClipScores]:
+    """Each track's clips as one stream: their windows concatenated in the order given (the dataset's).
+
+    A dataset cut from long recordings (``harmonies dataset soundtracks``: back-to-back
+    clips of each track, near-silent ones dropped) then yields curves over minutes
+    rather than one clip's seconds. The join is an approximation of hearing the track:
+    windows that would straddle two clips are missing, and a dropped clip's
+    seconds are not heard, so each answer is counted one hop after the one before.
+
+    Parameters
+    ----------
+    clips : sequence of ClipScores
+        With their ``track`` set.
+
+    Returns
+    -------
+    list of ClipScores
+        One per track, in order of first appearance; ``key`` is the track.
+
+    Raises
+    ------
+    ParameterError
+        A clip without a track, or a track whose clips have different labels.
+    """
+    joined: dict[str, list[ClipScores]] = {}
+    for clip in clips:
+        if not clip.track:
+            raise ParameterError(f"clip {clip.key} has no track: the curve cannot join tracks")
+        joined.setdefault(clip.track, []).append(clip)
+    out = []
+    for track, parts in joined.items():
+        labels = {p.label for p in parts}
+        if len(labels) != 1:
+            raise ParameterError(f"track {track!r} has clips of {len(labels)} labels: it cannot be heard as one stream")
+        out.append(ClipScores(track, parts[0].label, np.concatenate([p.probs for p in parts]), track))
+    return out
 
 
 def random_start(key: str, n_windows: int, seed: int = DEFAULT_SEED) -> int:
@@ -232,7 +277,7 @@ def trustworthy_time(seconds: Sequence[float], accuracy: Sequence[float], fracti
 
 
 def accuracy_curve(scored: ScoredClips, *, smoothing: str = DEFAULT_SMOOTHING, seed: int = DEFAULT_SEED,
-                   fraction: float = TRUST_FRACTION) -> dict[str, Any]:  # fmt: skip
+                   fraction: float = TRUST_FRACTION, per: str = "clip") -> dict[str, Any]:  # fmt: skip
     """The latency curves of scored clips, as ``latency.json`` holds them.
 
     Parameters
@@ -243,6 +288,9 @@ def accuracy_curve(scored: ScoredClips, *, smoothing: str = DEFAULT_SMOOTHING, s
         Of the random starting points.
     fraction : float
         Of the final accuracy, for the time to a trustworthy answer.
+    per : {"clip", "track"}
+        Each clip heard on its own, or each track's clips joined into one
+        stream (:func:`join_tracks`); ``clips`` then counts tracks.
 
     Returns
     -------
@@ -255,17 +303,20 @@ def accuracy_curve(scored: ScoredClips, *, smoothing: str = DEFAULT_SMOOTHING, s
     """
     if smoothing not in SMOOTHINGS:
         raise ParameterError(f"unknown smoothing {smoothing!r}; choose from {', '.join(SMOOTHINGS)}")
-    n = len(scored.clips)
+    if per not in UNITS:
+        raise ParameterError(f"per must be one of {', '.join(UNITS)}, got {per!r}")
+    streams = join_tracks(scored.clips) if per == "track" else list(scored.clips)
+    n = len(streams)
     curves: dict[str, Any] = {}
     seconds: list[float] = []
     for order in ORDERS:
-        right = correct_answers(scored.clips, smoothing=smoothing, order=order, seed=seed)
+        right = correct_answers(streams, smoothing=smoothing, order=order, seed=seed)
         counts = right.sum(axis=0)
         seconds = [(scored.window_frames + k * scored.hop_frames) * scored.frame_seconds for k in range(right.shape[1])]
         accuracy = counts / n
         curves[order] = {"accuracy": accuracy.tolist(), "correct": counts.tolist(),
                          **trustworthy_time(seconds, accuracy, fraction)}  # fmt: skip
-    vote = [int(np.argmax(c.probs.mean(axis=0))) == c.label for c in scored.clips]  # as evaluate computes it
+    vote = [int(np.argmax(c.probs.mean(axis=0))) == c.label for c in streams]  # as evaluate computes it (per clip)
     return {
         "name": scored.name,
         "model": scored.model,
@@ -274,6 +325,7 @@ def accuracy_curve(scored: ScoredClips, *, smoothing: str = DEFAULT_SMOOTHING, s
         "folds": scored.folds,
         "labels": list(scored.labels),
         "clips": n,
+        "per": per,
         "smoothing": smoothing,
         "seed": int(seed),
         "fraction": float(fraction),
@@ -376,7 +428,8 @@ def _score_run(run: Path, data, split: str, progress: bool) -> ScoredClips:
     clips = []
     for c in np.unique(ids):
         rows = np.flatnonzero(ids == c)  # in start order: windows are cut clip by clip
-        clips.append(ClipScores(scored.prep.clips[c].key, int(scored.y[rows[0]]), scored.probs[rows]))
+        clip = scored.prep.clips[c]
+        clips.append(ClipScores(clip.key, int(scored.y[rows[0]]), scored.probs[rows], clip.track))
     problems = [{"path": str(p.path), "reason": p.reason} for p in scored.prep.problems]
     return ScoredClips(run.name, str(scored.meta["model_name"]), "run", scored.labels, clips, scored.window_frames,
                        scored.hop_frames, fcfg.hop_length / fcfg.sample_rate, "pytorch fp32", problems=problems)  # fmt: skip
@@ -392,7 +445,7 @@ def _score_bundle(path: Path, data, split: str, backend: str, precision: str, th
     clips = []
     for c in np.unique(scored.clip_ids):
         clip = scored.clips[c]
-        clips.append(ClipScores(clip.key, label_index[clip.label], scored.probs[scored.clip_ids == c]))
+        clips.append(ClipScores(clip.key, label_index[clip.label], scored.probs[scored.clip_ids == c], clip.track))
     fcfg = bundle.feature_config
     problems = [{"path": str(p.path), "reason": p.reason} for p in scored.problems]
     ran = scored.classifier.backend
@@ -411,7 +464,7 @@ def is_bundle_like(path: str | os.PathLike[str]) -> bool:
 
 def measure(path: str | os.PathLike[str], data: str | os.PathLike[str], *, split: str = "test",
             smoothing: str = DEFAULT_SMOOTHING, seed: int = DEFAULT_SEED, backend: str = "auto", precision: str = "auto",
-            threads: int = 1, progress: bool = True) -> dict[str, Any]:  # fmt: skip
+            threads: int = 1, progress: bool = True, per: str = "clip") -> dict[str, Any]:  # fmt: skip
     """The latency curves of one run, bundle or cross-validation: :func:`score_clips`, then :func:`accuracy_curve`."""
     scored = score_clips(path, data, split=split, backend=backend, precision=precision, threads=threads, progress=progress)
-    return accuracy_curve(scored, smoothing=smoothing, seed=seed)
+    return accuracy_curve(scored, smoothing=smoothing, seed=seed, per=per)

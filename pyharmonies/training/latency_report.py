@@ -92,6 +92,9 @@ def _describe(curve: dict[str, Any]) -> str:
 def markdown_lines(curves: Sequence[dict[str, Any]], *, data: str, split: str) -> list[str]:
     """The lines of ``latency.md``: a summary row per curve, then each curve's points."""
     fraction = curves[0].get("fraction", 0.9)
+    units = sorted({c.get("per", "clip") for c in curves})
+    joined = (" With *per track*, each track's test clips are joined, in the dataset's order, into one stream "
+              "(windows straddling two clips, and clips the dataset dropped, are not heard).") if "track" in units else ""  # fmt: skip
     lines = [
         f"# Decision latency on `{data}` ({split})",
         "",
@@ -99,20 +102,20 @@ def markdown_lines(curves: Sequence[dict[str, Any]], *, data: str, split: str) -
         "seconds of a clip: its windows and hop, its smoothing (fresh for each clip), the top label whatever its "
         "confidence. *From the start*: heard from the clip's first sample; *from a random point*: from a window drawn "
         "uniformly among the clip's (seeded), wrapping around to its start. There is no answer before the first "
-        "full window: the curve starts there. A clip heard whole keeps its last answer.",
+        "full window: the curve starts there. A clip heard whole keeps its last answer." + joined,
         "",
         f"**Time to a trustworthy answer**: the first point from which the accuracy stays at or above "
         f"{100 * fraction:g}% of its final value (the accuracy once every clip is heard whole) at every later point. "
         "*Clip vote* is `harmonies evaluate`'s clip accuracy on the same clips (the mean of every window's "
         "probabilities); it is the final accuracy when the smoothing is `mean`.",
         "",
-        "| model | clips | window, hop | smoothing | from the start: final, trustworthy after | from a random point: final, trustworthy after | clip vote |",
+        "| model | heard | window, hop | smoothing | from the start: final, trustworthy after | from a random point: final, trustworthy after | vote over all windows |",
         "|---|---:|---|---|---|---|---:|",
     ]
     for c in curves:
         s, r = c["from_start"], c["random_start"]
         lines.append(
-            f"| {_describe(c)} | {c['clips']} | {c['window_seconds']:.2f} s, {c['hop_seconds']:.2f} s | {c['smoothing']} | "
+            f"| {_describe(c)} | {c['clips']} {c.get('per', 'clip')}s | {c['window_seconds']:.2f} s, {c['hop_seconds']:.2f} s | {c['smoothing']} | "
             f"{_pct(s['final'])}, **{s['seconds']:.2f} s** | {_pct(r['final'])}, **{r['seconds']:.2f} s** | {_pct(c['clip_accuracy'])} |"
         )
     for c in curves:
@@ -175,7 +178,7 @@ def plot_latency(curves: Sequence[dict[str, Any]], path: str | os.PathLike[str],
     ax.set_xlim(0, end)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("seconds heard")
-    ax.set_ylabel("clip accuracy")
+    ax.set_ylabel(" and ".join(sorted({f"{c.get('per', 'clip')} accuracy" for c in curves})))
     smoothing = sorted({c["smoothing"] for c in curves})
     ax.set_title(f"{title}; smoothing {', '.join(smoothing)}" if title else f"smoothing {', '.join(smoothing)}", fontsize=10)
     ax.grid(alpha=0.3)
