@@ -6,6 +6,7 @@ Runtime and never imports torch.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -72,9 +73,15 @@ def _bar(p: float, width: int = BAR_WIDTH) -> str:
     "duration_s, padded, windows (start_s, end_s, label, prob); a failed file gives "
     '{"path", "error"}.',
 )
+@click.option(
+    "--streaming",
+    is_flag=True,
+    help="LSTM bundles: run the step model over each file as one stream, the state carried from step to step "
+    "(each frame through the model once), and vote over its outputs at the windows' ends.",
+)
 @backend_options
 def classify(
-    bundle: Path, audio: tuple[Path, ...], top_k: int, as_json: bool, backend: str, precision: str, threads: int
+    bundle: Path, audio: tuple[Path, ...], top_k: int, as_json: bool, streaming: bool, backend: str, precision: str, threads: int
 ) -> None:
     """Classify each AUDIO file with the model in BUNDLE (a directory that
     `harmonies export` wrote).
@@ -95,11 +102,19 @@ def classify(
     and the exit status is then 1. A truncated file is classified, with a
     warning saying how much of it was read. Torch is never imported.
 
+    --streaming (LSTM bundles exported with a step model): each file is one
+    stream from a zero state; every frame is fed once, a step of the LSTM per
+    `segment` frames, and the output (the head of the mean of the last
+    window's worth of step outputs) is taken where each window would end. The
+    first output is the window model's first window; the later ones carry
+    the state from the start of the file. The vote is their mean.
+
     \b
     Examples:
       harmonies classify export/demo song.wav
       harmonies classify export/demo clips/*.wav --top-k 1
       harmonies classify export/demo song.flac --json --backend onnx --precision fp32
+      harmonies classify export/lstm song.wav --streaming
     """
     from pyharmonies.errors import HarmoniesError
     from pyharmonies.runtime.backends import make_backend
@@ -109,18 +124,28 @@ def classify(
 
     try:
         loaded = load_bundle(bundle)
-        clf = WindowClassifier(loaded, make_backend(loaded, backend, precision, threads=threads))
+        if streaming:
+            from pyharmonies.runtime.stepmodel import StepBackend, choose_step_file
+            from pyharmonies.runtime.streaming import LSTMStreamer, classify_file_streaming
+
+            streamer = LSTMStreamer(loaded, StepBackend(loaded, choose_step_file(loaded, backend, precision), threads=threads))
+            describe = f"{streamer.backend.describe()}, streaming (state {streamer.state_bytes:,} bytes)"
+            run = functools.partial(classify_file_streaming, streamer, top_k=top_k)
+        else:
+            clf = WindowClassifier(loaded, make_backend(loaded, backend, precision, threads=threads))
+            describe = clf.backend.describe()
+            run = functools.partial(classify_file, clf, top_k=top_k)
     except HarmoniesError as err:
         raise click.ClickException(str(err)) from None
     if not as_json:
-        click.echo(f"{loaded.name}: {len(loaded.labels)} labels, {clf.backend.describe()}")
+        click.echo(f"{loaded.name}: {len(loaded.labels)} labels, {describe}")
 
     progress = FileProgress(audio, label="classifying")
     with progress.iterate() as paths:
         for path in paths:
             try:
                 with progress.warnings():
-                    result = classify_file(clf, path, top_k=top_k)
+                    result = run(path)
             except Exception as err:  # this file's failure, whatever it is: reported, the others go on
                 progress.fail(path, err)
                 if as_json:

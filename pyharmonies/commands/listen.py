@@ -54,12 +54,14 @@ def _default_model(model: Path | None) -> Path:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines: time, top, probs, latency_ms, dropped, overflows; then {\"summary\": ...}.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), default=None, help="Stop after S seconds of audio.")
 @click.option("--reconnect", is_flag=True, help="If the device vanishes, wait for it to come back instead of exiting.")
+@click.option("--windowed", is_flag=True,
+              help="LSTM bundles with a step model: re-run the window model over a whole window every hop instead of streaming the state.")  # fmt: skip
 @click.option("--selftest", is_flag=True, help="Health check for a new device: run --minutes, report overflows, dropped windows, time per hop, CPU%, RSS.")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="With --selftest: how long.")
 @backend_options
 def listen(model: Path | None, device: str | None, source: Path | None, fast: bool, window_s: float | None, hop: float | None,
            smoothing: str, threshold: float, top_k: int, as_json: bool, duration: float | None, reconnect: bool,
-           selftest: bool, minutes: float, backend: str, precision: str, threads: int) -> None:  # fmt: skip
+           windowed: bool, selftest: bool, minutes: float, backend: str, precision: str, threads: int) -> None:  # fmt: skip
     """Classify audio live with the model in BUNDLE.
 
     The microphone is captured at its native rate by PortAudio's callback
@@ -79,6 +81,14 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
     Window alignment: frames are numbered from 0; a window of W frames ends
     at each frame W-1 + k*hop, as `harmonies classify` cuts a whole file.
 
+    LSTM bundles exported with a step model stream statefully (unless
+    --windowed): each frame is fed to the LSTM once, a step per `segment`
+    frames, its state carried from step to step; a result still comes at
+    each frame W-1 + k*hop, the head of the mean of the last window's worth
+    of step outputs (the first one is the window model's first window).
+    --reconnect starts a new stream when the device comes back (zero state,
+    frames from 0 again); silence does not reset the state.
+
     \b
     Exit status: 0 done; 1 error; 2 bad usage; 3 the device vanished
     (without --reconnect); 4 --selftest lost audio.
@@ -90,11 +100,13 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
       harmonies listen --model export/demo --selftest --minutes 5
       harmonies listen --model export/demo --source song.wav
       harmonies listen --model export/demo --source song.wav --fast --json --smoothing none
+      harmonies listen --model export/lstm --hop 0.1        (a stateful LSTM: one step per result)
     """
     from pyharmonies.errors import DeviceLost, HarmoniesError
     from pyharmonies.runtime.backends import make_backend
     from pyharmonies.runtime.bundle import load_bundle
     from pyharmonies.runtime.classifier import WindowClassifier
+    from pyharmonies.runtime.classifier import top_labels
     from pyharmonies.stream import FileSource, LiveSession, MicrophoneSource, SlidingClassifier
 
     if fast and source is None:
@@ -104,13 +116,23 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
     model = _default_model(model)
     try:
         loaded = load_bundle(model)
-        clf = WindowClassifier(loaded, make_backend(loaded, backend, precision, threads=threads))
         cfg = loaded.feature_config
         frame_s = cfg.hop_length / cfg.sample_rate
         hop_frames = loaded.hop_frames if hop is None else max(1, int(round(hop / frame_s)))
         span = _span(window_s, loaded.window_frames, hop_frames, frame_s)
-        slider = SlidingClassifier(clf, cfg, loaded.kind, loaded.window_frames, hop_frames, smoothing,
-                                   max_pending=0 if fast else 2, span=span)  # fmt: skip
+        if loaded.streaming is not None and not windowed:
+            from pyharmonies.runtime.stepmodel import StepBackend, choose_step_file
+            from pyharmonies.runtime.streaming import LSTMStreamer
+            from pyharmonies.stream.stateful import StatefulClassifier
+
+            step = StepBackend(loaded, choose_step_file(loaded, backend, precision), threads=threads)
+            slider = StatefulClassifier(LSTMStreamer(loaded, step, hop_frames=hop_frames), cfg, hop_frames, smoothing, span=span)
+            model_text = f"{step.describe()}, state {slider.streamer.state_bytes:,} bytes carried"
+        else:
+            clf = WindowClassifier(loaded, make_backend(loaded, backend, precision, threads=threads))
+            slider = SlidingClassifier(clf, cfg, loaded.kind, loaded.window_frames, hop_frames, smoothing,
+                                       max_pending=0 if fast else 2, span=span)  # fmt: skip
+            model_text = clf.backend.describe()
         if source is not None:
             src = FileSource(source, cfg.sample_rate, block=1024, realtime=not fast,
                              on_warning=lambda line: click.echo(f"warning: {line}", err=True))  # fmt: skip
@@ -127,7 +149,7 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
         src.describe(),
         session.resampler.describe(),
         f"{loaded.kind.replace('_', '-')} {slider.rows} x {loaded.window_frames} frames",
-        clf.backend.describe(),
+        model_text,
     ])  # fmt: skip
     timing = (f"window {loaded.window_frames * frame_s:.2f} s, result every {slider.hop_seconds:.2f} s"
               + (f", each averaging {span} windows" if span > 1 else ""))  # fmt: skip
@@ -158,7 +180,7 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
             }))  # fmt: skip
         else:
             label = "uncertain" if uncertain else r.label
-            rest = "" if uncertain else "  ".join(f"{n} {100 * p:.0f}%" for n, p in clf.top(r.probs, top_k)[1:])
+            rest = "" if uncertain else "  ".join(f"{n} {100 * p:.0f}%" for n, p in top_labels(loaded.labels, r.probs, top_k)[1:])
             click.echo(f"{r.time:8.2f}s  {label:<{width}}  {_bar(r.confidence)}  {100 * r.confidence:5.1f}%  {latency_ms:6.1f} ms  {rest}".rstrip())
         sys.stdout.flush()
 

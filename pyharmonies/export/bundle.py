@@ -7,7 +7,8 @@ The format is documented for users in ``export/README.md``; the device side
 sha256, bytes, runtime, precision, quantization, input and output tensors),
 ``verification``, ``calibration`` (int8 bundles), ``source_run`` and
 ``reference`` (the golden self-check, :mod:`pyharmonies.export.reference`)
-and, for a CNN, ``embedding`` (:mod:`pyharmonies.export.embedding`).
+and, for a CNN, ``embedding`` (:mod:`pyharmonies.export.embedding`), for a
+unidirectional LSTM, ``streaming`` (:mod:`pyharmonies.export.streaming`).
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ def write_manifest(out_dir: str | os.PathLike[str], manifest: dict[str, Any]) ->
     if "reference" in manifest:
         listed[manifest["reference"]["file"]] = manifest["reference"]
     listed.update(manifest.get("embedding", {}).get("files", {}))
+    listed.update(manifest.get("streaming", {}).get("files", {}))
     for name, entry in listed.items():
         digest = sha256_file(out_dir / name)
         if digest != entry["sha256"]:

@@ -207,6 +207,16 @@ def export_run(
             failures += embedding_failures
             manifest["embedding"] = section
             names += list(section["files"])
+        if name == "lstm" and not src.model.config.bidirectional:  # the device can stream: export/streaming.py
+            from pyharmonies.export.streaming import export_streaming
+
+            section, step_failures, step_drops = export_streaming(
+                src.model, staging, runtimes=runtimes, int8=int8, x=src.x, y=src.y, calibration=src.calibration,
+                say=clock.say, max_drop=max_drop, latency_runs=latency_runs)  # fmt: skip
+            failures += step_failures
+            (allowed if allow_drop else drop_failures).extend(step_drops)
+            manifest["streaming"] = section
+            names += list(section["files"])
         if not failures and not drop_failures:
             manifest["reference"] = _reference(staging, manifest, src, clock)
             names.append(manifest["reference"]["file"])
@@ -214,6 +224,10 @@ def export_run(
                 from pyharmonies.export.embedding import embedding_reference
 
                 manifest["embedding"]["reference"] = embedding_reference(staging, manifest)
+            if "streaming" in manifest:
+                from pyharmonies.export.streaming import streaming_reference
+
+                manifest["streaming"]["reference"] = streaming_reference(staging, manifest)
         write_report(staging / bundle.REPORT, manifest, max_drop=max_drop, failures=failures + drop_failures, allowed=allowed,
                      latency_runs=latency_runs)  # fmt: skip
         if "embedding" in manifest:
@@ -221,6 +235,11 @@ def export_run(
 
             with open(staging / bundle.REPORT, "a", encoding="utf-8") as f:
                 f.write("\n" + "\n".join(report_lines(manifest["embedding"])) + "\n")
+        if "streaming" in manifest:
+            from pyharmonies.export.streaming import report_lines as streaming_lines
+
+            with open(staging / bundle.REPORT, "a", encoding="utf-8") as f:
+                f.write("\n" + "\n".join(streaming_lines(manifest["streaming"])) + "\n")
         _move_into(staging, out, names)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -279,8 +298,9 @@ def _move_into(staging: Path, out: Path, names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / bundle.MANIFEST).unlink(missing_ok=True)
     from pyharmonies.export.embedding import EMBEDDING_FILES
+    from pyharmonies.export.streaming import STEP_FILES
 
-    for stale in (*bundle.MODEL_FILES, *EMBEDDING_FILES):
+    for stale in (*bundle.MODEL_FILES, *EMBEDDING_FILES, *STEP_FILES):
         if stale not in names:
             (out / stale).unlink(missing_ok=True)
     for file_name in names:

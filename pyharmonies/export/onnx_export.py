@@ -39,8 +39,14 @@ METHODS = {
 }
 
 
-def export_fp32(model: nn.Module, example: torch.Tensor, path: Path) -> None:
-    """Write ``model`` (eval mode, BatchNorm already folded) as an fp32 ONNX file with a dynamic batch axis."""
+def export_fp32(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], path: Path, *,
+                input_names: tuple[str, ...] = (INPUT_NAME,), output_names: tuple[str, ...] = (OUTPUT_NAME,)) -> None:  # fmt: skip
+    """Write ``model`` (eval mode, BatchNorm already folded) as an fp32 ONNX file with a dynamic batch axis.
+
+    ``example`` is the input, or a tuple of inputs (the LSTM's step model takes frames and a state);
+    ``input_names`` and ``output_names`` name them in order, each with a dynamic axis 0.
+    """
+    args = example if isinstance(example, tuple) else (example,)
     with warnings.catch_warnings():
         # onnxscript is not installed, so the TorchScript exporter (dynamo=False) is the one that runs;
         # torch deprecates it (and one helper it calls) in favour of the dynamo exporter.
@@ -54,13 +60,13 @@ def export_fp32(model: nn.Module, example: torch.Tensor, path: Path) -> None:
         warnings.filterwarnings("ignore", message=r"Exporting a model to ONNX with a batch_size other than 1", category=UserWarning)
         torch.onnx.export(
             model.eval(),
-            (example,),
+            args,
             str(path),
             dynamo=False,
             opset_version=OPSET,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            input_names=list(input_names),
+            output_names=list(output_names),
+            dynamic_axes={name: {0: "batch"} for name in (*input_names, *output_names)},
             do_constant_folding=True,
         )
     check_no_batchnorm(path)
@@ -123,6 +129,12 @@ def check_no_batchnorm(path: Path) -> None:
 
 def io_details(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The manifest's ``input`` and ``output`` entries of an ONNX file (float in, float out)."""
+    inputs, outputs = io_all(path)
+    return inputs[0], outputs[0]
+
+
+def io_all(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The manifest entries of every input and every output of an ONNX file, in the graph's order."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -132,4 +144,4 @@ def io_details(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             raise ExportError(f"{path.name}: {arg.name} is {arg.type}; the bundle format expects float tensors in ONNX files")
         return {"name": arg.name, "dtype": "float32", "scale": None, "zero_point": None}
 
-    return entry(session.get_inputs()[0]), entry(session.get_outputs()[0])
+    return [entry(arg) for arg in session.get_inputs()], [entry(arg) for arg in session.get_outputs()]

@@ -92,31 +92,40 @@ def _quiet_converter() -> Iterator[None]:
             os.environ["LITERT_TORCH_SHOW_PROGRESS"] = saved_env
 
 
-def export_fp32(model: nn.Module, example: torch.Tensor) -> bytes:
-    """The fp32 TFLite flatbuffer of ``model`` (eval mode, BatchNorm already folded), batch 1, names stripped."""
+def _as_tuple(value: Any) -> tuple[Any, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def export_fp32(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...]) -> bytes:
+    """The fp32 TFLite flatbuffer of ``model`` (eval mode, BatchNorm already folded), batch 1, names stripped.
+
+    ``example``: the input, or a tuple of inputs (the LSTM's step model takes frames and a state).
+    """
     with _quiet_converter():
         import litert_torch
 
-        edge = litert_torch.convert(model.eval(), (example,))
+        edge = litert_torch.convert(model.eval(), _as_tuple(example))
         buf = edge.model_content()
     return strip_tensor_names(buf)
 
 
-def export_int8(model: nn.Module, example: torch.Tensor, method: str, calibration: np.ndarray) -> tuple[bytes, str]:
+def export_int8(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ...], method: str,
+                calibration: np.ndarray | tuple[np.ndarray, ...]) -> tuple[bytes, str]:  # fmt: skip
     """An int8 TFLite flatbuffer of ``model``, batch 1, and the method's description.
 
     Parameters
     ----------
     model : nn.Module
         Eval mode, BatchNorm already folded.
-    example : torch.Tensor
-        One window, batch 1.
+    example : torch.Tensor or tuple of torch.Tensor
+        One window, batch 1 (or one batch-1 tensor per input of a model with several).
     method : {"full", "dynamic"}
         See the module docstring.
     calibration : np.ndarray
         Normalised training windows in the model's layout, batch first, run
         through the observers (``dynamic`` quantizes the LSTM's
-        activations at run time, but the ops around it keep static observers).
+        activations at run time, but the ops around it keep static observers);
+        a tuple of such arrays, one per input, for a model with several.
     """
     if method not in METHODS:
         raise ExportError(f"unknown TFLite quantization method {method!r}; expected one of {', '.join(METHODS)}")
@@ -131,16 +140,17 @@ def export_int8(model: nn.Module, example: torch.Tensor, method: str, calibratio
         # Exported with a dynamic batch axis (the example has two windows: torch.export specialises a
         # size of 1), so that the observers see a batch of windows per call: the converter's default
         # activation observer is a histogram whose per-call cost dominates one window at a time.
-        pair = torch.cat([example, example]).contiguous()
+        examples, calibrations = _as_tuple(example), _as_tuple(calibration)
+        pairs = tuple(torch.cat([e, e]).contiguous() for e in examples)
         batch = torch.export.Dim("batch", min=1, max=_MAX_BATCH)
-        graph = torch.export.export(model.eval(), (pair,), dynamic_shapes=({0: batch},)).module()
+        graph = torch.export.export(model.eval(), pairs, dynamic_shapes=tuple({0: batch} for _ in pairs)).module()
         prepared = move_exported_model_to_eval(quantize_pt2e.prepare_pt2e(graph, quantizer))
         with torch.no_grad():
-            for start in range(0, len(calibration), _CALIBRATION_BATCH):
-                chunk = np.ascontiguousarray(calibration[start : start + _CALIBRATION_BATCH], dtype=np.float32)
-                prepared(torch.from_numpy(chunk))
+            for start in range(0, len(calibrations[0]), _CALIBRATION_BATCH):
+                chunks = (np.ascontiguousarray(c[start : start + _CALIBRATION_BATCH], dtype=np.float32) for c in calibrations)
+                prepared(*(torch.from_numpy(chunk) for chunk in chunks))
         quantized = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
-        edge = litert_torch.convert(quantized, (example,), quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer))
+        edge = litert_torch.convert(quantized, examples, quant_config=quant_config.QuantConfig(pt2e_quantizer=quantizer))
         buf = edge.model_content()
     return strip_tensor_names(buf), METHODS[method]
 
@@ -178,6 +188,14 @@ def op_names(buf: bytes) -> set[str]:
 
 def io_details(buf: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
     """The manifest's ``input`` and ``output`` entries of a TFLite file: name, dtype, scale, zero point."""
+    inputs, outputs = io_all(buf)
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ExportError(f"a TFLite model with {len(inputs)} input(s) and {len(outputs)} output(s); expected one of each")
+    return inputs[0], outputs[0]
+
+
+def io_all(buf: bytes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The manifest entries of every input and every output of a TFLite file, in the interpreter's order."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=buf)
@@ -197,7 +215,4 @@ def io_details(buf: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
             "zero_point": int(zero_point) if quantized else None,
         }
 
-    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ExportError(f"a TFLite model with {len(inputs)} input(s) and {len(outputs)} output(s); expected one of each")
-    return entry(inputs[0]), entry(outputs[0])
+    return [entry(d) for d in interpreter.get_input_details()], [entry(d) for d in interpreter.get_output_details()]

@@ -29,13 +29,21 @@ Manifest (``format_version`` 1)::
      "verification": {...}, "source_run": str,
      "reference": {...},   (the golden self-check: see pyharmonies.runtime.selfcheck)
      "embedding": {"dim": int, "files": {"embedding.int8.tflite": {...as in files...}, ...},
-                   "verification": {...}}}   (optional, CNN bundles: see pyharmonies.runtime.embedding)
+                   "verification": {...}},   (optional, CNN bundles: see pyharmonies.runtime.embedding)
+     "streaming": {"step_frames": int, "steps_pooled": int, "pooling": str, "state": {...},
+                   "files": {"step.int8.tflite": {...}, ...}, "verification": {...}, "reference": {...}}}
+                   (optional, unidirectional LSTM bundles: see pyharmonies.runtime.stepmodel)
 
 The ``embedding`` section lists second model files that map the same
 normalised window to the network's pooled features (``(batch, dim)``, the
 classifier head's input). They are kept apart from ``files`` so that a
 runtime that predates them loads the bundle unchanged, and so that the
 classifier's files are exactly what they would be without them.
+
+The ``streaming`` section likewise lists an LSTM's single-step model files
+(one step's frames and the state in, the logits and the new state out), which
+``listen`` and ``classify --streaming`` run with the state carried from step
+to step; a bundle without it streams the windowed way.
 """
 
 from __future__ import annotations
@@ -182,6 +190,7 @@ class Bundle:
     embedding_files: dict[str, ModelFile] = field(default_factory=dict, repr=False)  # the optional embedding models
     embedding_dim: int | None = None  # their output width; None when the bundle has none
     embedding_reference: np.ndarray | None = field(default=None, repr=False)  # (dim,) for the self-check, if exported
+    streaming: Any = field(default=None, repr=False)  # the step model (runtime.stepmodel.StreamingSpec); None: stream windowed
 
     @property
     def model_input_shape(self) -> tuple[int, ...]:
@@ -439,6 +448,9 @@ def _parse(directory: Path, manifest: dict[str, Any], *, verify: bool) -> Bundle
         _check_file(where, mf, verify=verify)
 
     embedding_files, embedding_dim, embedding_reference = _embedding(f, directory, manifest.get("embedding"), verify=verify)
+    from pyharmonies.runtime.stepmodel import parse_streaming
+
+    streaming = parse_streaming(f, directory, manifest.get("streaming"), window_frames=window, rows=rows, verify=verify)
     source = manifest.get("source_run")
     return Bundle(
         path=directory,
@@ -460,6 +472,7 @@ def _parse(directory: Path, manifest: dict[str, Any], *, verify: bool) -> Bundle
         embedding_files=embedding_files,
         embedding_dim=embedding_dim,
         embedding_reference=embedding_reference,
+        streaming=streaming,
     )
 
 

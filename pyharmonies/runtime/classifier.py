@@ -22,7 +22,7 @@ from pyharmonies.runtime.backends import Backend, make_backend
 from pyharmonies.runtime.bundle import Bundle, load_bundle
 from pyharmonies.windows import input_features, silence_values
 
-__all__ = ["WindowClassifier", "input_features", "softmax"]  # input_features: pyharmonies.windows's, re-exported
+__all__ = ["WindowClassifier", "input_features", "softmax", "top_labels"]  # input_features: pyharmonies.windows's, re-exported
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -35,6 +35,13 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def top_labels(labels: Sequence[str], probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+    """The ``k`` most probable of ``labels`` for one probability vector ``(n_labels,)``, most probable first."""
+    p = np.asarray(probs, dtype=np.float64)
+    order = np.argsort(-p, kind="stable")[: max(1, int(k))]
+    return [(labels[i], float(p[i])) for i in order]
 
 
 class WindowClassifier:
@@ -164,9 +171,7 @@ class WindowClassifier:
 
     def top(self, probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable labels of one probability vector, most probable first."""
-        p = np.asarray(probs, dtype=np.float64)
-        order = np.argsort(-p, kind="stable")[: max(1, int(k))]
-        return [(self.labels[i], float(p[i])) for i in order]
+        return top_labels(self.labels, probs, k)
 
     def _check(self, windows: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         x = np.asarray(windows, dtype=np.float32)

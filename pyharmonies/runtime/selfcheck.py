@@ -47,6 +47,13 @@ by more than two tolerances.
 A CNN bundle's embedding files are checked on the same windows: the mean
 of their vectors must match the exporter's (:func:`check_embedding`).
 
+An LSTM bundle's step model files (the manifest's ``streaming`` section) are
+checked on the same audio streamed as one sequence from a zero state: the
+log-probabilities emitted at the end of each reference window must match the
+exporter's, with the same tolerances per precision (:func:`check_streaming`;
+the first emission is the window model's first window, the later ones carry
+the state across the joins of the reference windows).
+
 Cost at load (x86 workstation, tiny test models): checksums only 1 ms; the
 self-check of all four files 21 ms (CNN) and 38 ms (LSTM), most of it
 creating the ONNX Runtime sessions; features and normalisation alone 1 ms.
@@ -313,7 +320,92 @@ def self_check(bundle: Bundle, files: list[str] | None = None) -> Reference | No
         for mf in bundle.embedding_files.values():
             if mf.runtime in installed:
                 check_embedding(bundle, mf.name, windows)
+    if bundle.streaming is not None:
+        check_streaming(bundle, y)
     return ref
+
+
+def streaming_reference(bundle: Bundle) -> tuple[int, list[int], dict[str, dict[str, np.ndarray]]] | None:
+    """The ``streaming.reference`` entry: the emissions' hop, their frames, and per step file the expected
+    log-probabilities per label; None when the section has none (a provisional manifest).
+
+    Raises
+    ------
+    BundleError
+        A malformed entry.
+    """
+    entry = bundle.streaming.reference
+    if entry is None:
+        return None
+    where = f"{bundle.path}: malformed manifest"
+    hop, frames = entry.get("hop_frames"), entry.get("emit_frames")
+    if isinstance(hop, bool) or not isinstance(hop, int) or hop < 1:
+        raise BundleError(f"{where}: 'streaming.reference.hop_frames' must be a positive integer")
+    if not isinstance(frames, list) or not frames or not all(isinstance(t, int) and not isinstance(t, bool) for t in frames):
+        raise BundleError(f"{where}: 'streaming.reference.emit_frames' must be a non-empty list of frame numbers")
+    listed = entry.get("expected")
+    if not isinstance(listed, dict):
+        raise BundleError(f"{where}: 'streaming.reference.expected' must be an object: step file -> label -> log-probabilities")
+    expected = {}
+    for name, per_label in listed.items():
+        if not isinstance(per_label, dict) or not per_label:
+            raise BundleError(f"{where}: 'streaming.reference.expected[{name!r}]' must map labels to log-probabilities")
+        expected[name] = {label: _numbers(where, v, f"streaming.reference.expected[{name!r}][{label!r}]", len(frames))
+                          for label, v in per_label.items()}  # fmt: skip
+    return hop, frames, expected
+
+
+def check_streaming(bundle: Bundle, y: np.ndarray, files: list[str] | None = None) -> None:
+    """Stream the reference audio ``y`` through each step file and compare with the exporter's emissions.
+
+    Parameters
+    ----------
+    bundle : Bundle
+        With a ``streaming`` section.
+    y : np.ndarray, shape (n_samples,)
+        The reference audio.
+    files : list of str, optional
+        The step files to run; by default every one whose runtime is installed here.
+
+    Raises
+    ------
+    BundleError
+        A step file whose emitted log-probabilities differ from the exporter's (or labels reordered),
+        or emissions at other frames (the hop or the feature config changed).
+
+    Warns
+    -----
+    BundleWarning
+        The section has no reference: its step files load unchecked.
+    """
+    import warnings
+
+    from pyharmonies.runtime.backends import available_backends
+    from pyharmonies.runtime.bundle import BundleWarning
+    from pyharmonies.runtime.classifier import input_features
+    from pyharmonies.runtime.stepmodel import StepBackend
+    from pyharmonies.runtime.streaming import LSTMStreamer, stream_logits
+
+    parsed = streaming_reference(bundle)
+    if parsed is None:
+        warnings.warn(f"{bundle.path}: the streaming section has no self-check reference, so its step files load "
+                      "unchecked; re-export the bundle with `harmonies export`", BundleWarning, stacklevel=3)  # fmt: skip
+        return
+    hop, emit_frames, expected = parsed
+    spec = bundle.streaming
+    if files is None:
+        installed = available_backends()
+        files = [sf.name for sf in spec.files.values() if sf.runtime in installed]
+    features = input_features(y, bundle.feature_config, "frame_vector")
+    for name in files:
+        sf = spec.files[name]
+        if name not in expected:
+            raise BundleError(f"{bundle.path}: self-check failed: {name} has no expected values in 'streaming.reference.expected'")
+        frames, logits = stream_logits(LSTMStreamer(bundle, StepBackend(bundle, sf), hop_frames=hop), features)
+        if frames != emit_frames:
+            raise BundleError(f"{bundle.path}: self-check failed: {name}: the reference stream emits at frames {frames}, "
+                              f"at {emit_frames} at export: the window, the hop or the feature config changed")  # fmt: skip
+        compare(bundle, name, expected[name], log_softmax(logits), precision=sf.precision)
 
 
 #: The embedding self-check: least cosine similarity between a file's mean vector of the reference windows
@@ -348,11 +440,12 @@ def check_embedding(bundle: Bundle, file_name: str, windows: np.ndarray) -> None
         )
 
 
-def compare(bundle: Bundle, file_name: str, expected: dict[str, np.ndarray], got: np.ndarray) -> None:
+def compare(bundle: Bundle, file_name: str, expected: dict[str, np.ndarray], got: np.ndarray, *, precision: str | None = None) -> None:
     """Refuse ``got`` (``(windows, n_labels)`` log-probs in ``bundle.labels`` order) unless it matches ``expected``.
 
     ``expected`` maps each label, in the exporter's order (the model's
-    output order), to its log-probability per window.
+    output order), to its log-probability per window. ``precision`` picks the
+    tolerance; by default that of ``bundle.files[file_name]``.
     """
     fail = f"{bundle.path}: self-check failed: {file_name}"
     labels = list(bundle.labels)
@@ -362,7 +455,7 @@ def compare(bundle: Bundle, file_name: str, expected: dict[str, np.ndarray], got
             f"{fail}: the labels are not the ones exported: the manifest has {_names(set(labels) - set(exported))} "
             f"where the export had {_names(set(exported) - set(labels))}"
         )
-    tol = TOLERANCE[bundle.files[file_name].precision]
+    tol = TOLERANCE[precision or bundle.files[file_name].precision]
     want = np.stack([expected[label] for label in labels], axis=1)  # (windows, labels) in the manifest's order
     diff = np.abs(got - want)
     top_got, top_want = got.argmax(axis=1), want.argmax(axis=1)

@@ -17,6 +17,10 @@ smoothing
 sliding
     :class:`SlidingClassifier`: samples -> native streaming features ->
     a window every hop -> :class:`~pyharmonies.runtime.WindowClassifier`.
+stateful
+    :class:`~pyharmonies.stream.stateful.StatefulClassifier`: the same
+    interface for an LSTM bundle's step model, the state carried from step
+    to step, each frame fed once (imported from its module).
 live
     :class:`LiveSession`: the loop tying them together, with its measurements.
 stats

@@ -222,6 +222,8 @@ class LiveSession:
             except DeviceError:
                 continue
             self.resampler.reset()
+            if self.slider.resets_on_reconnect:  # a stateful stream starts again: its state holds the audio before the gap
+                self.slider.reset()
             self.on_status(f"reconnected to {self.source.describe()}")
             return
 

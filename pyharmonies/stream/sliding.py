@@ -48,6 +48,10 @@ def _columns(extractor: StreamingExtractor, kind: str) -> np.ndarray:
 class SlidingClassifier:
     """Samples in, a classified window every ``hop_frames`` frames out.
 
+    After a device loss that ``listen --reconnect`` rides out, the stream
+    goes on: the windows that span the gap mix the audio before and after it
+    (:attr:`resets_on_reconnect` is False), and the next whole window is clean.
+
     Parameters
     ----------
     classifier : WindowClassifier
@@ -84,6 +88,7 @@ class SlidingClassifier:
             raise ValueError(f"span must be >= 1, got {span}")
         self.span = int(span)
         self._span_probs = np.zeros((self.span, len(self.labels)), dtype=np.float64)
+        self._span_seen = 0  # windows in the decision window's history
         # The samples a window ending at frame t needs: frame t reaches to t * hop + (n_fft/2 centred, else n_fft).
         self._frame_reach = extractor_config.n_fft // 2 if extractor_config.center else extractor_config.n_fft
         self.extractor = StreamingExtractor(extractor_config, features=kind_features(kind))
@@ -102,6 +107,9 @@ class SlidingClassifier:
         self.windows = 0  # windows classified
         self.dropped = 0  # windows dropped because inference fell behind
         self.hop_seconds = self.hop_frames * extractor_config.hop_length / extractor_config.sample_rate
+
+    #: Whether :class:`~pyharmonies.stream.live.LiveSession` calls ``reset()`` after a reconnection.
+    resets_on_reconnect = False
 
     # ---------------------------------------------------------------- frames -> windows
     def _enqueue(self, start: int) -> None:
@@ -150,25 +158,31 @@ class SlidingClassifier:
     # ---------------------------------------------------------------- inference
     def _drain(self) -> list[StreamResult]:
         out = []
-        sr, hl, W = self.config.sample_rate, self.config.hop_length, self.window_frames
         while self._tail > self._head:
             i = self._head % self._slots.shape[0]
             start = int(self._slot_start[i])
             raw = np.asarray(self.classifier.predict(self._slots[i]), dtype=np.float32)
             self._head += 1
-            probs = self.smoother(self._decision_window(raw))
-            best = int(np.argmax(probs))
-            self.windows += 1
-            end_sample = (start + W - 1) * hl + self._frame_reach
-            out.append(StreamResult((start + W) * hl / sr, start, probs, raw, self.labels[best], float(probs[best]),
-                                    end_sample))  # fmt: skip
+            out.append(self._result(start, raw))
         return out
+
+    def _result(self, start: int, raw: np.ndarray, *, first_sample: int = 0) -> StreamResult:
+        """The result of the window that starts at frame ``start``, whose own probabilities are ``raw``:
+        averaged over the decision window, smoothed. ``first_sample``: where frame 0's stream began."""
+        sr, hl, W = self.config.sample_rate, self.config.hop_length, self.window_frames
+        probs = self.smoother(self._decision_window(raw))
+        best = int(np.argmax(probs))
+        self.windows += 1
+        end_sample = first_sample + (start + W - 1) * hl + self._frame_reach
+        time = (first_sample + (start + W) * hl) / sr
+        return StreamResult(time, start, probs, raw, self.labels[best], float(probs[best]), end_sample)
 
     def _decision_window(self, raw: np.ndarray) -> np.ndarray:
         if self.span == 1:
             return raw
-        self._span_probs[self.windows % self.span] = np.where(np.isfinite(raw), raw, 0.0)
-        return self._span_probs[: min(self.windows + 1, self.span)].mean(axis=0)
+        self._span_probs[self._span_seen % self.span] = np.where(np.isfinite(raw), raw, 0.0)
+        self._span_seen += 1
+        return self._span_probs[: min(self._span_seen, self.span)].mean(axis=0)
 
     def push(self, samples: np.ndarray) -> list[StreamResult]:
         """Feed samples (mono, the bundle's rate); return the windows they complete, classified."""
