@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _lstm_bundle import StreamLSTM, make_stream_lstm, stream_lstm_in
 from _prebuilt import prebuilt  # noqa: F401  (re-exported for the fixtures below)
 
 #: The suite's seed: a failure reproduces with the same signals.
@@ -72,6 +73,17 @@ def small_bundle(tmp_path_factory) -> SmallBundle:
     if made is not None:
         return small_bundle_in(made)
     return make_small_bundle(tmp_path_factory.mktemp("small-bundle"))
+
+
+@pytest.fixture(scope="session")
+def stream_lstm(tmp_path_factory) -> StreamLSTM:
+    """A tiny LSTM's bundle as ``harmonies export --int8`` writes it, step model included (onnx and tflite,
+    fp32 and int8), and a 9.3 s clip crossing its 3 classes (tests/_lstm_bundle.py). Made beforehand where
+    ``HARMONIES_PREBUILT`` is set. Shared, so read it only: copy it to change it."""
+    made = prebuilt("stream-lstm")
+    if made is not None:
+        return stream_lstm_in(made)
+    return make_stream_lstm(tmp_path_factory.mktemp("stream-lstm"))
 
 
 @dataclass(frozen=True)

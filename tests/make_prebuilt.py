@@ -7,6 +7,7 @@ with ``HARMONIES_PREBUILT`` pointing at OUT (see ``prebuilt`` in tests/conftest.
 
 OUT/small-bundle  conftest.py's ``small_bundle`` (int8 TFLite and ONNX, its corpus)
 OUT/stream        test_stream.py's ``tiny`` (bundle, clip.wav)
+OUT/stream-lstm   conftest.py's ``stream_lstm`` (an LSTM bundle with its step model, clip.wav)
 OUT/crossarch     clips for the cross-architecture check and this machine's reference of them,
                   reference.npz (pyharmonies.crossarch), and clip30.wav for the memory figure
 """
@@ -21,6 +22,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from _lstm_bundle import make_stream_lstm
 from conftest import make_small_bundle
 from pyharmonies.crossarch import write_reference
 from test_stream import make_tiny
@@ -50,6 +52,7 @@ def main(out: Path) -> None:
     out.mkdir(parents=True)
     small = make_small_bundle(out / "small-bundle")
     make_tiny(out / "stream")
+    make_stream_lstm(out / "stream-lstm")
     clips = crossarch_clips(small.corpus, out / "crossarch")
     write_reference(out / "crossarch" / "reference.npz", small.bundle, clips)
     print(f"prebuilt fixtures in {out}")

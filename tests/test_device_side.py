@@ -26,8 +26,11 @@ DEVICE_MODULES = [
     "pyharmonies.runtime.classifier",
     "pyharmonies.runtime.files",
     "pyharmonies.runtime.embedding",
+    "pyharmonies.runtime.stepmodel",
+    "pyharmonies.runtime.streaming",
     "pyharmonies.stream",
     "pyharmonies.stream.sources",
+    "pyharmonies.stream.stateful",
     "pyharmonies.commands.classify",
     "pyharmonies.commands.listen",
     "pyharmonies.commands.features",
@@ -96,4 +99,12 @@ def test_classify_loads_nothing_of_the_workstation(small_bundle, backend):
 def test_listen_from_a_file_loads_nothing_of_the_workstation(small_bundle):
     clip = sorted(small_bundle.corpus.rglob("*.wav"))[-1]
     code, loaded = _run("listen", "--model", small_bundle.bundle, "--source", clip, "--fast", "--json")
+    assert code == "EXIT None" and loaded == "LOADED []"
+
+
+@pytest.mark.parametrize("backend", ["tflite", "onnx"])
+def test_streaming_an_lstm_loads_nothing_of_the_workstation(stream_lstm, backend):
+    code, loaded = _run("classify", stream_lstm.bundle, stream_lstm.clip, "--streaming", "--json", "--backend", backend)
+    assert code == "EXIT None" and loaded == "LOADED []"
+    code, loaded = _run("listen", "--model", stream_lstm.bundle, "--source", stream_lstm.clip, "--fast", "--json", "--backend", backend)
     assert code == "EXIT None" and loaded == "LOADED []"

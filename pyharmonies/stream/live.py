@@ -260,10 +260,21 @@ class LiveSession:
         if on_start is not None:
             on_start()
         try:
+            def process(available: int) -> int:
+                t0 = time.perf_counter()
+                n = src.read_into(buf[: available if limit is None else min(available, limit - consumed)])
+                last = self.finish and ((src.ended and src.available == 0) or (limit is not None and consumed + n >= limit))
+                results = self.slider.push(self.resampler.process(buf[:n], last=last))
+                self._emit(results, t0, emit)
+                return n
+
             while not self._stop and (limit is None or consumed < limit):
                 try:
                     src.wait()
                 except DeviceLost as err:
+                    # What arrived before the loss belongs to the stream before the gap: process it first.
+                    while self.reconnect and src.available and (limit is None or consumed < limit):
+                        consumed += process(src.available)
                     self._recover(err)
                     continue
                 available = src.available
@@ -272,12 +283,7 @@ class LiveSession:
                 at_limit = limit is not None and available >= limit - consumed
                 if available == 0 or not (at_limit or self._ready(available)):
                     continue
-                t0 = time.perf_counter()
-                n = src.read_into(buf[: available if limit is None else min(available, limit - consumed)])
-                consumed += n
-                last = self.finish and ((src.ended and src.available == 0) or (limit is not None and consumed >= limit))
-                results = self.slider.push(self.resampler.process(buf[:n], last=last))
-                self._emit(results, t0, emit)
+                consumed += process(available)
             if self.finish:
                 t0 = time.perf_counter()
                 self._emit(self.slider.finish(), t0, emit)
