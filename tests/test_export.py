@@ -26,6 +26,7 @@ from pyharmonies.export import AccuracyDropError, VerificationError, export_run
 from pyharmonies.export.bundle import FORMAT, FORMAT_VERSION, MODEL_FILES, sha256_file
 from pyharmonies.export.fold import fold_batchnorm, has_batchnorm
 from pyharmonies.export.onnx_export import op_types
+from pyharmonies.export.streaming import STEP_FILES
 from pyharmonies.export.tflite_export import op_names
 from pyharmonies.export.verify import dequantize, quantize
 from pyharmonies.training import checkpoint
@@ -118,7 +119,11 @@ def test_bundle_holds_four_files_whose_checksums_match(bundles, runs, model):
     assert embedding == ([] if model == "lstm" else sorted(f"embedding.{p}.{r}" for p in ("fp32", "int8") for r in ("onnx", "tflite")))
     for name in embedding:
         assert m["embedding"]["files"][name]["sha256"] == sha256_file(bundle / name), name
-    assert sorted(p.name for p in bundle.iterdir()) == sorted([*MODEL_FILES, *embedding, "manifest.json", "report.md", "reference.wav"])
+    step = sorted(m["streaming"]["files"]) if model == "lstm" else []  # the LSTM's step model (tests/test_streaming_lstm.py)
+    assert step == ([] if model == "cnn" else sorted(STEP_FILES)) and ("streaming" in m) == (model == "lstm")
+    for name in step:
+        assert m["streaming"]["files"][name]["sha256"] == sha256_file(bundle / name), name
+    assert sorted(p.name for p in bundle.iterdir()) == sorted([*MODEL_FILES, *embedding, *step, "manifest.json", "report.md", "reference.wav"])
     assert not list(bundle.parent.glob(".*partial*")), "the staging folder is removed"
 
 

@@ -90,7 +90,7 @@ class LSTMStreamer:
         self._pad = silence_values(bundle.feature_config)["frame_vector"]
         self._step_buf = np.zeros((1, self.rows, self.step_frames), dtype=np.float32)
         self._state = np.zeros((1, spec.state_size), dtype=np.float32)
-        self._logits = np.zeros(len(self.labels), dtype=np.float32)
+        self._logits = np.zeros((1, len(self.labels)), dtype=np.float32)
         self.reset()
 
     def __repr__(self) -> str:
@@ -103,19 +103,21 @@ class LSTMStreamer:
 
     def reset(self) -> None:
         """Start a new stream: zero state, no partial step, frames numbered from 0."""
-        self._state[:] = 0.0
+        self._state = np.zeros_like(self._state)
         self._fill = 0
         self.frames_seen = 0
         self.steps = 0
         self._next_emit = self.window_frames - 1
 
     def _step(self) -> None:
-        logits, state = self.backend.run(self._step_buf, self._state)
-        self._state[:] = state
-        self._logits = np.asarray(logits, dtype=np.float32).reshape(-1)
-        if not np.all(np.isfinite(self._logits)):
-            raise BundleError(f"{self.backend.file.name} returned NaN or Inf logits for finite features")
+        self._logits, self._state = self.backend.run(self._step_buf, self._state)  # new arrays: the state is not copied
         self.steps += 1
+
+    def _emission(self) -> np.ndarray:
+        logits = np.array(self._logits, dtype=np.float32).reshape(-1)
+        if not np.all(np.isfinite(logits)):
+            raise BundleError(f"{self.backend.file.name} returned NaN or Inf logits for finite features")
+        return logits
 
     def push(self, frames: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """Feed raw frame vectors; return the emissions they complete.
@@ -150,7 +152,7 @@ class LSTMStreamer:
                 self._step()
                 self._fill = 0
             if self.frames_seen - 1 == self._next_emit:
-                out.append((self._next_emit, self._logits.copy()))
+                out.append((self._next_emit, self._emission()))
                 self._next_emit += self.hop_frames
         return out
 

@@ -1,0 +1,181 @@
+"""Per-hop cost of an LSTM bundle streamed with its state (step model) against its window model re-run every hop.
+
+    .venv/bin/python benchmarks/bench_streaming.py [--model BUNDLE] [--seconds 60] [--repeat 3] [--json]
+
+One core: the process pins itself to one CPU and runs every runtime with one
+thread (OMP/OPENBLAS/MKL_NUM_THREADS=1 are set before numpy loads, by
+re-executing itself). Without ``--model`` it makes, once, under
+``.cache/bench-streaming/``, a bundle of the default LSTM (hidden 64,
+projection 32, 3 s windows of 129 frames, 32 steps of 4 frames) trained for
+two epochs on a synthetic corpus: the weights do not change the timings.
+
+For each hop (the bundle's own, a quarter window, one step), each runtime and
+precision, over a synthetic clip of ``--seconds``, the time per hop of:
+
+- *features*: the native streaming extractor fed one hop of samples (the same
+  for both paths);
+- *windowed model*: normalising one window and one call of the window model
+  (what ``listen --windowed`` runs every hop);
+- *streamed model*: normalising the hop's frames and one step-model call per
+  completed step, the state carried (what ``listen`` runs every hop);
+- *end to end*: ``SlidingClassifier`` against ``StatefulClassifier``, samples
+  pushed one hop at a time (features, model, softmax, smoothing).
+
+Each figure is the median over the clip's hops (from the first result on), the
+least of ``--repeat`` passes: another process on the core only adds time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / ".cache" / "bench-streaming"
+SINGLE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+
+
+def make_default_bundle(root: Path) -> Path:
+    """A bundle of the default LSTM, two epochs on a synthetic corpus (made once, kept under ``root``)."""
+    bundle = root / "bundle"
+    if (bundle / "manifest.json").is_file():
+        return bundle
+    import torch
+
+    from pyharmonies.data.synth import synth_corpus
+    from pyharmonies.export import export_run
+    from pyharmonies.training.config import TrainConfig
+    from pyharmonies.training.loop import train_run
+
+    torch.set_num_threads(1)
+    corpus = root / "synth"
+    if not corpus.is_dir():
+        synth_corpus(corpus, classes=4, clips_per_class=6, seconds=8.0, seed=5, progress=False, jobs=1)
+    cfg = TrainConfig(data=str(corpus), out=str(root / "run"), cache=str(root / "cache"), model="lstm", epochs=2, patience=2,
+                      seed=0, backbone="none")  # fmt: skip
+    run = train_run(cfg, progress=False)
+    return export_run(run, bundle, int8=True, allow_drop=True, progress=False, latency_runs=10)
+
+
+def _timed(fn, arg) -> float:
+    t = time.perf_counter()
+    fn(arg)
+    return time.perf_counter() - t
+
+
+def _median_us(passes: int, run) -> float:
+    """The median time per hop of a pass, in microseconds, the least over ``passes`` passes (another
+    process on the core only ever adds time)."""
+    import numpy as np
+
+    return 1e6 * min(float(np.median(run())) for _ in range(passes))
+
+
+def measure(bundle_dir: Path, seconds: float, repeat: int) -> dict:
+    """Every figure of the module docstring, in microseconds per hop."""
+    import numpy as np
+
+    from pyharmonies.bench import synthetic_clip
+    from pyharmonies.runtime.backends import available_backends, make_backend
+    from pyharmonies.runtime.bundle import load_bundle
+    from pyharmonies.runtime.classifier import WindowClassifier
+    from pyharmonies.runtime.stepmodel import StepBackend
+    from pyharmonies.runtime.streaming import LSTMStreamer
+    from pyharmonies.stream import SlidingClassifier
+    from pyharmonies.stream.stateful import StatefulClassifier
+    from pyharmonies.windows import InputFeatureStream, input_features, window_starts
+
+    bundle = load_bundle(bundle_dir)
+    if bundle.streaming is None:
+        raise SystemExit(f"{bundle_dir}: no step model in this bundle (an LSTM bundle exported by this harmonies has one)")
+    cfg = bundle.feature_config
+    W, S = bundle.window_frames, bundle.streaming.step_frames
+    y = synthetic_clip(seconds, cfg.sample_rate)
+    features = input_features(y, cfg, "frame_vector")
+    hops = sorted({bundle.hop_frames, max(S, W // 4), S}, reverse=True)
+    installed = available_backends()
+    out = {"bundle": str(bundle_dir), "window_frames": W, "step_frames": S, "steps_pooled": bundle.streaming.steps_pooled,
+           "state_bytes": bundle.streaming.state_bytes, "clip_seconds": seconds, "frame_ms": 1000 * cfg.hop_length / cfg.sample_rate,
+           "files": {name: f.bytes for name, f in {**bundle.files, **{k: v.file for k, v in bundle.streaming.files.items()}}.items()},
+           "rows": []}  # fmt: skip
+
+    for hop in hops:
+        block = hop * cfg.hop_length
+        blocks = [y[i : i + block] for i in range(0, len(y), block)]
+        chunks = [features[:, i : i + hop] for i in range(0, features.shape[1], hop)]
+        starts = window_starts(features.shape[1], W, hop)
+
+        def features_pass() -> list[float]:
+            stream = InputFeatureStream(cfg, ["frame_vector"])
+            return [_timed(stream.push, b) for b in blocks]
+
+        feat_us = _median_us(repeat, features_pass)
+        for runtime in ("tflite", "onnx"):
+            for precision in ("int8", "fp32"):
+                if runtime not in installed or bundle.find_file(runtime, precision) is None:
+                    continue
+                clf = WindowClassifier(bundle, make_backend(bundle, runtime, precision))
+                step = StepBackend(bundle, bundle.streaming.files[f"step.{precision}.{runtime}"])
+
+                def windowed_pass() -> list[float]:
+                    # Each window copied out of the features first, as the sliding window hands it over.
+                    return [_timed(clf.logits_batch, np.ascontiguousarray(features[None, :, s : s + W])) for s in starts]
+
+                def streamed_pass() -> list[float]:
+                    streamer = LSTMStreamer(bundle, step, hop_frames=hop)
+                    return [_timed(streamer.push, c) for c in chunks][(W - 1) // hop :]  # from the first result on
+
+                def sliding_pass() -> list[float]:
+                    slider = SlidingClassifier(clf, cfg, "frame_vector", W, hop, "ema", max_pending=0)
+                    return [_timed(slider.push, b) for b in blocks][(W - 1) // hop :]
+
+                def stateful_pass() -> list[float]:
+                    slider = StatefulClassifier(LSTMStreamer(bundle, step, hop_frames=hop), cfg, hop, "ema")
+                    return [_timed(slider.push, b) for b in blocks][(W - 1) // hop :]
+
+                row = {"hop_frames": hop, "hop_ms": hop * out["frame_ms"], "steps_per_hop": hop / S, "runtime": runtime,
+                       "precision": precision, "features_us": feat_us, "windowed_model_us": _median_us(repeat, windowed_pass),
+                       "streamed_model_us": _median_us(repeat, streamed_pass),
+                       "windowed_end_to_end_us": _median_us(repeat, sliding_pass),
+                       "streamed_end_to_end_us": _median_us(repeat, stateful_pass)}  # fmt: skip
+                out["rows"].append(row)
+    return out
+
+
+def report(r: dict) -> str:
+    lines = [f"LSTM bundle {r['bundle']}: window {r['window_frames']} frames ({r['window_frames'] * r['frame_ms'] / 1000:.2f} s), "
+             f"steps of {r['step_frames']} frames, ring of {r['steps_pooled']} outputs; state {r['state_bytes']:,} bytes",
+             "files: " + ", ".join(f"{k} {v:,} B" for k, v in r["files"].items()),
+             f"one core, one thread; microseconds per hop, median over a {r['clip_seconds']:g} s synthetic clip (least of passes)", "",
+             "| hop | steps/hop | runtime | precision | features | windowed model | streamed model | model ratio | "
+             "windowed end to end | streamed end to end | end-to-end ratio |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for row in r["rows"]:
+        lines.append(f"| {row['hop_frames']} frames ({row['hop_ms']:.0f} ms) | {row['steps_per_hop']:.2f} | {row['runtime']} | "
+                     f"{row['precision']} | {row['features_us']:.0f} | {row['windowed_model_us']:.0f} | {row['streamed_model_us']:.0f} | "
+                     f"{row['streamed_model_us'] / row['windowed_model_us']:.2f} | {row['windowed_end_to_end_us']:.0f} | "
+                     f"{row['streamed_end_to_end_us']:.0f} | {row['streamed_end_to_end_us'] / row['windowed_end_to_end_us']:.2f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=None, help="an LSTM bundle with a step model [default: make one]")
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of the synthetic clip")
+    parser.add_argument("--repeat", type=int, default=3, help="passes per figure; the best is kept")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if any(os.environ.get(k) != v for k, v in SINGLE_THREAD.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **SINGLE_THREAD})
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    bundle = args.model or make_default_bundle(CACHE)
+    result = measure(bundle, args.seconds, args.repeat)
+    print(json.dumps(result, indent=2) if args.json else report(result))
+
+
+if __name__ == "__main__":
+    main()
