@@ -58,12 +58,15 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pyharmonies.errors import BundleError, ParameterError
 from pyharmonies.features import FRAME_VECTOR_FEATURES, FeatureConfig
+
+if TYPE_CHECKING:  # stepmodel imports this module's parsing helpers
+    from pyharmonies.runtime.stepmodel import StreamingSpec
 
 #: The ``format`` field of every bundle manifest.
 BUNDLE_FORMAT = "harmonies-bundle"
@@ -190,7 +193,7 @@ class Bundle:
     embedding_files: dict[str, ModelFile] = field(default_factory=dict, repr=False)  # the optional embedding models
     embedding_dim: int | None = None  # their output width; None when the bundle has none
     embedding_reference: np.ndarray | None = field(default=None, repr=False)  # (dim,) for the self-check, if exported
-    streaming: Any = field(default=None, repr=False)  # the step model (runtime.stepmodel.StreamingSpec); None: stream windowed
+    streaming: StreamingSpec | None = field(default=None, repr=False)  # the LSTM's step model; None: stream windowed
 
     @property
     def model_input_shape(self) -> tuple[int, ...]:

@@ -35,11 +35,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pyharmonies.errors import BundleError, ParameterError
+
+if TYPE_CHECKING:  # runtime.bundle imports this module while it parses a manifest
+    from pyharmonies.runtime.bundle import Bundle, ModelFile, TensorSpec
 
 __all__ = ["STEP_POOLINGS", "StepBackend", "StepFile", "StreamingSpec", "choose_step_file", "parse_streaming"]
 
@@ -55,9 +58,9 @@ class StepFile:
     """A step model file: its :class:`~pyharmonies.runtime.bundle.ModelFile` (``input`` is the frames tensor,
     ``output`` the logits) and its state tensors."""
 
-    file: Any  # ModelFile
-    state_input: Any  # TensorSpec
-    state_output: Any  # TensorSpec
+    file: ModelFile
+    state_input: TensorSpec
+    state_output: TensorSpec
 
     @property
     def name(self) -> str:
@@ -200,7 +203,7 @@ def _layout(f: Any, parts: list[Any], size: int, pooled: int) -> tuple[dict[str,
     return tuple(out)
 
 
-def choose_step_file(bundle: Any, backend: str = "auto", precision: str = "auto") -> StepFile:
+def choose_step_file(bundle: Bundle, backend: str = "auto", precision: str = "auto") -> StepFile:
     """The step file to run, int8 first (the device's model) in an installed runtime, as for the window model.
 
     Raises
@@ -244,7 +247,7 @@ class StepBackend:
     records, and their shapes checked against the bundle at load.
     """
 
-    def __init__(self, bundle: Any, step_file: StepFile, *, threads: int = 1):
+    def __init__(self, bundle: Bundle, step_file: StepFile, *, threads: int = 1):
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ParameterError(f"threads must be an integer >= 1, got {threads!r}")
         spec = bundle.streaming
