@@ -78,7 +78,7 @@ def cli() -> None:
     \b
     From data to a live microphone:
       harmonies dataset synth data/synth            a small labelled corpus (or data/<label>/*.wav)
-      harmonies train data/synth --out runs/cnn     train a CNN (--model lstm|svm); report.md
+      harmonies train data/synth --out runs/cnn     train a CNN (--model lstm|transformer|svm); report.md
       harmonies export runs/cnn --int8              a verified int8 bundle in export/cnn
       harmonies classify export/cnn song.wav        classify files on the device runtime
       harmonies listen --model export/cnn           classify the microphone live

@@ -25,7 +25,7 @@ import click
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 def export(run: Path, int8: bool, formats: str, out: Path | None, calibration: int, max_drop: float, allow_drop: bool,
            data: Path | None, quiet: bool) -> None:  # fmt: skip
-    """Export the best model of RUN (a cnn or lstm run of `harmonies train`) as a bundle:
+    """Export the best model of RUN (a cnn, lstm or transformer run of `harmonies train`) as a bundle:
     model.fp32.onnx and model.fp32.tflite, with --int8 also model.int8.onnx and
     model.int8.tflite, plus manifest.json (labels, FeatureConfig, input window and
     normalisation, sha256 per file) and report.md.

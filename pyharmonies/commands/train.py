@@ -20,11 +20,11 @@ def _parse_options(text: str | None, what: str) -> dict:
     return data
 
 
-@click.command(short_help="Train a CNN, LSTM, SVM baseline or linear probe on a labelled dataset.")
+@click.command(short_help="Train a CNN, LSTM, transformer, SVM baseline or linear probe on a labelled dataset.")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
-@click.option("--model", type=click.Choice(["cnn", "lstm", "svm", "probe"]), default="cnn", show_default=True,
+@click.option("--model", type=click.Choice(["cnn", "lstm", "transformer", "svm", "probe"]), default="cnn", show_default=True,
               help="cnn: MobileNetV2-style over log-mel windows; lstm: small LSTM over frame-vector "
-                   "sequences; svm: RBF SVM on clip means/stds of the frame vector (the classical baseline; "
+                   "sequences; transformer: small transformer encoder over the same frame-vector sequences; svm: RBF SVM on clip means/stds of the frame vector (the classical baseline; "
                    "the training-loop options, --init and --resume do not apply to it); probe: logistic regression "
                    "on a pretrained backbone's clip embeddings (--backbone; seconds to fit, exports as a CNN).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -68,7 +68,8 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--head-epochs", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Train the classifier head alone (the backbone's learning rate held at 0) for this many epochs, "
                    "then everything: a pretrained start's features are not disturbed by a random head's gradients.")
-@click.option("--model-options", default=None, metavar="JSON", help='Model config fields, e.g. \'{"width": 0.75}\' or \'{"hidden": 96, "layers": 2}\'.')
+@click.option("--model-options", default=None, metavar="JSON", help='Model config fields, e.g. \'{"width": 0.75}\' (cnn), \'{"hidden": 96, "layers": 2}\' (lstm) or '
+                   '\'{"d_model": 96, "pooling": "cls"}\' (transformer).')
 @click.option("--feature-config", "feature_config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="FeatureConfig JSON (the defaults if omitted: 22050 Hz, n_fft 1024, hop 512, 64 mels).")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-2, show_default=True, help="AdamW weight decay.")
@@ -105,6 +106,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
       harmonies dataset synth data/synth
       harmonies train data/synth --model cnn --out runs/cnn
       harmonies train data/synth --model lstm --epochs 40
+      harmonies train data/synth --model transformer --epochs 40
       harmonies train data/gtzan --folds 5 --group-by track
       harmonies train data/new --init runs/cnn --freeze-backbone
       harmonies train data/few --model probe --backbone runs/backbone --folds 5
@@ -203,14 +205,14 @@ def _refuse_ignored_options(ctx: click.Context, model: str, folds: int) -> None:
     """An option given on the command line that this run would not use is an error, not silence."""
     given = [name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     unused, why = {
-        "svm": (NOT_FOR_SVM, "an RBF SVM fitted once on clip statistics; --init and --resume apply to cnn and lstm runs"),
+        "svm": (NOT_FOR_SVM, "an RBF SVM fitted once on clip statistics; --init and --resume apply to cnn, lstm and transformer runs"),
         "probe": (NOT_FOR_PROBE, "a logistic regression fitted once on the backbone's clip embeddings; the backbone "
                                  "fixes the features and the window"),
     }.get(model, ({}, ""))  # fmt: skip
     ignored = [flag for name, flag in unused.items() if name in given]
     if ignored:
         raise click.UsageError(f"{', '.join(ignored)}: not used by --model {model} ({why})")
-    if model == "lstm" and ("backbone" in given or "from_scratch" in given):
+    if model in ("lstm", "transformer") and ("backbone" in given or "from_scratch" in given):
         raise click.UsageError("--backbone, --from-scratch: only the cnn starts from a pretrained backbone")
     if "backbone" in given and "from_scratch" in given:
         raise click.UsageError("--backbone and --from-scratch contradict each other: give one")

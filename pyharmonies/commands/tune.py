@@ -9,7 +9,7 @@ import click
 
 @click.command(short_help="Search training options (Optuna, k-fold per trial); best.json for train --config.")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
-@click.option("--model", type=click.Choice(["cnn", "lstm"]), default=None,
+@click.option("--model", type=click.Choice(["cnn", "lstm", "transformer"]), default=None,
               help="The model whose options are searched. Default: the --base-config's model, else cnn.")
 @click.option("--trials", type=click.IntRange(min=1), required=True,
               help="Trials the study should hold (complete or pruned); a resumed study runs only the missing ones.")
@@ -36,11 +36,11 @@ import click
 def tune(data: Path, model: str | None, trials: int, folds: int, out: Path | None, epochs: int | None,
          timeout: float | None, seed: int | None, cache: Path | None, base_config: Path | None,
          keep: tuple[str, ...], quiet: bool) -> None:  # fmt: skip
-    """Search training options for a CNN or LSTM on DATA (as for `harmonies train`).
+    """Search training options for a CNN, LSTM or transformer on DATA (as for `harmonies train`).
 
     Each trial draws options (learning rate, weight decay, mixup, label
-    smoothing, window, width or hidden size, dropout, augmentation, class
-    balance, epoch selection) and trains one model per fold of a grouped
+    smoothing, window, the model's size and shape, dropout, augmentation,
+    class balance, epoch selection) and trains one model per fold of a grouped
     K-fold split. Its score is the mean validation clip accuracy over the
     folds; once five trials are done, a trial that trails their median after
     two folds is pruned. Trial 0 is the base configuration, so the report

@@ -30,10 +30,12 @@ RUNTIMES: tuple[str, ...] = ("onnx", "tflite")
 
 #: The int8 method per model and runtime (see onnx_export.METHODS and tflite_export.METHODS):
 #: the CNN quantizes fully; the LSTM's gates are not covered by either static quantizer, so
-#: both runtimes use dynamic-range int8 (int8 weights) — stated in the manifest and report.
+#: both runtimes use dynamic-range int8 (int8 weights) — stated in the manifest and report; the
+#: transformer's dense layers are int8 with dynamic ranges too (export/README.md says why).
 INT8_METHODS: dict[str, dict[str, str]] = {
     "cnn": {"onnx": "static", "tflite": "full"},
     "lstm": {"onnx": "dynamic", "tflite": "dynamic"},
+    "transformer": {"onnx": "dynamic-dense", "tflite": "dynamic-dense"},
 }
 
 
@@ -72,7 +74,7 @@ def export_run(
     Parameters
     ----------
     run_dir : path
-        A cnn or lstm run written by ``harmonies train`` (``best.pt`` is exported).
+        A cnn, lstm or transformer run written by ``harmonies train`` (``best.pt`` is exported).
     out_dir : path, optional
         The bundle folder; default ``export/<run directory name>``.
     int8 : bool

@@ -5,7 +5,9 @@ torch.export-based exporter needs onnxscript, which the workstation
 environment does not carry). int8: static QDQ quantization (per-channel int8
 weights, int8 activations calibrated on training windows) for the CNN, and
 dynamic quantization for the LSTM, whose ``LSTM`` op onnxruntime's static
-quantizer does not cover.
+quantizer does not cover, and for the transformer (``dynamic-dense``: static
+QDQ converts it too, but was slower than fp32 and larger than dynamic, with
+less int8 agreement; export/README.md has the figures).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ METHODS = {
     "dynamic": (
         "dynamic-range int8: int8 weights, activations quantized per call at run time (DynamicQuantizeLSTM, "
         "MatMulInteger), float input and output; onnxruntime's static (QDQ) quantization does not cover the LSTM op"
+    ),
+    # The same onnxruntime call, for a graph of dense layers around float attention and layer norms.
+    "dynamic-dense": (
+        "dynamic-range int8: int8 weights in every dense layer (MatMulInteger), each layer's input quantized per call "
+        "at run time with one scale for the call's whole batch; the attention products, softmax, layer norms and "
+        "residual additions stay float; float input and output"
     ),
 }
 
@@ -78,10 +86,11 @@ def quantize_int8(fp32_path: Path, path: Path, method: str, calibration: np.ndar
     Parameters
     ----------
     fp32_path, path : Path
-    method : {"static", "dynamic"}
+    method : {"static", "dynamic", "dynamic-dense"}
         ``static``: QDQ, per-channel int8 weights, int8 activations whose
-        ranges (min/max) come from ``calibration``; ``dynamic``: int8
-        weights, activations quantized per call.
+        ranges (min/max) come from ``calibration``; ``dynamic`` and
+        ``dynamic-dense`` (the same quantization, described for another
+        graph): int8 weights, activations quantized per call.
     calibration : np.ndarray
         Normalised training windows in the model's layout (static only).
     """

@@ -17,6 +17,7 @@ import numpy as np
 from torch import nn
 
 from pyharmonies.errors import ParameterError
+from pyharmonies.models.registry import MODELS
 from pyharmonies.training import checkpoint
 from pyharmonies.training.config import TrainConfig
 
@@ -36,7 +37,7 @@ class RunSource:
     meta: dict[str, Any]  # the checkpoint's meta (loop.build_meta)
     model: nn.Module  # the best weights, eval mode, on the CPU
     split: str  # the split of x/y: "val" (or "test" when the run has no validation split)
-    x: np.ndarray  # (N, 1, rows, frames) for the CNN, (N, rows, frames) for the LSTM; normalised float32
+    x: np.ndarray  # (N, 1, rows, frames) for the CNN, (N, rows, frames) for the LSTM and transformer; normalised float32
     y: np.ndarray  # (N,) label indices
     calibration: np.ndarray  # (K, ...) like x: training windows for int8 calibration
     hop_frames: int = 0  # frames between training windows (the run's window_hop, as frames)
@@ -84,8 +85,8 @@ def load_run(
     if not (run_dir / "config.json").is_file():
         raise ParameterError(f"{run_dir}: not a run directory (no config.json; `harmonies train --out DIR` writes one)")
     cfg = TrainConfig.load(run_dir / "config.json")
-    if cfg.model not in ("cnn", "lstm", "probe"):  # a probe run's best.pt is a CNN (training/probe.py)
-        raise ParameterError(f"{run_dir} is a {cfg.model} run; only neural runs (cnn, lstm, probe) export to a bundle")
+    if cfg.model not in (*MODELS, "probe"):  # a probe run's best.pt is a CNN (training/probe.py)
+        raise ParameterError(f"{run_dir} is a {cfg.model} run; only neural runs ({', '.join((*MODELS, 'probe'))}) export to a bundle")
     if not (run_dir / checkpoint.BEST).is_file():
         raise ParameterError(
             f"{run_dir}: no {checkpoint.BEST} (the run was killed before its first epoch ended, or is still training); "

@@ -8,7 +8,12 @@ training windows, then litert-torch lowers the quantized graph):
   records (the CNN);
 - ``dynamic``: dynamic-range int8, int8 weights with float activations, the
   input and output float (the LSTM: the converter does not annotate the LSTM
-  gates' additions and tanh for full int8).
+  gates' additions and tanh for full int8);
+- ``dynamic-dense``: the same quantization, described for the transformer,
+  whose dense layers are its only int8 ops: the converter's static int8
+  leaves its layer norms, attention products, softmax and residual additions
+  in float too, between QUANTIZE/DEQUANTIZE pairs and behind a float input,
+  for no gain in speed (export/README.md has the figures).
 
 The converter names every tensor after its module path (tens of KB in a file
 of a few hundred); :func:`strip_tensor_names` blanks all names but those of
@@ -43,6 +48,11 @@ METHODS = {
     "dynamic": (
         "dynamic-range int8 weights, float activations (PT2E); full int8 is not supported by the converter "
         "for LSTM gates"
+    ),
+    "dynamic-dense": (
+        "dynamic-range int8: int8 weights in every dense layer (FULLY_CONNECTED, its input quantized per call), the "
+        "attention products, softmax, layer norms and residual additions float (PT2E); the converter's static int8 "
+        "leaves these float too"
     ),
 }
 
@@ -119,7 +129,7 @@ def export_int8(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ..
         Eval mode, BatchNorm already folded.
     example : torch.Tensor or tuple of torch.Tensor
         One window, batch 1 (or one batch-1 tensor per input of a model with several).
-    method : {"full", "dynamic"}
+    method : {"full", "dynamic", "dynamic-dense"}
         See the module docstring.
     calibration : np.ndarray
         Normalised training windows in the model's layout, batch first, run
@@ -135,7 +145,7 @@ def export_int8(model: nn.Module, example: torch.Tensor | tuple[torch.Tensor, ..
         from torchao.quantization.pt2e import move_exported_model_to_eval, quantize_pt2e
 
         quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
-            pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=method == "dynamic")
+            pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=method != "full")
         )
         # Exported with a dynamic batch axis (the example has two windows: torch.export specialises a
         # size of 1), so that the observers see a batch of windows per call: the converter's default

@@ -1,6 +1,7 @@
-"""Models of the workstation side: a MobileNetV2-style CNN over log-mel, a small LSTM over frame vectors.
+"""Models of the workstation side: a MobileNetV2-style CNN over log-mel; a small LSTM and a small
+transformer encoder over frame vectors.
 
-``build_model(name, n_classes, input_shape, options)`` builds either from the
+``build_model(name, n_classes, input_shape, options)`` builds any of them from the
 registry; ``count_parameters``, ``count_macs`` and ``summary`` report their
 cost per window. Importing this package imports torch: the device side never
 does.
@@ -12,6 +13,7 @@ from pyharmonies.models.cnn import CNNConfig, MobileNetV2
 from pyharmonies.models.complexity import count_macs, count_parameters, summary
 from pyharmonies.models.lstm import LSTMConfig, SequenceLSTM
 from pyharmonies.models.registry import INPUT_KIND, MODELS, build_model, config_to_dict, model_config
+from pyharmonies.models.transformer import SequenceTransformer, TransformerConfig
 
 __all__ = [
     "CNNConfig",
@@ -20,6 +22,8 @@ __all__ = [
     "MODELS",
     "MobileNetV2",
     "SequenceLSTM",
+    "SequenceTransformer",
+    "TransformerConfig",
     "build_model",
     "config_to_dict",
     "count_macs",

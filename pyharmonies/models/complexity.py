@@ -5,10 +5,13 @@ MACs are counted with forward hooks on the layers that carry the arithmetic:
 - ``nn.Conv2d``: ``k_h * k_w * (in / groups) * out * H_out * W_out``;
 - ``nn.Linear``: ``in * out`` per output row;
 - ``nn.LSTM``: ``4 gates * (in + hidden) * hidden`` per step, per direction,
-  per layer (``in`` is the previous layer's output width above layer 1).
+  per layer (``in`` is the previous layer's output width above layer 1);
+- any module with a ``macs(inputs, output)`` method counts its own
+  products between activations, which carry no parameters and so no hook
+  above sees them (the transformer's attention: ``2 L^2 D`` per window).
 
 BatchNorm is not counted (it is folded into the convolution at export), nor
-are activations, additions, pooling or biases: they are small next to the
+are layer norms, softmax, activations, additions, pooling or biases: they are small next to the
 products above. Figures are per window, i.e. for one input (batch 1).
 """
 
@@ -57,10 +60,16 @@ def _module_macs(m: nn.Module, inputs: tuple, out: object) -> int:
         return _linear_macs(m, out)  # type: ignore[arg-type]
     if isinstance(m, nn.LSTM):
         return _lstm_macs(m, inputs[0])
+    if _counts_itself(m):
+        return int(m.macs(inputs, out))  # type: ignore[operator]
     return 0
 
 
 _COUNTED = (nn.Conv2d, nn.Linear, nn.LSTM)
+
+
+def _counts_itself(m: nn.Module) -> bool:
+    return callable(getattr(m, "macs", None))
 
 
 def _resolve_shape(model: nn.Module, input_shape: Sequence[int] | None) -> tuple[int, ...]:
@@ -84,7 +93,7 @@ def _trace(model: nn.Module, shape: tuple[int, ...], rows: dict[str, nn.Module] 
     shapes: dict[str, tuple[int, ...]] = {}
     handles = []
     for name, m in model.named_modules():
-        if isinstance(m, _COUNTED):
+        if isinstance(m, _COUNTED) or _counts_itself(m):
 
             def hook(mod, inputs, out, name=name):
                 # Hooks see the whole batch; every formula above is per sample already.

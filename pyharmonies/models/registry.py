@@ -18,6 +18,7 @@ from torch import nn
 from pyharmonies.errors import ParameterError
 from pyharmonies.models.cnn import CNNConfig, MobileNetV2
 from pyharmonies.models.lstm import LSTMConfig, SequenceLSTM
+from pyharmonies.models.transformer import SequenceTransformer, TransformerConfig
 
 __all__ = ["INPUT_KIND", "MODELS", "build_model", "config_to_dict", "model_config"]
 
@@ -25,11 +26,12 @@ __all__ = ["INPUT_KIND", "MODELS", "build_model", "config_to_dict", "model_confi
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "cnn": (MobileNetV2, CNNConfig),
     "lstm": (SequenceLSTM, LSTMConfig),
+    "transformer": (SequenceTransformer, TransformerConfig),
 }
 
 #: name -> the feature each model reads (``pyharmonies.features``): a (n_mels, frames) log-mel
-#: image for the CNN, a (28, frames) sequence of frame vectors for the LSTM.
-INPUT_KIND: dict[str, str] = {"cnn": "log_mel", "lstm": "frame_vector"}
+#: image for the CNN, a (28, frames) sequence of frame vectors for the LSTM and the transformer.
+INPUT_KIND: dict[str, str] = {"cnn": "log_mel", "lstm": "frame_vector", "transformer": "frame_vector"}
 
 
 def _entry(name: str) -> tuple[type[nn.Module], type]:
@@ -79,7 +81,7 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 def build_model(
     name: str, n_classes: int, input_shape: tuple[int, int], options: Mapping[str, Any] | Any | None = None
 ) -> nn.Module:
-    """Build model ``name`` ("cnn" or "lstm") for ``n_classes`` and one window of ``input_shape``.
+    """Build model ``name`` ("cnn", "lstm" or "transformer") for ``n_classes`` and one window of ``input_shape``.
 
     Parameters
     ----------
@@ -88,7 +90,7 @@ def build_model(
     n_classes : int
         Number of logits.
     input_shape : tuple of int
-        ``(n_mels, frames)`` for "cnn", ``(n_features, frames)`` for "lstm".
+        ``(n_mels, frames)`` for "cnn", ``(n_features, frames)`` for "lstm" and "transformer".
     options : mapping, optional
         Config fields to override (see :func:`model_config`).
     """

@@ -15,7 +15,7 @@ Manifest (``format_version`` 1)::
 
     {"format": "harmonies-bundle", "format_version": 1, "name": str, "created": str,
      "harmonies_version": str,
-     "model": {"name": "cnn" | "lstm", "config": {...}, "parameters": int, "macs_per_window": int},
+     "model": {"name": "cnn" | "lstm" | "transformer", "config": {...}, "parameters": int, "macs_per_window": int},
      "labels": [str, ...],
      "input": {"kind": "log_mel" | "frame_vector", "shape": [rows, frames],
                "layout": "NCHW [batch, 1, rows, frames]" | "NCT [batch, rows, frames]",

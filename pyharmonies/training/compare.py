@@ -43,7 +43,7 @@ class Entry:
     """One row of the comparison: a run, or the SVM baseline fitted on a run's folds (or split)."""
 
     name: str  # the folder's name, --names', or "svm (baseline of X)"
-    model: str  # cnn, lstm, svm
+    model: str  # cnn, lstm, transformer, svm
     level: str  # the level of its figures: the one asked for, or clip for the SVM (it has no windows)
     folds: int  # 0 for a single run (one test split)
     labels: list[str]

@@ -10,7 +10,7 @@ from typing import Any
 from pyharmonies._atomic import write_atomic
 from pyharmonies.errors import ParameterError, refuse_unknown_fields
 
-MODEL_CHOICES = ("cnn", "lstm", "svm", "probe")
+MODEL_CHOICES = ("cnn", "lstm", "transformer", "svm", "probe")
 BALANCE_CHOICES = ("sampler", "weights", "none")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 #: What picks the best epoch (and stops early): validation macro-F1 over windows, or over clips
@@ -23,7 +23,7 @@ class TrainConfig:
     """A training run, saved as ``config.json`` in its run directory."""
 
     data: str  # dataset: a class-per-folder root or a CSV manifest
-    model: str = "cnn"  # cnn (log-mel MobileNetV2) | lstm (frame vectors) | svm (clip statistics) | probe (linear head on a backbone)
+    model: str = "cnn"  # cnn (log-mel MobileNetV2) | lstm, transformer (frame vectors) | svm (clip statistics) | probe (linear head on a backbone)
     out: str = "runs/run"  # run directory
     epochs: int = 30  # upper bound; early stopping usually ends sooner
     batch_size: int = 32

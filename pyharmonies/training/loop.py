@@ -277,7 +277,7 @@ class _Trainer:
             return self._backbone_init()
         init = Path(self.cfg.init)
         if not (init / checkpoint.BEST).exists() and any((init / n).exists() for n in ("model.json", "model.npz", "model.joblib")):
-            raise ParameterError(f"--init {init} is an svm run; only cnn and lstm runs can be fine-tuned")
+            raise ParameterError(f"--init {init} is an svm run; only cnn, lstm and transformer runs can be fine-tuned")
         ck = checkpoint.load(init / checkpoint.BEST)
         self.init_path = Path(self.cfg.init) / checkpoint.BEST
         meta = ck["meta"]

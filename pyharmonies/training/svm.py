@@ -283,7 +283,7 @@ def train_svm_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str]]
 
     run_dir = Path(cfg.out)
     if (run_dir / LAST).exists() or (run_dir / BEST).exists():
-        raise ParameterError(f"{run_dir} already holds a cnn or lstm run ({BEST}, {LAST}); choose another --out")
+        raise ParameterError(f"{run_dir} already holds a neural run ({BEST}, {LAST}); choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare_data(cfg.data, FeatureConfig(**cfg.features), "frame_vector", cfg.cache, progress=progress, warn=warn)
     prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test,

@@ -88,7 +88,7 @@ class Param:
         return f"{'log-uniform' if self.kind == 'log' else 'uniform'} in [{self.domain[0]:g}, {self.domain[1]:g}]"
 
 
-# Shared by both models.
+# Shared by the neural models.
 _OPTIMISER = (
     Param("lr", "log", (3e-4, 1e-2)),  # AdamW peak rate
     Param("weight_decay", "log", (1e-4, 1e-1)),
@@ -120,6 +120,15 @@ SEARCH_SPACES: dict[str, tuple[Param, ...]] = {
         Param("model_options.hidden", "int", (32, 128, 16)),
         Param("model_options.layers", "int", (1, 2, 1)),
         Param("model_options.dropout", "uniform", (0.0, 0.5)),
+    ) + _CHOICES,
+    # Four heads throughout (every width is a multiple of 4). From 14k parameters (d_model 32, one
+    # layer) to 195k (96, three layers, learned positions, class token): within the CNN's 250 KB int8 budget.
+    "transformer": _OPTIMISER + (
+        Param("model_options.d_model", "choice", (32, 64, 96)),
+        Param("model_options.layers", "int", (1, 3, 1)),
+        Param("model_options.dropout", "uniform", (0.0, 0.5)),
+        Param("model_options.positions", "choice", ("sinusoidal", "learned")),
+        Param("model_options.pooling", "choice", ("mean", "cls")),
     ) + _CHOICES,
 }  # fmt: skip
 
