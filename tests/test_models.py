@@ -1,5 +1,8 @@
 """The models: shapes, budgets, MAC counting, learning, configs, fine-tuning, export parity.
 
+The transformer's attention is also checked against PyTorch's own
+``nn.MultiheadAttention`` carrying the same weights.
+
 Export here means fp32 only (ONNX through torch.onnx, TFLite through
 litert-torch), compared with PyTorch: the int8 paths and their accuracy belong
 to ``pyharmonies.export`` and its tests.
@@ -26,6 +29,8 @@ from pyharmonies.models import (
     LSTMConfig,
     MobileNetV2,
     SequenceLSTM,
+    SequenceTransformer,
+    TransformerConfig,
     build_model,
     config_to_dict,
     count_macs,
@@ -34,6 +39,10 @@ from pyharmonies.models import (
     summary,
 )
 from pyharmonies.models.cnn import make_divisible
+from pyharmonies.models.transformer import SelfAttention, sinusoidal_positions
+
+#: A small transformer for the tests that train one: 2,720 parameters besides its head.
+TINY_TRANSFORMER = {"d_model": 16, "heads": 2, "layers": 1, "ff": 32}
 
 #: fp32 export vs PyTorch, max abs logit difference (issue 4's bound). Both sides compute in
 #: float32 with different kernels and summation orders; on logits of order 1 that is ~1e-6.
@@ -87,6 +96,20 @@ def test_lstm_output_shape(frames: int, layers: int, bidirectional: bool) -> Non
     assert model.backbone(torch.randn(3, 28, frames)).shape == (3, model.feature_dim)
 
 
+@pytest.mark.parametrize("frames", [9, 65, 129])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"pooling": "cls"}, {"positions": "learned"}, {"layers": 1, "heads": 1, "activation": "gelu"}, {"segment": 1}],
+)
+def test_transformer_output_shape(frames: int, options: dict) -> None:
+    model = build_model("transformer", 5, (28, frames), options)
+    assert model(torch.randn(2, 28, frames)).shape == (2, 5)
+    assert model.feature_dim == model.config.d_model == 64
+    assert model.backbone(torch.randn(3, 28, frames)).shape == (3, 64)
+    steps = frames // model.config.segment + (options.get("pooling") == "cls")
+    assert model.backbone.positions.shape == (1, steps, 64)
+
+
 def test_width_scales_channels_in_multiples_of_eight() -> None:
     narrow, wide = (MobileNetV2(4, (64, 129), CNNConfig(width=w)) for w in (0.5, 1.5))
     for model in (narrow, wide):
@@ -135,6 +158,12 @@ def test_default_models_fit_the_edge_budget() -> None:
     assert 100_000 <= figures["cnn"][0] <= 150_000
     assert figures["cnn"][1] <= 20_000_000  # ~1 ms per window int8 on one core needs well under 50M
     assert figures["lstm"][0] <= 60_000  # int8 <= 150 KB (issue 4) with room for names and scales
+    transformer = build_model("transformer", 10, (28, 129))
+    params, macs = count_parameters(transformer), count_macs(transformer, (1, 28, 129))
+    print(f"transformer: {params:,} parameters, {macs:,} MACs per window")
+    print(summary(transformer))
+    # The docstring's figures; about 70 KB of int8 weights, the LSTM's cost order rather than the CNN's.
+    assert (params, macs) == (69_578, 2_417_280)
 
 
 def test_macs_match_a_hand_computation_for_a_tiny_cnn() -> None:
@@ -169,6 +198,18 @@ def test_macs_match_a_hand_computation_for_lstms() -> None:
     assert count_macs(plain) == 10 * 4 * (28 + 6) * 6 + 6 * 3
 
 
+def test_macs_match_a_hand_computation_for_a_transformer() -> None:
+    # 28 x 40 frames, segment 4 -> 10 steps (11 with the class token); d 8, 2 heads, ff 12, 2 layers, 3 classes.
+    config = TransformerConfig(d_model=8, heads=2, layers=2, ff=12, segment=4, pooling="cls")
+    model = SequenceTransformer(3, (28, 40), config)
+    projection = 10 * 28 * 8  # the class token is prepended after the projection
+    per_layer = 11 * (8 * 24 + 8 * 8 + 8 * 12 + 12 * 8)  # qkv, out, feed-forward, per step
+    attention = 2 * 11 * 11 * 8  # q k^T and weights v: L^2 E per head, H heads
+    head = 8 * 3
+    assert count_macs(model) == projection + 2 * (per_layer + attention) + head
+    assert SelfAttention.macs((torch.zeros(4, 11, 8),), torch.zeros(4, 11, 8)) == attention  # per window, whatever the batch
+
+
 def test_summary_lists_blocks_and_totals() -> None:
     model = build_model("cnn", 10, (64, 129))
     text = summary(model, (1, 1, 64, 129))
@@ -195,9 +236,57 @@ def test_count_macs_leaves_the_training_modes_alone() -> None:
 def test_example_input_has_the_model_input_shape() -> None:
     assert build_model("cnn", 3, (40, 65)).example_input(2).shape == (2, 1, 40, 65)
     assert build_model("lstm", 3, (28, 65)).example_input().shape == (1, 28, 65)
+    assert build_model("transformer", 3, (28, 65)).example_input(3).shape == (3, 28, 65)
     with pytest.raises(ParameterError, match="no example_input"):
         count_macs(nn.Linear(3, 4))
     assert count_macs(nn.Linear(3, 4), (1, 3)) == 12
+
+
+# ---------------------------------------------------------------- the transformer's parts
+
+
+def test_attention_equals_pytorchs_multihead_attention_with_the_same_weights() -> None:
+    attention = SelfAttention(16, 4, dropout=0.0).eval()
+    reference = nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    with torch.no_grad():
+        reference.in_proj_weight.copy_(attention.qkv.weight)  # both stack queries, keys, values in that order
+        reference.in_proj_bias.copy_(attention.qkv.bias)
+        reference.out_proj.weight.copy_(attention.out.weight)
+        reference.out_proj.bias.copy_(attention.out.bias)
+        x = torch.randn(3, 7, 16)
+        expected, _ = reference(x, x, x, need_weights=False)
+        # float32 sums in another order (PyTorch's fused kernel scales after the product): ~1e-7 on values of order 1.
+        torch.testing.assert_close(attention(x), expected, rtol=0, atol=1e-5)
+
+
+def test_sinusoidal_positions_follow_the_formula() -> None:
+    codes = sinusoidal_positions(5, 6)
+    assert codes.shape == (5, 6)
+    torch.testing.assert_close(codes[0], torch.tensor([0.0, 1.0] * 3))  # position 0: sin 0, cos 0
+    p, i = 3, 4  # the even column 4 and its odd partner 5 share the rate 10000^(-4/6)
+    rate = 10000.0 ** (-i / 6)
+    torch.testing.assert_close(codes[p, i], torch.tensor(np.sin(p * rate), dtype=torch.float32))
+    torch.testing.assert_close(codes[p, i + 1], torch.tensor(np.cos(p * rate), dtype=torch.float32))
+    assert sinusoidal_positions(4, 5).shape == (4, 5)  # an odd width ends on a sine column
+    torch.testing.assert_close(sinusoidal_positions(4, 5)[:, 4], torch.sin(torch.arange(4.0) * 10000.0 ** (-4 / 5)))
+
+
+def test_fixed_positions_are_not_saved_and_learned_ones_are() -> None:
+    fixed = build_model("transformer", 3, (28, 65)).state_dict()
+    learned = build_model("transformer", 3, (28, 65), {"positions": "learned", "pooling": "cls"}).state_dict()
+    assert "backbone.positions" not in fixed and "backbone.cls" not in fixed  # rebuilt from the config at load
+    assert learned["backbone.positions"].shape == (1, 65 // 4 + 1, 64) and learned["backbone.cls"].shape == (1, 1, 64)
+
+
+def test_the_class_token_reads_every_step_and_mean_pooling_none_is_left_out() -> None:
+    """Both poolings see the whole window: a change in the last segment moves the output."""
+    for pooling in ("mean", "cls"):
+        model = build_model("transformer", 3, (28, 40), {"pooling": pooling, "dropout": 0.0}).eval()
+        x = torch.randn(1, 28, 40)
+        later = x.clone()
+        later[:, :, 36:] += 1.0  # the tenth (last) segment only
+        with torch.no_grad():
+            assert not torch.allclose(model(x), model(later)), pooling
 
 
 # ---------------------------------------------------------------- learning
@@ -223,7 +312,11 @@ def _separable_batch(kind: str, n_per_class: int, generator: torch.Generator) ->
     return x, labels
 
 
-@pytest.mark.parametrize("name, options", [("cnn", {"width": 0.5}), ("lstm", {"hidden": 16, "projection": 16})])
+@pytest.mark.parametrize(
+    "name, options",
+    [("cnn", {"width": 0.5}), ("lstm", {"hidden": 16, "projection": 16}), ("transformer", TINY_TRANSFORMER),
+     ("transformer", {**TINY_TRANSFORMER, "pooling": "cls", "positions": "learned"})],
+)  # fmt: skip
 def test_a_few_adam_steps_learn_a_separable_batch(name: str, options: dict) -> None:
     generator = torch.Generator().manual_seed(7)
     x, y = _separable_batch(name, 12, generator)
@@ -251,11 +344,13 @@ def test_a_few_adam_steps_learn_a_separable_batch(name: str, options: dict) -> N
 
 
 def test_registry_names_and_input_kinds() -> None:
-    assert set(MODELS) == set(INPUT_KIND) == {"cnn", "lstm"}
+    assert set(MODELS) == set(INPUT_KIND) == {"cnn", "lstm", "transformer"}
     assert MODELS["cnn"] == (MobileNetV2, CNNConfig) and MODELS["lstm"] == (SequenceLSTM, LSTMConfig)
-    assert INPUT_KIND == {"cnn": "log_mel", "lstm": "frame_vector"}
+    assert MODELS["transformer"] == (SequenceTransformer, TransformerConfig)
+    assert INPUT_KIND == {"cnn": "log_mel", "lstm": "frame_vector", "transformer": "frame_vector"}
     assert isinstance(build_model("cnn", 2, (40, 65)), MobileNetV2)
     assert isinstance(build_model("lstm", 2, (28, 65)), SequenceLSTM)
+    assert isinstance(build_model("transformer", 2, (28, 65)), SequenceTransformer)
 
 
 @pytest.mark.parametrize(
@@ -263,6 +358,7 @@ def test_registry_names_and_input_kinds() -> None:
     [
         ("cnn", {"width": 0.75, "blocks": [[1, 8, 1, 1], [4, 16, 2, 2]], "dropout": 0.1}),
         ("lstm", {"hidden": 32, "layers": 2, "bidirectional": True, "pooling": "last"}),
+        ("transformer", {"d_model": 32, "heads": 2, "layers": 3, "positions": "learned", "pooling": "cls", "activation": "gelu"}),
     ],
 )
 def test_config_round_trips_through_a_weights_only_checkpoint_and_json(name: str, options: dict, tmp_path) -> None:
@@ -289,7 +385,7 @@ def test_defaults_and_instances_pass_through() -> None:
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: build_model("resnet", 2, (64, 129)), r"unknown model 'resnet'; valid models: cnn, lstm"),
+        (lambda: build_model("resnet", 2, (64, 129)), r"unknown model 'resnet'; valid models: cnn, lstm, transformer"),
         (lambda: build_model("cnn", 2, (64, 129), {"depth": 3}), r"'depth'.*valid options: blocks, dropout"),
         (lambda: model_config("lstm", {"hiden": 3}), r"'hiden' for model 'lstm'; valid options: bidir"),
         (lambda: build_model("cnn", 2, (64, 129), {"width": 0}), r"width must be > 0"),
@@ -301,6 +397,15 @@ def test_defaults_and_instances_pass_through() -> None:
         (lambda: build_model("lstm", 2, (28, 129), {"pooling": "max"}), r"pooling must be one of"),
         (lambda: build_model("lstm", 2, (28, 3), {"segment": 4}), r"3 frames give no segment of 4"),
         (lambda: build_model("cnn", 0, (64, 129)), r"n_classes must be >= 1"),
+        (lambda: build_model("transformer", 2, (28, 129), {"d_model": 30}), r"d_model \(30\) must be a multiple of heads \(4\)"),
+        (lambda: build_model("transformer", 2, (28, 129), {"heads": 0}), r"heads must be an integer >= 1"),
+        (lambda: build_model("transformer", 2, (28, 129), {"layers": 1.5}), r"layers must be an integer >= 1"),
+        (lambda: build_model("transformer", 2, (28, 129), {"positions": "rotary"}), r"positions must be one of"),
+        (lambda: build_model("transformer", 2, (28, 129), {"pooling": "max"}), r"pooling must be one of \('mean', 'cls'\)"),
+        (lambda: build_model("transformer", 2, (28, 129), {"activation": "tanh"}), r"activation must be one of"),
+        (lambda: build_model("transformer", 2, (28, 129), {"dropout": 1.0}), r"dropout must be in \[0, 1\)"),
+        (lambda: build_model("transformer", 2, (28, 3)), r"3 frames give no segment of 4"),
+        (lambda: model_config("transformer", {"dim": 64}), r"'dim' for model 'transformer'; valid options: activation, d_model"),
         (lambda: model_config("cnn", [("width", 1.0)]), r"must be a mapping"),
     ],
 )
@@ -312,7 +417,7 @@ def test_bad_names_and_options_are_parameter_errors(call, message: str) -> None:
 # ---------------------------------------------------------------- fine-tuning
 
 
-@pytest.mark.parametrize("name, shape", [("cnn", (1, 40, 65)), ("lstm", (28, 65))])
+@pytest.mark.parametrize("name, shape", [("cnn", (1, 40, 65)), ("lstm", (28, 65)), ("transformer", (28, 65))])
 def test_head_can_be_replaced_and_backbone_frozen(name: str, shape: tuple) -> None:
     model = build_model(name, 10, shape[-2:])
     model.head = nn.Linear(model.feature_dim, 3)
@@ -372,6 +477,8 @@ def _export_onnx(model: nn.Module, example: torch.Tensor) -> bytes:
         ("cnn", {}, (1, 64, 129)),
         ("lstm", {}, (28, 129)),
         ("lstm", {"layers": 2, "bidirectional": True}, (28, 129)),
+        ("transformer", {}, (28, 129)),
+        ("transformer", {"pooling": "cls", "positions": "learned", "activation": "gelu"}, (28, 129)),
     ],
 )
 def test_onnx_export_matches_pytorch(name: str, options: dict, shape: tuple) -> None:
@@ -426,6 +533,7 @@ def _convert_tflite(litert_torch, model: nn.Module, example: torch.Tensor) -> by
         # 33 frames = 8 steps. litert-torch unrolls nn.LSTM into per-step ops: 2 bidirectional layers
         # take ~14 s to convert over 32 steps, ~5 s over 8; the ops and their wiring are the same.
         ("lstm", {"layers": 2, "bidirectional": True}, (28, 33)),
+        ("transformer", {"pooling": "cls", "positions": "learned"}, (28, 129)),
     ],
 )
 def test_tflite_fp32_conversion_matches_pytorch(litert_torch, name: str, options: dict, shape: tuple) -> None:

@@ -105,15 +105,17 @@ class SelfAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, steps, d = x.shape
-        q, k, v = self.qkv(x).split(d, dim=2)  # 3 x (B, L, D)
+        # Sizes from x.shape go into reshapes only (traced as shape ops, so the ONNX batch axis stays
+        # dynamic); the widths are the module's own ints.
+        b, steps = x.shape[0], x.shape[1]
+        q, k, v = self.qkv(x).chunk(3, dim=2)  # 3 x (B, L, D)
         q = q.reshape(b, steps, self.heads, self.head_dim).transpose(1, 2)  # (B, H, L, E)
         k = k.reshape(b, steps, self.heads, self.head_dim).transpose(1, 2)  # (B, H, L, E)
         v = v.reshape(b, steps, self.heads, self.head_dim).transpose(1, 2)  # (B, H, L, E)
         scores = torch.matmul(q * self.scale, k.transpose(2, 3))  # (B, H, L, L)
         weights = self.dropout(torch.softmax(scores, dim=-1))  # (B, H, L, L), rows sum to 1
         mixed = torch.matmul(weights, v)  # (B, H, L, E)
-        mixed = mixed.transpose(1, 2).reshape(b, steps, d)  # (B, L, D)
+        mixed = mixed.transpose(1, 2).reshape(b, steps, self.heads * self.head_dim)  # (B, L, D)
         return self.out(mixed)
 
     @staticmethod
