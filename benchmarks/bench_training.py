@@ -1,5 +1,5 @@
 """Training-side figures: feature cache vs recomputation, loader throughput,
-model sizes, and the accuracy of cnn, lstm and svm on the synthetic corpus.
+model sizes, and the accuracy of cnn, lstm, transformer and svm on the synthetic corpus.
 
     .venv/bin/python benchmarks/bench_training.py [--out build/bench-training] [--json]
 
@@ -88,14 +88,15 @@ def main() -> None:
     figures["loader_speedup_cache"] = figures["loader_windows_per_s_cached"] / figures["loader_windows_per_s_recomputed"]
 
     # Model sizes at the defaults.
-    for name, shape in (("cnn", (64, 129)), ("lstm", (28, 129))):
+    for name, shape in (("cnn", (64, 129)), ("lstm", (28, 129)), ("transformer", (28, 129))):
         model = build_model(name, 10, shape)
         batch_shape = (1, 1, *shape) if name == "cnn" else (1, *shape)
         figures[f"{name}_parameters"] = count_parameters(model)
         figures[f"{name}_macs_per_window"] = count_macs(model, batch_shape)
 
     # Accuracy of each model on the test split, and its training time.
-    for model, extra in (("cnn", {"epochs": 30, "patience": 10}), ("lstm", {"epochs": 60, "patience": 15}), ("svm", {})):
+    for model, extra in (("cnn", {"epochs": 30, "patience": 10}), ("lstm", {"epochs": 60, "patience": 15}),
+                         ("transformer", {"epochs": 40, "patience": 15}), ("svm", {})):
         run = out / f"accuracy-{model}"
         shutil.rmtree(run, ignore_errors=True)
         cfg = TrainConfig(**{**base.to_dict(), "out": str(run), "model": model, **extra})
