@@ -24,7 +24,8 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("--model", type=click.Choice(["cnn", "lstm", "transformer", "svm", "probe"]), default="cnn", show_default=True,
               help="cnn: MobileNetV2-style over log-mel windows; lstm: small LSTM over frame-vector "
-                   "sequences; transformer: small transformer encoder over the same frame-vector sequences; svm: RBF SVM on clip means/stds of the frame vector (the classical baseline; "
+                   "sequences; transformer: small transformer encoder over the same frame-vector sequences; "
+                   "svm: RBF SVM on clip means/stds of the frame vector (the classical baseline; "
                    "the training-loop options, --init and --resume do not apply to it); probe: logistic regression "
                    "on a pretrained backbone's clip embeddings (--backbone; seconds to fit, exports as a CNN).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -68,7 +69,8 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--head-epochs", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Train the classifier head alone (the backbone's learning rate held at 0) for this many epochs, "
                    "then everything: a pretrained start's features are not disturbed by a random head's gradients.")
-@click.option("--model-options", default=None, metavar="JSON", help='Model config fields, e.g. \'{"width": 0.75}\' (cnn), \'{"hidden": 96, "layers": 2}\' (lstm) or '
+@click.option("--model-options", default=None, metavar="JSON",
+              help='Model config fields, e.g. \'{"width": 0.75}\' (cnn), \'{"hidden": 96, "layers": 2}\' (lstm) or '
                    '\'{"d_model": 96, "pooling": "cls"}\' (transformer).')
 @click.option("--feature-config", "feature_config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="FeatureConfig JSON (the defaults if omitted: 22050 Hz, n_fft 1024, hop 512, 64 mels).")

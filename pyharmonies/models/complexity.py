@@ -11,8 +11,9 @@ MACs are counted with forward hooks on the layers that carry the arithmetic:
   above sees them (the transformer's attention: ``2 L^2 D`` per window).
 
 BatchNorm is not counted (it is folded into the convolution at export), nor
-are layer norms, softmax, activations, additions, pooling or biases: they are small next to the
-products above. Figures are per window, i.e. for one input (batch 1).
+are layer norms, softmax, activations, additions, pooling or biases: they
+are small next to the products above. Figures are per window, i.e. for one
+input (batch 1).
 """
 
 from __future__ import annotations
