@@ -121,7 +121,7 @@ def test_bundle_holds_four_files_whose_checksums_match(bundles, runs, model):
     for name in embedding:
         assert m["embedding"]["files"][name]["sha256"] == sha256_file(bundle / name), name
     step = sorted(m["streaming"]["files"]) if model == "lstm" else []  # the LSTM's step model (tests/test_streaming_lstm.py)
-    assert step == ([] if model == "cnn" else sorted(STEP_FILES)) and ("streaming" in m) == (model == "lstm")
+    assert step == (sorted(STEP_FILES) if model == "lstm" else []) and ("streaming" in m) == (model == "lstm")
     for name in step:
         assert m["streaming"]["files"][name]["sha256"] == sha256_file(bundle / name), name
     assert sorted(p.name for p in bundle.iterdir()) == sorted([*MODEL_FILES, *embedding, *step, "manifest.json", "report.md", "reference.wav"])
