@@ -1,4 +1,4 @@
-"""Per-hop cost of an LSTM bundle streamed with its state (step model) against its window model re-run every hop.
+"""Per-hop cost of an LSTM bundle streamed with its state (hop and step models) against its window model re-run every hop.
 
     .venv/bin/python benchmarks/bench_streaming.py [--model BUNDLE] [--seconds 60] [--repeat 3] [--json]
 
@@ -9,17 +9,23 @@ re-executing itself). Without ``--model`` it makes, once, under
 projection 32, 3 s windows of 129 frames, 32 steps of 4 frames) trained for
 two epochs on a synthetic corpus: the weights do not change the timings.
 
-For each hop (the bundle's own, a quarter window, one step), each runtime and
-precision, over a synthetic clip of ``--seconds``, the time per hop of:
+For each hop (the bundle's own, the hop model's whole steps, a quarter window,
+one step), each runtime and precision, over a synthetic clip of ``--seconds``,
+the time per hop of:
 
 - *features*: the native streaming extractor fed one hop of samples (the same
   for both paths);
 - *windowed model*: normalising one window and one call of the window model
   (what ``listen --windowed`` runs every hop);
-- *streamed model*: normalising the hop's frames and one step-model call per
-  completed step, the state carried (what ``listen`` runs every hop);
-- *end to end*: ``SlidingClassifier`` against ``StatefulClassifier``, samples
-  pushed one hop at a time (features, model, softmax, smoothing).
+- *step model*: normalising the hop's frames and one call of the one-step
+  model per completed step, the state carried (what ``listen`` ran before the
+  bundle had a hop model);
+- *hop model*: the same with the bundle's hop model (``k`` steps per call; the
+  steps a hop leaves over through the step model): what ``listen`` runs;
+- *calls*: runtime calls per hop of the hop-model path;
+- *end to end*: ``SlidingClassifier`` against ``StatefulClassifier`` (hop
+  model), samples pushed one hop at a time (features, model, softmax,
+  smoothing).
 
 Each figure is the median over the clip's hops (from the first result on), the
 least of ``--repeat`` passes: another process on the core only adds time.
@@ -83,7 +89,7 @@ def measure(bundle_dir: Path, seconds: float, repeat: int) -> dict:
     from pyharmonies.runtime.backends import available_backends, make_backend
     from pyharmonies.runtime.bundle import load_bundle
     from pyharmonies.runtime.classifier import WindowClassifier
-    from pyharmonies.runtime.stepmodel import StepBackend
+    from pyharmonies.runtime.stepmodel import StepBackend, hop_file_for
     from pyharmonies.runtime.streaming import LSTMStreamer
     from pyharmonies.stream import SlidingClassifier
     from pyharmonies.stream.stateful import StatefulClassifier
@@ -96,10 +102,11 @@ def measure(bundle_dir: Path, seconds: float, repeat: int) -> dict:
     W, S = bundle.window_frames, bundle.streaming.step_frames
     y = synthetic_clip(seconds, cfg.sample_rate)
     features = input_features(y, cfg, "frame_vector")
-    hops = sorted({bundle.hop_frames, max(S, W // 4), S}, reverse=True)
+    k_hop = max([f.steps for f in bundle.streaming.files.values()])
+    hops = sorted({bundle.hop_frames, k_hop * S, max(S, W // 4), S}, reverse=True)
     installed = available_backends()
     out = {"bundle": str(bundle_dir), "window_frames": W, "step_frames": S, "steps_pooled": bundle.streaming.steps_pooled,
-           "state_bytes": bundle.streaming.state_bytes, "clip_seconds": seconds, "frame_ms": 1000 * cfg.hop_length / cfg.sample_rate,
+           "state_bytes": bundle.streaming.state_bytes, "hop_model_steps": k_hop, "clip_seconds": seconds, "frame_ms": 1000 * cfg.hop_length / cfg.sample_rate,
            "files": {name: f.bytes for name, f in {**bundle.files, **{k: v.file for k, v in bundle.streaming.files.items()}}.items()},
            "rows": []}  # fmt: skip
 
@@ -119,27 +126,34 @@ def measure(bundle_dir: Path, seconds: float, repeat: int) -> dict:
                 if runtime not in installed or bundle.find_file(runtime, precision) is None:
                     continue
                 clf = WindowClassifier(bundle, make_backend(bundle, runtime, precision))
-                step = StepBackend(bundle, bundle.streaming.files[f"step.{precision}.{runtime}"])
+                step_file = bundle.streaming.files[f"step.{precision}.{runtime}"]
+                step = StepBackend(bundle, step_file)
+                hop_file = hop_file_for(bundle, step_file)
+                hop_model = None if hop_file is None else StepBackend(bundle, hop_file)
 
                 def windowed_pass() -> list[float]:
                     # Each window copied out of the features first, as the sliding window hands it over.
                     return [_timed(clf.logits_batch, np.ascontiguousarray(features[None, :, s : s + W])) for s in starts]
 
-                def streamed_pass() -> list[float]:
-                    streamer = LSTMStreamer(bundle, step, hop_frames=hop)
+                def streamed_pass(hop_backend=None) -> list[float]:
+                    streamer = LSTMStreamer(bundle, step, hop_frames=hop, hop_backend=hop_backend)
                     return [_timed(streamer.push, c) for c in chunks][(W - 1) // hop :]  # from the first result on
+
+                streamer = LSTMStreamer(bundle, step, hop_frames=hop, hop_backend=hop_model)
 
                 def sliding_pass() -> list[float]:
                     slider = SlidingClassifier(clf, cfg, "frame_vector", W, hop, "ema", max_pending=0)
                     return [_timed(slider.push, b) for b in blocks][(W - 1) // hop :]
 
                 def stateful_pass() -> list[float]:
-                    slider = StatefulClassifier(LSTMStreamer(bundle, step, hop_frames=hop), cfg, hop, "ema")
+                    slider = StatefulClassifier(LSTMStreamer(bundle, step, hop_frames=hop, hop_backend=hop_model), cfg, hop, "ema")
                     return [_timed(slider.push, b) for b in blocks][(W - 1) // hop :]
 
                 row = {"hop_frames": hop, "hop_ms": hop * out["frame_ms"], "steps_per_hop": hop / S, "runtime": runtime,
                        "precision": precision, "features_us": feat_us, "windowed_model_us": _median_us(repeat, windowed_pass),
-                       "streamed_model_us": _median_us(repeat, streamed_pass),
+                       "step_model_us": _median_us(repeat, streamed_pass),
+                       "hop_model_us": _median_us(repeat, lambda: streamed_pass(hop_model)),
+                       "calls_per_hop": streamer.calls_per_result(),
                        "windowed_end_to_end_us": _median_us(repeat, sliding_pass),
                        "streamed_end_to_end_us": _median_us(repeat, stateful_pass)}  # fmt: skip
                 out["rows"].append(row)
@@ -148,17 +162,19 @@ def measure(bundle_dir: Path, seconds: float, repeat: int) -> dict:
 
 def report(r: dict) -> str:
     lines = [f"LSTM bundle {r['bundle']}: window {r['window_frames']} frames ({r['window_frames'] * r['frame_ms'] / 1000:.2f} s), "
-             f"steps of {r['step_frames']} frames, ring of {r['steps_pooled']} outputs; state {r['state_bytes']:,} bytes",
+             f"steps of {r['step_frames']} frames, ring of {r['steps_pooled']} outputs, hop model of {r['hop_model_steps']} "
+             f"steps; state {r['state_bytes']:,} bytes",
              "files: " + ", ".join(f"{k} {v:,} B" for k, v in r["files"].items()),
              f"one core, one thread; microseconds per hop, median over a {r['clip_seconds']:g} s synthetic clip (least of passes)", "",
-             "| hop | steps/hop | runtime | precision | features | windowed model | streamed model | model ratio | "
-             "windowed end to end | streamed end to end | end-to-end ratio |",
-             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "| hop | steps/hop | runtime | precision | features | windowed model | step model | hop model (calls) | "
+             "hop / windowed | windowed end to end | stateful end to end | end-to-end ratio |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for row in r["rows"]:
         lines.append(f"| {row['hop_frames']} frames ({row['hop_ms']:.0f} ms) | {row['steps_per_hop']:.2f} | {row['runtime']} | "
-                     f"{row['precision']} | {row['features_us']:.0f} | {row['windowed_model_us']:.0f} | {row['streamed_model_us']:.0f} | "
-                     f"{row['streamed_model_us'] / row['windowed_model_us']:.2f} | {row['windowed_end_to_end_us']:.0f} | "
-                     f"{row['streamed_end_to_end_us']:.0f} | {row['streamed_end_to_end_us'] / row['windowed_end_to_end_us']:.2f} |")  # fmt: skip
+                     f"{row['precision']} | {row['features_us']:.0f} | {row['windowed_model_us']:.0f} | {row['step_model_us']:.0f} | "
+                     f"{row['hop_model_us']:.0f} ({row['calls_per_hop']:g}) | {row['hop_model_us'] / row['windowed_model_us']:.2f} | "
+                     f"{row['windowed_end_to_end_us']:.0f} | {row['streamed_end_to_end_us']:.0f} | "
+                     f"{row['streamed_end_to_end_us'] / row['windowed_end_to_end_us']:.2f} |")  # fmt: skip
     return "\n".join(lines)
 
 

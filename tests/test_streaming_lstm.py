@@ -1,7 +1,8 @@
-"""The stateful streaming LSTM: its step model files, the streamed output, resets, and the commands.
+"""The stateful streaming LSTM: its step and hop model files, the streamed output, resets, and the commands.
 
-One tiny LSTM is trained and exported once (``stream_lstm`` in conftest.py: window and step models,
-onnx and tflite, fp32 and int8). Oracles:
+One tiny LSTM is trained and exported once (``stream_lstm`` in conftest.py: window, step and hop models,
+onnx and tflite, fp32 and int8; 1 s windows of 43 frames, 10 steps; a hop of 22 frames, so hop models of
+5 steps per call). Oracles:
 
 - the *full-sequence model* (:func:`pyharmonies.models.lstm_step.full_sequence_logits`): the trained
   network in PyTorch over the whole clip as one sequence, pooled as the stream pools. The streamed
@@ -11,6 +12,7 @@ onnx and tflite, fp32 and int8). Oracles:
   equal to the same int8 file fed the clip's features in one piece (the int8 reference: block sizes
   must change nothing);
 - the window model: the first output of a fresh stream is its first window, by definition;
+- the one-step model: the hop model (k steps per call) gives what k one-step calls give;
 - a reset reproduces a fresh stream's outputs exactly (TFLM's reset oracle).
 """
 
@@ -31,14 +33,13 @@ from pyharmonies.cli import cli
 from pyharmonies.errors import BundleError, DeviceLost, ParameterError
 from pyharmonies.export.bundle import sha256_file
 from pyharmonies.export.report import FP32_TOLERANCE
-from pyharmonies.models.lstm_step import LSTMStep, full_sequence_logits
+from pyharmonies.models.lstm_step import LSTMHop, LSTMStep, full_sequence_logits, hop_steps
 from pyharmonies.models.registry import build_model
 from pyharmonies.runtime.backends import make_backend
 from pyharmonies.runtime.bundle import BundleWarning, load_bundle
 from pyharmonies.runtime.classifier import WindowClassifier
 from pyharmonies.runtime.files import classify_file, classify_signal
-from pyharmonies.runtime.stepmodel import StepBackend
-from pyharmonies.runtime.streaming import LSTMStreamer, classify_blocks_streaming, stream_logits
+from pyharmonies.runtime.streaming import LSTMStreamer, calls_per_result, classify_blocks_streaming, stream_logits, streamer_for_file
 from pyharmonies.stream import LiveSession
 from pyharmonies.stream.microphone import ArrivalLog
 from pyharmonies.stream.stateful import StatefulClassifier
@@ -47,6 +48,10 @@ from pyharmonies.training.loop import model_from_meta
 from pyharmonies.windows import InputFeatureStream, input_features
 
 STEP_FILES = ["step.fp32.onnx", "step.int8.onnx", "step.fp32.tflite", "step.int8.tflite"]
+HOP_FILES = [name.replace("step.", "hop.") for name in STEP_FILES]
+
+#: The test bundle's hop (0.5 s of 1 s windows) and its hop models' steps per call.
+HOP_FRAMES, HOP_STEPS = 22, 5
 
 #: Block sizes of audio pushed (python-soxr's awkward sizes): shorter than a frame's hop, a prime, a second.
 BLOCKS = (17, 509, 22050)
@@ -95,7 +100,8 @@ def full_sequence(bundle, trained, clip):
 
 
 def _streamer(bundle, name: str, hop_frames: int | None = None) -> LSTMStreamer:
-    return LSTMStreamer(bundle, StepBackend(bundle, bundle.streaming.files[name]), hop_frames=hop_frames)
+    """A step file alone, or a hop file with its one-step sibling (as ``listen`` runs it)."""
+    return streamer_for_file(bundle, name, hop_frames=hop_frames)
 
 
 def _stream_blocks(streamer: LSTMStreamer, y: np.ndarray, block: int) -> list[tuple[int, np.ndarray]]:
@@ -114,47 +120,88 @@ def _stream_blocks(streamer: LSTMStreamer, y: np.ndarray, block: int) -> list[tu
 def test_the_manifest_describes_the_step_files_and_the_state(stream_lstm, bundle):
     m = json.loads((stream_lstm.bundle / "manifest.json").read_text())
     section = m["streaming"]
-    assert sorted(section["files"]) == sorted(STEP_FILES)
+    assert sorted(section["files"]) == sorted(STEP_FILES + HOP_FILES)
+    assert m["input"]["hop_frames"] == HOP_FRAMES and hop_steps(HOP_FRAMES, 4) == HOP_STEPS
     for name, entry in section["files"].items():
         assert entry["sha256"] == sha256_file(stream_lstm.bundle / name) and entry["bytes"] == (stream_lstm.bundle / name).stat().st_size
         assert {entry[k]["dtype"] for k in ("input", "output", "state_input", "state_output")} == {"float32"}
         assert ("dynamic-range int8" in entry["quantization"]) == (entry["precision"] == "int8")
+        assert entry["steps"] == (HOP_STEPS if name.startswith("hop.") else 1)
+        assert bundle.streaming.files[name].steps == entry["steps"]
+    assert "DynamicQuantizeLSTM" in section["files"]["hop.int8.onnx"]["quantization"]
     H, K = 16, 43 // 4  # hidden; the steps of a 43-frame window in steps of 4 frames
     assert (section["step_frames"], section["steps_pooled"], section["pooling"]) == (4, K, "mean")
     assert section["state"] == {"size": (2 + K) * H, "dtype": "float32", "bytes": 4 * (2 + K) * H,
                                 "layout": [{"name": "h", "offset": 0, "shape": [1, H]}, {"name": "c", "offset": H, "shape": [1, H]},
                                            {"name": "ring", "offset": 2 * H, "shape": [K, H]}]}  # fmt: skip
     assert bundle.streaming.state_bytes == 4 * (2 + K) * H == 768
-    for row in section["verification"]["rows"]:
-        if row["file"].startswith("step.fp32"):  # the export's own check against PyTorch
+    rows = {row["file"]: row for row in section["verification"]["rows"]}
+    assert sorted(rows) == sorted(section["files"])
+    for name, row in rows.items():
+        assert row["steps"] == section["files"][name]["steps"] and row["latency_ms_per_call"] > 0
+        if ".fp32." in name:  # the export's own check against PyTorch
             assert row["max_abs_logit_diff"] <= FP32_TOLERANCE and row["full_sequence_max_abs_logit_diff"] <= FP32_TOLERANCE
-    assert set(section["reference"]["expected"]) == set(STEP_FILES)
-    assert "## Streaming (step model)" in (stream_lstm.bundle / "report.md").read_text()
+    assert rows["hop.fp32.onnx"]["full_sequence_steps"] % HOP_STEPS == 0
+    assert set(section["reference"]["expected"]) == set(STEP_FILES + HOP_FILES)
+    report = (stream_lstm.bundle / "report.md").read_text()
+    assert "## Streaming (step model)" in report and f"The hop files run {HOP_STEPS} steps" in report
 
 
 # ------------------------------------------------------------------ streamed == full sequence
 
 
-@pytest.mark.parametrize("name", STEP_FILES)
+#: The hops each file is streamed at: a step file at every frame (each step its own call); a hop file at the
+#: bundle's hop (5 or 6 steps between results: one call, or one and a step), at 2 hop models and 3 steps plus
+#: 3 frames (the steps a hop leaves over, through the one-step file), and at the self-check's (a window).
+HOPS = {"step": (1,), "hop": (HOP_FRAMES, (2 * HOP_STEPS + 3) * 4 + 3, 43)}
+
+
+@pytest.mark.parametrize("name", STEP_FILES + HOP_FILES)
 def test_streamed_logits_equal_the_full_sequence_model(bundle, clip, full_sequence, name):
-    """Every frame from W-1 on is an emission (hop 1): the logits after step (t + 1) // 4."""
+    """The logits emitted at frame t are the full-sequence model's after step (t + 1) // 4."""
     scale = float(np.abs(full_sequence).max())
-    whole = stream_logits(_streamer(bundle, name, hop_frames=1), input_features(clip, bundle.feature_config, "frame_vector"))
-    for block in BLOCKS:
-        emitted = _stream_blocks(_streamer(bundle, name, hop_frames=1), clip, block)
-        frames = [t for t, _ in emitted]
-        logits = np.stack([z for _, z in emitted])
-        assert frames == whole[0] == list(range(42, 42 + len(frames))) and len(frames) > 300
-        np.testing.assert_array_equal(logits, whole[1])  # block sizes change nothing, bit for bit
-        want = full_sequence[[(t + 1) // 4 - 1 for t in frames]]
-        diff = float(np.abs(logits - want).max())
-        if name.startswith("step.fp32"):
-            assert diff <= FP32_TOLERANCE, (name, block, diff)
-        else:
-            assert diff <= INT8_REL_TOLERANCE * scale, (name, block, diff, scale)
-    if name.startswith("step.int8"):
-        _margin(f"int8_full_sequence_rel_diff[{name}]", diff / scale, "<=", INT8_REL_TOLERANCE)
-        print(f"{name}: max abs logit diff {diff:.3g} over {len(frames)} emissions, largest |logit| {scale:.3g}")
+    worst = 0.0
+    for hop in HOPS[name.split(".")[0]]:
+        streamer = _streamer(bundle, name, hop_frames=hop)
+        whole = stream_logits(streamer, input_features(clip, bundle.feature_config, "frame_vector"))
+        for block in BLOCKS:
+            emitted = _stream_blocks(_streamer(bundle, name, hop_frames=hop), clip, block)
+            frames = [t for t, _ in emitted]
+            logits = np.stack([z for _, z in emitted])
+            assert frames == whole[0] == list(range(42, 402, hop))  # the clip's 402 frames: as many results as windows
+            np.testing.assert_array_equal(logits, whole[1])  # block sizes change nothing, bit for bit
+            want = full_sequence[[(t + 1) // 4 - 1 for t in frames]]
+            diff = float(np.abs(logits - want).max())
+            worst = max(worst, diff)
+            if ".fp32." in name:
+                assert diff <= FP32_TOLERANCE, (name, hop, block, diff)
+            else:
+                assert diff <= INT8_REL_TOLERANCE * scale, (name, hop, block, diff, scale)
+    if ".int8." in name:
+        _margin(f"int8_full_sequence_rel_diff[{name}]", worst / scale, "<=", INT8_REL_TOLERANCE)
+    print(f"{name}: max abs logit diff {worst:.3g} against the full-sequence model, largest |logit| {scale:.3g}")
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+def test_the_hop_model_makes_one_call_per_hop_of_its_steps(bundle, clip, runtime):
+    """n whole steps between results cost n // 5 hop-model calls and n % 5 one-step calls, and give what n one-step
+    calls give: one call per result at a hop of 5 steps, 1.5 on average at the bundle's hop (5 and 6 steps by turns)."""
+    features = input_features(clip, bundle.feature_config, "frame_vector")
+    for hop, per_result in ((HOP_STEPS * 4, 1.0), (HOP_FRAMES, 1.5), (4, 1.0), ((2 * HOP_STEPS + 1) * 4, 3.0)):
+        streamer = _streamer(bundle, f"hop.fp32.{runtime}", hop_frames=hop)
+        assert streamer.hop_steps == HOP_STEPS and streamer.calls_per_result() == per_result
+        frames, logits = stream_logits(streamer, features)
+        ends = [(t + 1) // 4 for t in frames]  # the steps whole at each result
+        n = np.diff([0] + ends)
+        after = (402 // 4 - ends[-1]) // HOP_STEPS  # hop-model calls run as steps became whole after the last result
+        assert streamer.hop_backend.calls == int(np.sum(n // HOP_STEPS)) + after > 0
+        assert streamer.backend.calls == int(np.sum(n % HOP_STEPS)), hop
+        singles = stream_logits(_streamer(bundle, f"step.fp32.{runtime}", hop_frames=hop), features)
+        assert singles[0] == frames
+        # Both within FP32_TOLERANCE of the full-sequence model (above), so within twice that of each other.
+        np.testing.assert_allclose(logits, singles[1], rtol=0, atol=2 * FP32_TOLERANCE)
+    assert calls_per_result(129, 65, 4, 16) == 1.25 and calls_per_result(129, 64, 4, 16) == 1.0  # the default LSTM's
+    assert calls_per_result(129, 32, 4, 16) == 8.0 and calls_per_result(129, 32, 4, 1) == 8.0
 
 
 def test_the_first_output_of_a_stream_is_the_window_models_first_window(bundle, clip):
@@ -191,6 +238,15 @@ def test_torch_step_equals_the_full_sequence_model_for_every_config():
         np.testing.assert_allclose(torch.stack(outs).detach().numpy(), full.numpy(), rtol=0, atol=1e-5)
         L = 25 // step.segment
         np.testing.assert_allclose(full[L - 1].numpy(), model(x[None, :, :25])[0].detach().numpy(), rtol=0, atol=1e-5)
+        for k in (1, 3, L, L + 2):  # the hop model: k steps a call, the ring taking fewer or more outputs than it holds
+            hop, state, outs = LSTMHop(model, k), torch.zeros(2, step.state_size), []
+            width = k * step.segment
+            with torch.no_grad():
+                for j in range(200 // width):
+                    logits, state = hop(torch.stack([x, -x])[:, :, j * width : (j + 1) * width], state)  # two streams
+                    outs.append(logits[0])
+            # nn.LSTM's own kernel over the same weights: rounding only.
+            np.testing.assert_allclose(torch.stack(outs).numpy(), full[k - 1 :: k][: len(outs)].numpy(), rtol=0, atol=1e-5)
 
 
 def test_a_bidirectional_lstm_has_no_step_model():
@@ -202,8 +258,9 @@ def test_a_bidirectional_lstm_has_no_step_model():
 # ------------------------------------------------------------------ resets
 
 
-@pytest.mark.parametrize("name", ["step.int8.tflite", "step.int8.onnx"])
+@pytest.mark.parametrize("name", ["step.int8.tflite", "hop.int8.tflite", "hop.int8.onnx"])
 def test_a_reset_reproduces_a_fresh_stream(bundle, clip, name):
+    """150 frames in, steps wait for the hop model (a hop file): the reset drops them with the state."""
     features = input_features(clip, bundle.feature_config, "frame_vector")
     second = features[:, 150:]
     fresh = stream_logits(_streamer(bundle, name), second)
@@ -218,7 +275,7 @@ def test_a_reset_reproduces_a_fresh_stream(bundle, clip, name):
     assert not np.array_equal(np.stack([z for t, z in carried if t >= 150 + 42][:1]), fresh[1][:1])
 
 
-def _stateful(bundle, name="step.int8.tflite", smoothing="ema"):
+def _stateful(bundle, name="hop.int8.tflite", smoothing="ema"):
     return StatefulClassifier(_streamer(bundle, name, hop_frames=bundle.hop_frames), bundle.feature_config, bundle.hop_frames, smoothing)
 
 
@@ -335,13 +392,17 @@ def test_listen_streams_lstm_bundles_and_equals_classify_streaming(stream_lstm, 
     assert code == 0, out
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     summary, rows = rows[-1]["summary"], rows[:-1]
-    offline = classify_blocks_streaming(_streamer(bundle, "step.int8.tflite"), [load(stream_lstm.clip, 22050)])
+    offline = classify_blocks_streaming(_streamer(bundle, "hop.int8.tflite"), [load(stream_lstm.clip, 22050)])
     assert summary["windows"] == len(rows) == len(offline.windows) and summary["dropped"] == 0
     for row, w in zip(rows, offline.windows):
         assert row["time"] == pytest.approx(w.end_s, abs=1e-3)
         np.testing.assert_allclose([row["probs"][label] for label in bundle.labels], w.probs, rtol=0, atol=1e-6)
     code, text = _invoke("listen", "--model", stream_lstm.bundle, "--source", stream_lstm.clip, "--fast")
-    assert "step.int8" in text and "state 768 bytes carried" in text
+    assert "hop model of 5 steps + step model" in text and "hop.int8.tflite + step.int8.tflite" in text
+    assert "1.5 calls per result" in text and "state 768 bytes carried" in text
+    code, text = _invoke("listen", "--model", stream_lstm.bundle, "--source", stream_lstm.clip, "--fast", "--hop", "0.1",
+                         "--backend", "onnx")  # fmt: skip
+    assert code == 0 and "hop.int8.onnx + step.int8.onnx), 1 calls per result" in text  # 4 frames: each step its own call
     code, text = _invoke("listen", "--model", stream_lstm.bundle, "--source", stream_lstm.clip, "--fast", "--windowed")
     assert code == 0 and "model.int8" in text and "step." not in text
 
@@ -360,18 +421,20 @@ def test_a_bundle_without_a_step_model_still_loads_and_streams_windowed(stream_l
     assert code == 1 and "no step model to stream with" in text
 
 
-def test_the_self_check_covers_the_step_files(stream_lstm, tmp_path):
+@pytest.mark.parametrize("kind", ["step", "hop"])
+def test_the_self_check_covers_the_step_files(stream_lstm, tmp_path, kind):
     copy = Path(shutil.copytree(stream_lstm.bundle, tmp_path / "b"))
     m = json.loads((copy / "manifest.json").read_text())
-    # The int8 step file replaced by the fp32 one with its checksum updated: a valid model that computes otherwise.
-    shutil.copy(copy / "step.fp32.tflite", copy / "step.int8.tflite")
-    entry = m["streaming"]["files"]["step.int8.tflite"]
-    entry["sha256"], entry["bytes"] = sha256_file(copy / "step.int8.tflite"), (copy / "step.int8.tflite").stat().st_size
-    m["streaming"]["reference"]["expected"]["step.int8.tflite"] = {
-        label: [v + 0.5 for v in values] for label, values in m["streaming"]["reference"]["expected"]["step.int8.tflite"].items()
+    # The int8 file replaced by the fp32 one with its checksum updated: a valid model that computes otherwise.
+    name = f"{kind}.int8.tflite"
+    shutil.copy(copy / f"{kind}.fp32.tflite", copy / name)
+    entry = m["streaming"]["files"][name]
+    entry["sha256"], entry["bytes"] = sha256_file(copy / name), (copy / name).stat().st_size
+    m["streaming"]["reference"]["expected"][name] = {
+        label: [v + 0.5 for v in values] for label, values in m["streaming"]["reference"]["expected"][name].items()
     }
     (copy / "manifest.json").write_text(json.dumps(m))
-    with pytest.raises(BundleError, match=r"self-check failed: step.int8.tflite: its probabilities for the reference audio differ"):
+    with pytest.raises(BundleError, match=rf"self-check failed: {name}: its probabilities for the reference audio differ"):
         load_bundle(copy)
     m["streaming"]["state"]["size"] += 1
     (copy / "manifest.json").write_text(json.dumps(m))
@@ -382,6 +445,46 @@ def test_the_self_check_covers_the_step_files(stream_lstm, tmp_path):
     (copy / "manifest.json").write_text(json.dumps(m))
     with pytest.warns(BundleWarning, match="streaming section has no self-check reference"):
         load_bundle(copy)
+
+
+def _edited(stream_lstm, tmp_path, edit) -> Path:
+    """A copy of the bundle whose manifest's streaming section ``edit`` changed."""
+    copy = Path(shutil.copytree(stream_lstm.bundle, tmp_path / "b", dirs_exist_ok=True))
+    m = json.loads((copy / "manifest.json").read_text())
+    edit(m["streaming"])
+    (copy / "manifest.json").write_text(json.dumps(m))
+    return copy
+
+
+def test_hop_files_need_a_one_step_sibling_and_sane_steps(stream_lstm, tmp_path):
+    def no_sibling(section):
+        del section["files"]["step.int8.onnx"], section["reference"]["expected"]["step.int8.onnx"]
+
+    with pytest.raises(BundleError, match=r"hop.int8.onnx takes 5 steps per call but the bundle has no onnx int8 one-step file"):
+        load_bundle(_edited(stream_lstm, tmp_path, no_sibling))
+    for bad in (0, True, "5", 10**6):
+        with pytest.raises(BundleError, match=r"'streaming.files\['hop.fp32.onnx'\].steps' must be an integer in \[1, 4096\]"):
+            load_bundle(_edited(stream_lstm, tmp_path, lambda section: section["files"]["hop.fp32.onnx"].update(steps=bad)))
+    with pytest.raises(BundleError, match=r"its frames tensor is shaped \(1, 28, 20\), the manifest implies \(batch, 28, 24\)"):
+        load_bundle(_edited(stream_lstm, tmp_path, lambda section: section["files"]["hop.fp32.tflite"].update(steps=6)))
+
+
+def test_a_bundle_with_step_files_only_streams_one_call_per_step(stream_lstm, bundle, clip, tmp_path):
+    """An export from before the hop models: no hop files, no 'steps' fields; it streams as it did."""
+
+    def older(section):
+        for name in HOP_FILES:
+            del section["files"][name], section["reference"]["expected"][name]
+        for entry in section["files"].values():
+            del entry["steps"]
+
+    old = load_bundle(_edited(stream_lstm, tmp_path, older))
+    streamer = LSTMStreamer(old)
+    assert streamer.hop_backend is None and streamer.hop_steps == 1 and "step.int8.tflite), 5.5 calls per result" in streamer.describe()
+    got = stream_logits(streamer, input_features(clip, old.feature_config, "frame_vector"))
+    want = stream_logits(_streamer(bundle, "step.int8.tflite", hop_frames=HOP_FRAMES), input_features(clip, bundle.feature_config, "frame_vector"))
+    assert got[0] == want[0]
+    np.testing.assert_array_equal(got[1], want[1])
 
 
 def test_a_step_file_edited_after_export_is_refused(stream_lstm, tmp_path):

@@ -77,7 +77,8 @@ def _bar(p: float, width: int = BAR_WIDTH) -> str:
     "--streaming",
     is_flag=True,
     help="LSTM bundles: run the step model over each file as one stream, the state carried from step to step "
-    "(each frame through the model once), and vote over its outputs at the windows' ends.",
+    "(each frame through the model once; a hop's steps in one call where the bundle has a hop model), and vote "
+    "over its outputs at the windows' ends.",
 )
 @backend_options
 def classify(
@@ -125,11 +126,10 @@ def classify(
     try:
         loaded = load_bundle(bundle)
         if streaming:
-            from pyharmonies.runtime.stepmodel import StepBackend, choose_step_file
-            from pyharmonies.runtime.streaming import LSTMStreamer, classify_file_streaming
+            from pyharmonies.runtime.streaming import classify_file_streaming, open_streamer
 
-            streamer = LSTMStreamer(loaded, StepBackend(loaded, choose_step_file(loaded, backend, precision), threads=threads))
-            describe = f"{streamer.backend.describe()}, streaming (state {streamer.state_bytes:,} bytes)"
+            streamer = open_streamer(loaded, backend, precision, threads=threads)
+            describe = f"{streamer.describe()}, streaming (state {streamer.state_bytes:,} bytes)"
             run = functools.partial(classify_file_streaming, streamer, top_k=top_k)
         else:
             clf = WindowClassifier(loaded, make_backend(loaded, backend, precision, threads=threads))

@@ -86,6 +86,11 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
     frames, its state carried from step to step; a result still comes at
     each frame W-1 + k*hop, the head of the mean of the last window's worth
     of step outputs (the first one is the window model's first window).
+    A bundle's hop model runs a hop's k whole steps in one call; with a
+    --hop of n steps, n // k calls of it and n % k of the one-step model
+    give each result (the chain line says how many calls per result; at a
+    hop shorter than k steps every step is its own call, and --windowed may
+    then be the cheaper path: see docs/DESIGN.md, Streaming).
     --reconnect starts a new stream when the device comes back (zero state,
     frames from 0 again); silence does not reset the state.
 
@@ -121,13 +126,12 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
         hop_frames = loaded.hop_frames if hop is None else max(1, int(round(hop / frame_s)))
         span = _span(window_s, loaded.window_frames, hop_frames, frame_s)
         if loaded.streaming is not None and not windowed:
-            from pyharmonies.runtime.stepmodel import StepBackend, choose_step_file
-            from pyharmonies.runtime.streaming import LSTMStreamer
+            from pyharmonies.runtime.streaming import open_streamer
             from pyharmonies.stream.stateful import StatefulClassifier
 
-            step = StepBackend(loaded, choose_step_file(loaded, backend, precision), threads=threads)
-            slider = StatefulClassifier(LSTMStreamer(loaded, step, hop_frames=hop_frames), cfg, hop_frames, smoothing, span=span)
-            model_text = f"{step.describe()}, state {slider.streamer.state_bytes:,} bytes carried"
+            streamer = open_streamer(loaded, backend, precision, threads=threads, hop_frames=hop_frames)
+            slider = StatefulClassifier(streamer, cfg, hop_frames, smoothing, span=span)
+            model_text = f"{streamer.describe()}, state {streamer.state_bytes:,} bytes carried"
         else:
             clf = WindowClassifier(loaded, make_backend(loaded, backend, precision, threads=threads))
             slider = SlidingClassifier(clf, cfg, loaded.kind, loaded.window_frames, hop_frames, smoothing,

@@ -214,7 +214,7 @@ def export_run(
 
             section, step_failures, step_drops = export_streaming(
                 src.model, staging, runtimes=runtimes, int8=int8, x=src.x, y=src.y, calibration=src.calibration,
-                say=clock.say, max_drop=max_drop, latency_runs=latency_runs)  # fmt: skip
+                say=clock.say, max_drop=max_drop, hop_frames=src.hop_frames, latency_runs=latency_runs, done=clock.done)  # fmt: skip
             failures += step_failures
             (allowed if allow_drop else drop_failures).extend(step_drops)
             manifest["streaming"] = section

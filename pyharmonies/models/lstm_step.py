@@ -24,6 +24,18 @@ The *full-sequence model* (:func:`full_sequence_logits`) is the same network
 run over a whole clip as one sequence from a zero state, with that same
 pooling after every step: the oracle of the streaming tests.
 
+One call per hop (:class:`LSTMHop`)
+-----------------------------------
+A runtime call costs more than a step inside it (LiteRT about 4 us, ONNX
+Runtime about 20 us of dispatch, against 1-2 us per step), so a device that
+answers every ``k`` steps runs :class:`LSTMHop`: the same network over ``k``
+steps per call, ``(frames (B, F, k * S), state) -> (logits after the k-th
+step, state after it)``, with the same state layout. Run ``j`` times, it gives
+exactly what :class:`LSTMStep` gives run ``j * k`` times. Inside, it is the
+trained ``nn.LSTM`` started from the carried ``h`` and ``c`` (ONNX: one LSTM
+op; TFLite: the steps unrolled into FULLY_CONNECTED and elementwise ops), and
+the ring takes the ``k`` new outputs as one static concatenation and slice.
+
 Why plain matmuls (:class:`LSTMStep`) and not ``nn.LSTM``: the cell as two
 ``Linear`` layers, sigmoid, tanh, products and sums exports to ordinary
 MatMul/FULLY_CONNECTED, Sigmoid, Tanh, Mul and Add ops, which both runtimes'
@@ -45,12 +57,19 @@ from torch import nn
 from pyharmonies.errors import ParameterError
 from pyharmonies.models.lstm import SequenceLSTM
 
-__all__ = ["LSTMStep", "full_sequence_logits", "window_steps"]
+__all__ = ["LSTMHop", "LSTMStep", "full_sequence_logits", "hop_steps", "window_steps"]
 
 
 def window_steps(model: SequenceLSTM) -> int:
     """Steps of one window of the model, ``L = frames // segment``: the ring's length for mean pooling."""
     return model.input_shape[1] // model.config.segment
+
+
+def hop_steps(hop_frames: int, segment: int) -> int:
+    """Whole steps in a hop of ``hop_frames`` frames, ``hop_frames // segment`` (at least 1): the steps of a hop model."""
+    if hop_frames < 1 or segment < 1:
+        raise ParameterError(f"hop_frames and segment must be >= 1, got {hop_frames} and {segment}")
+    return max(1, hop_frames // segment)
 
 
 class _Cell(nn.Module):
@@ -156,6 +175,76 @@ class LSTMStep(nn.Module):
             pooled = ring.reshape(-1, self.steps_pooled, H).mean(dim=1)  # (B, H)
             return self.head(pooled), torch.cat([*hs, *cs, ring], dim=1)
         return self.head(x), torch.cat([*hs, *cs], dim=1)
+
+
+class LSTMHop(nn.Module):
+    """``steps`` steps of a trained :class:`SequenceLSTM` per call: ``(frames (B, F, steps * S), state) -> (logits, state)``.
+
+    The state is :class:`LSTMStep`'s (same size and layout); the logits are
+    those after the last of the ``steps`` steps. Equal to ``steps`` calls of
+    :class:`LSTMStep` up to float rounding (the gates are summed in another
+    order).
+
+    Parameters
+    ----------
+    model : SequenceLSTM
+        Trained, unidirectional; its weights are copied.
+    steps : int
+        Steps per call, >= 1 (a device runs one call per hop of ``steps`` whole steps).
+
+    Attributes
+    ----------
+    steps, segment, steps_pooled, state_size : int
+        As :class:`LSTMStep`'s, ``steps`` aside.
+
+    Raises
+    ------
+    ParameterError
+        A bidirectional LSTM, or ``steps < 1``.
+    """
+
+    def __init__(self, model: SequenceLSTM, steps: int) -> None:
+        super().__init__()
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ParameterError(f"steps must be an integer >= 1, got {steps!r}")
+        single = LSTMStep(model)  # the checks, and the state's definition
+        self.steps = steps
+        self.segment, self.hidden, self.layers = single.segment, single.hidden, single.layers
+        self.n_features, self.n_classes, self.pooling = single.n_features, single.n_classes, single.pooling
+        self.steps_pooled, self.state_size = single.steps_pooled, single.state_size
+        self._layout = single.state_layout()
+        self.projection = copy.deepcopy(model.backbone.projection)
+        self.lstm = copy.deepcopy(model.backbone.lstm)  # eval mode: no dropout between layers
+        self.head = copy.deepcopy(model.head)
+        self.pooled_new = min(steps, self.steps_pooled)  # new outputs that enter the ring per call
+        self.eval()
+
+    def state_layout(self) -> list[dict]:
+        """The flat state's parts, as :meth:`LSTMStep.state_layout`."""
+        return copy.deepcopy(self._layout)
+
+    def example_inputs(self, batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zeros shaped like the inputs: frames ``(batch, F, steps * S)``, state ``(batch, state_size)``."""
+        return torch.zeros(batch, self.n_features, self.steps * self.segment), torch.zeros(batch, self.state_size)
+
+    def forward(self, frames: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # frames: (B, F, k * S); state: (B, state_size). Every reshape has constant sizes (-1 for the batch),
+        # so that the exported graphs hold no shape arithmetic.
+        H, layers, k, LH = self.hidden, self.layers, self.steps, self.layers * self.hidden
+        x = frames.reshape(-1, self.n_features, k, self.segment).mean(dim=3).transpose(1, 2)  # (B, k, F): the steps
+        x = self.projection(x)  # (B, k, P)
+        h0 = state[:, :LH].reshape(-1, layers, H).transpose(0, 1)  # (layers, B, H)
+        c0 = state[:, LH : 2 * LH].reshape(-1, layers, H).transpose(0, 1)
+        out, (h, c) = self.lstm(x, (h0, c0))  # out (B, k, H): the top layer's outputs
+        h = h.transpose(0, 1).reshape(-1, LH)
+        c = c.transpose(0, 1).reshape(-1, LH)
+        if not self.steps_pooled:
+            return self.head(out[:, -1]), torch.cat([h, c], dim=1)
+        n, K = self.pooled_new, self.steps_pooled
+        new = out[:, k - n :].reshape(-1, n * H)  # (B, n * H): the newest outputs, oldest first
+        ring = torch.cat([state[:, 2 * LH + n * H :], new], dim=1) if n < K else new  # (B, K * H)
+        pooled = ring.reshape(-1, K, H).mean(dim=1)  # (B, H)
+        return self.head(pooled), torch.cat([h, c, ring], dim=1)
 
 
 def full_sequence_logits(model: SequenceLSTM, frames: torch.Tensor) -> torch.Tensor:

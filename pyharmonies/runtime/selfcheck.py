@@ -383,8 +383,7 @@ def check_streaming(bundle: Bundle, y: np.ndarray, files: list[str] | None = Non
     from pyharmonies.runtime.backends import available_backends
     from pyharmonies.runtime.bundle import BundleWarning
     from pyharmonies.runtime.classifier import input_features
-    from pyharmonies.runtime.stepmodel import StepBackend
-    from pyharmonies.runtime.streaming import LSTMStreamer, stream_logits
+    from pyharmonies.runtime.streaming import stream_logits, streamer_for_file
 
     parsed = streaming_reference(bundle)
     if parsed is None:
@@ -401,7 +400,7 @@ def check_streaming(bundle: Bundle, y: np.ndarray, files: list[str] | None = Non
         sf = spec.files[name]
         if name not in expected:
             raise BundleError(f"{bundle.path}: self-check failed: {name} has no expected values in 'streaming.reference.expected'")
-        frames, logits = stream_logits(LSTMStreamer(bundle, StepBackend(bundle, sf), hop_frames=hop), features)
+        frames, logits = stream_logits(streamer_for_file(bundle, name, hop_frames=hop), features)
         if frames != emit_frames:
             raise BundleError(f"{bundle.path}: self-check failed: {name}: the reference stream emits at frames {frames}, "
                               f"at {emit_frames} at export: the window, the hop or the feature config changed")  # fmt: skip

@@ -1,8 +1,12 @@
-"""The LSTM's single-step model on the device: the manifest's ``streaming`` section, and one step in a runtime.
+"""The LSTM's step models on the device: the manifest's ``streaming`` section, and a step model in a runtime.
 
 A bundle of a unidirectional LSTM carries, beside its window model, a step
 model (``step.<precision>.<runtime>``): one step's frame vectors and the
-state in, the logits and the new state out. What the streamed output is, and
+state in, the logits and the new state out; and, when the bundle's hop holds
+``k >= 2`` whole steps, a *hop model* (``hop.<precision>.<runtime>``): the
+same for ``k`` steps in one call (the frames of ``k`` steps in, the logits
+after the last), so that a stream answering every hop makes one runtime call
+per hop instead of ``k``. What the streamed output is, and
 the full-sequence model it equals, are defined in
 :mod:`pyharmonies.models.lstm_step` (workstation side) and restated in
 ``docs/DESIGN.md`` ("Streaming"); :mod:`pyharmonies.runtime.streaming` feeds
@@ -19,13 +23,17 @@ Manifest section (optional)::
                 "layout": [{"name": "h" | "c" | "ring", "offset": int, "shape": [rows, hidden]}, ...]},
       "files": {"step.int8.tflite": {...a model file's entry: sha256, bytes, runtime, precision, quantization,
                                      "input": the frames tensor, "output": the logits tensor...,
-                                     "state_input": tensor, "state_output": tensor}, ...},
+                                     "state_input": tensor, "state_output": tensor,
+                                     "steps": int (steps per call; 1 when absent)}, ...},
       "verification": {...}, "tolerance_logits": {...},
       "reference": {"emit_frames": [int, ...], "tolerance_nats": {...}, "expected": {file: {label: [...]}}}}
 
-Inputs: frames ``(1, rows, step_frames)`` normalised like the window model's
-input, state ``(1, size)`` float32. Outputs: logits ``(1, n_labels)`` and the
-new state ``(1, size)``. Tensors are found by the names the manifest records.
+Inputs: frames ``(1, rows, steps * step_frames)`` normalised like the window
+model's input, state ``(1, size)`` float32. Outputs: logits ``(1, n_labels)``
+after the last step and the new state ``(1, size)``. Tensors are found by the
+names the manifest records. Every file of more than one step has a one-step
+sibling of its runtime and precision (a stream runs the steps left over when
+a hop is not a multiple of ``steps`` through it).
 
 Device side: numpy and one runtime, imported when a backend is made.
 """
@@ -44,7 +52,7 @@ from pyharmonies.errors import BundleError, ParameterError
 if TYPE_CHECKING:  # runtime.bundle imports this module while it parses a manifest
     from pyharmonies.runtime.bundle import Bundle, ModelFile, TensorSpec
 
-__all__ = ["STEP_POOLINGS", "StepBackend", "StepFile", "StreamingSpec", "choose_step_file", "parse_streaming"]
+__all__ = ["STEP_POOLINGS", "StepBackend", "StepFile", "StreamingSpec", "choose_step_file", "hop_file_for", "parse_streaming"]
 
 #: How a stream pools its step outputs (the LSTM's own ``pooling``).
 STEP_POOLINGS: tuple[str, ...] = ("mean", "last")
@@ -52,15 +60,19 @@ STEP_POOLINGS: tuple[str, ...] = ("mean", "last")
 #: Largest state a step model may carry, in float32 values (a real one is a few thousand).
 MAX_STATE_SIZE = 1_000_000
 
+#: Most steps one call of a step model may take (a hop model's are a hop's: tens).
+MAX_STEPS = 4096
+
 
 @dataclass(frozen=True)
 class StepFile:
     """A step model file: its :class:`~pyharmonies.runtime.bundle.ModelFile` (``input`` is the frames tensor,
-    ``output`` the logits) and its state tensors."""
+    ``output`` the logits), its state tensors and the steps it takes per call (1: the step model; more: a hop model)."""
 
     file: ModelFile
     state_input: TensorSpec
     state_output: TensorSpec
+    steps: int = 1
 
     @property
     def name(self) -> str:
@@ -91,6 +103,7 @@ class StreamingSpec:
     layout : tuple of dict
         ``{"name", "offset", "shape"}`` per part of the state.
     files : dict of str to StepFile
+        The step files (``steps == 1``) and the hop files (``steps > 1``).
     reference : dict or None
         The self-check's stored values (None in a provisional manifest).
     section : dict
@@ -166,15 +179,24 @@ def parse_streaming(f: Any, directory: Path, section: Any, *, window_frames: int
     if not listed:
         raise f.fail("'streaming.files' lists no step model file")
     files: dict[str, StepFile] = {}
-    seen: dict[tuple[str, str], str] = {}
+    seen: dict[tuple[str, str, bool], str] = {}
     for name, entry in listed.items():
         mf = _model_file(f, directory, name, entry)
         label = f"streaming.files[{name!r}]"
-        files[name] = StepFile(mf, _tensor(f, entry, f"{label}.state_input"), _tensor(f, entry, f"{label}.state_output"))
-        if (mf.runtime, mf.precision) in seen:
-            raise f.fail(f"two {mf.runtime} {mf.precision} step files: {seen[mf.runtime, mf.precision]} and {name}")
-        seen[mf.runtime, mf.precision] = name
+        steps = entry.get("steps", 1)  # older exports wrote one-step files only, without the field
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+            raise f.fail(f"'{label}.steps' must be an integer in [1, {MAX_STEPS}], got {steps!r:.40}")
+        files[name] = StepFile(mf, _tensor(f, entry, f"{label}.state_input"), _tensor(f, entry, f"{label}.state_output"), steps)
+        key = (mf.runtime, mf.precision, steps > 1)
+        if key in seen:
+            kind = "hop" if steps > 1 else "step"
+            raise f.fail(f"two {mf.runtime} {mf.precision} {kind} files: {seen[key]} and {name}")
+        seen[key] = name
         _check_file(str(directory), mf, verify=verify)
+    for (runtime, precision, multi), name in seen.items():
+        if multi and (runtime, precision, False) not in seen:
+            raise f.fail(f"{name} takes {files[name].steps} steps per call but the bundle has no {runtime} {precision} "
+                         "one-step file to run the steps a hop leaves over")  # fmt: skip
     reference = section.get("reference")
     if reference is not None and not isinstance(reference, dict):
         raise f.fail("'streaming.reference' must be an object")
@@ -204,7 +226,9 @@ def _layout(f: Any, parts: list[Any], size: int, pooled: int) -> tuple[dict[str,
 
 
 def choose_step_file(bundle: Bundle, backend: str = "auto", precision: str = "auto") -> StepFile:
-    """The step file to run, int8 first (the device's model) in an installed runtime, as for the window model.
+    """The one-step file to run, int8 first (the device's model) in an installed runtime, as for the window model.
+
+    Its hop model, if the bundle has one, is :func:`hop_file_for` it.
 
     Raises
     ------
@@ -226,14 +250,23 @@ def choose_step_file(bundle: Bundle, backend: str = "auto", precision: str = "au
     for p in PRECISIONS if precision == "auto" else (precision,):
         for runtime in RUNTIMES if backend == "auto" else (backend,):
             for sf in spec.files.values():
-                if sf.runtime == runtime and sf.precision == p and runtime in installed:
+                if sf.steps == 1 and sf.runtime == runtime and sf.precision == p and runtime in installed:
                     return sf
     raise BundleError(f"{bundle.path}: no {precision} {backend} step file that an installed runtime runs "
                       f"(the bundle holds {', '.join(spec.files)}; installed: {', '.join(installed) or 'none'})")  # fmt: skip
 
 
+def hop_file_for(bundle: Bundle, step_file: StepFile) -> StepFile | None:
+    """The hop model of ``step_file``'s runtime and precision (more than one step per call), or None."""
+    spec = bundle.streaming
+    for sf in spec.files.values() if spec is not None else ():
+        if sf.steps > 1 and sf.runtime == step_file.runtime and sf.precision == step_file.precision:
+            return sf
+    return None
+
+
 class StepBackend:
-    """One step model file in a runtime: :meth:`run` maps (frames, state) to (logits, new state).
+    """One step (or hop) model file in a runtime: :meth:`run` maps (frames, state) to (logits, new state).
 
     Parameters
     ----------
@@ -245,6 +278,13 @@ class StepBackend:
 
     The file's inputs and outputs are found by the names the manifest
     records, and their shapes checked against the bundle at load.
+
+    Attributes
+    ----------
+    steps : int
+        Steps per call (the file's): each call takes ``steps * step_frames`` frames.
+    calls : int
+        Calls run so far (a benchmark's and a test's count).
     """
 
     def __init__(self, bundle: Bundle, step_file: StepFile, *, threads: int = 1):
@@ -255,8 +295,11 @@ class StepBackend:
         self.file = step_file
         self.runtime = step_file.runtime
         self.precision = step_file.precision
+        self.threads = threads
+        self.steps = step_file.steps
+        self.calls = 0
         self.n_labels = len(bundle.labels)
-        self.frames_shape = (bundle.rows, spec.step_frames)
+        self.frames_shape = (bundle.rows, self.steps * spec.step_frames)
         self.state_size = spec.state_size
         names = {"frames": step_file.file.input.name, "state": step_file.state_input.name,
                  "logits": step_file.file.output.name, "state_out": step_file.state_output.name}  # fmt: skip
@@ -317,16 +360,17 @@ class StepBackend:
         self._check_shapes({role: tuple(args[name].shape) for role, name in names.items()})
 
     def describe(self) -> str:
-        """``int8 tflite step model (ai-edge-litert, step.int8.tflite)``."""
-        return f"{self.precision} {self.runtime} step model ({self.provider}, {self.file.name})"
+        """``int8 tflite step model (ai-edge-litert, step.int8.tflite)``, or ``... hop model of 16 steps (...)``."""
+        what = "step model" if self.steps == 1 else f"hop model of {self.steps} steps"
+        return f"{self.precision} {self.runtime} {what} ({self.provider}, {self.file.name})"
 
     def run(self, frames: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """One step of a batch of streams.
+        """One call: ``steps`` steps of a batch of streams.
 
         Parameters
         ----------
-        frames : np.ndarray, shape (batch, rows, step_frames), float32
-            Normalised frame vectors of the step.
+        frames : np.ndarray, shape (batch, rows, steps * step_frames), float32
+            Normalised frame vectors of the steps.
         state : np.ndarray, shape (batch, state_size), float32
 
         Returns
@@ -335,6 +379,7 @@ class StepBackend:
         state : np.ndarray, shape (batch, state_size), float32
             A new array (the runtime's buffers are copied).
         """
+        self.calls += 1
         if self.runtime == "onnx":
             logits, new = self._session.run([self._names["logits"], self._names["state_out"]],
                                             {self._names["frames"]: frames, self._names["state"]: state})  # fmt: skip
