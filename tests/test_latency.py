@@ -4,8 +4,10 @@ with the clip vote's smoothing, for a run, a bundle and a cross-validation; the 
 trustworthy answer on hand-made curves; the files and the command line.
 
 The runs and bundles are the session's tiny ``small_bundle`` (3 classes x 4 clips of 3 s,
-1 s windows every 0.5 s): it need not classify well, the identities below hold whatever
-it answers.
+1 s windows every 0.5 s) and a tiny LSTM on its corpus: they need not classify well, the
+identities below hold whatever they answer. An LSTM bundle is measured as ``listen`` runs
+it, statefully through its step and hop models: its answers are checked against the
+device's own stream (``classify --streaming``'s), from the start and from a random point.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from pyharmonies.errors import ParameterError
 from pyharmonies.features import FeatureConfig
 from pyharmonies.training.latency import (
     ClipScores,
+    accuracy_curve,
     correct_answers,
     decisions,
     join_tracks,
     measure,
     random_start,
+    score_clips,
     trustworthy_time,
 )
 
@@ -204,18 +208,23 @@ def test_a_runs_curve_ends_on_the_clip_accuracy_evaluate_reports(model, tmp_path
 
 
 def test_a_bundles_curve_ends_on_the_clip_accuracy_evaluate_reports_without_torch(model):
+    """The CNN's windows, or the LSTM's stateful results (listen's default path for it), voted as evaluate votes."""
+    streaming = json.loads((model.bundle / "manifest.json").read_text())["model"]["name"] == "lstm"
     code = (
         "import json, sys\n"
         "from pyharmonies.training.bundle_eval import evaluate_bundle\n"
         "from pyharmonies.training.latency import measure\n"
         f"b, d = {str(model.bundle)!r}, {str(model.corpus)!r}\n"
-        "want = evaluate_bundle(b, d, split='all', backend='onnx', precision='fp32')['clip']['accuracy']\n"
+        f"want = evaluate_bundle(b, d, split='all', backend='onnx', precision='fp32', streaming={streaming})['clip']['accuracy']\n"
         "c = measure(b, d, split='all', smoothing='mean', backend='onnx', precision='fp32', progress=False)\n"
-        "print(json.dumps([want, c['from_start']['final'], c['random_start']['final'], c['clips'], 'torch' in sys.modules]))\n"
+        "print(json.dumps([want, c['from_start']['final'], c['random_start']['final'], c['clips'], c['path'], "
+        "c['clip_accuracy'], 'torch' in sys.modules]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
-    want, start, random, clips, torch_loaded = json.loads(out.stdout)
-    assert start == random == want and clips == 12
+    want, start, random, clips, path, vote, torch_loaded = json.loads(out.stdout)
+    assert start == vote == want and clips == 12 and path == ("stateful" if streaming else "windowed")
+    if not streaming:  # the same windows in another order; a stateful stream from elsewhere gives other results
+        assert random == want
     assert torch_loaded is False
 
 
@@ -234,15 +243,21 @@ def _fake_folds(run: Path, corpus: Path, base: Path) -> Path:
     return folds
 
 
-def test_per_track_hears_a_tracks_clips_as_one_stream(small_bundle, tmp_path):
-    """The same clips regrouped as two-clip tracks: half as many streams, each twice as long."""
-    rows = (small_bundle.corpus / "manifest.csv").read_text().splitlines()
+def _two_clip_tracks(corpus: Path, tmp_path: Path) -> Path:
+    """A manifest of the corpus's clips regrouped as two-clip tracks (4 clips per label, in order)."""
+    rows = (corpus / "manifest.csv").read_text().splitlines()
     regrouped = ["path,label,track_id"]
     for i, row in enumerate(rows[1:]):
         path, label = row.split(",")[:2]
-        regrouped.append(f"{small_bundle.corpus / path},{label},{label}-{i // 2}")  # 4 clips per label, in order
+        regrouped.append(f"{corpus / path},{label},{label}-{i // 2}")
     manifest = tmp_path / "tracks.csv"
     manifest.write_text("\n".join(regrouped) + "\n")
+    return manifest
+
+
+def test_per_track_hears_a_tracks_clips_as_one_stream(small_bundle, tmp_path):
+    """The same clips regrouped as two-clip tracks: half as many streams, each twice as long."""
+    manifest = _two_clip_tracks(small_bundle.corpus, tmp_path)
     clips = measure(small_bundle.run, manifest, split="all", smoothing="mean", progress=False)
     tracks = measure(small_bundle.run, manifest, split="all", smoothing="mean", per="track", progress=False)
     assert (clips["clips"], tracks["clips"]) == (12, 6)
@@ -260,6 +275,96 @@ def test_a_cross_validation_pools_each_folds_test_clips(small_bundle, tmp_path):
     assert pooled["random_start"]["correct"] == whole["random_start"]["correct"]  # starts are seeded per clip
     with pytest.raises(ParameterError, match="cross-validation"):
         measure(folds, small_bundle.corpus, split="all", progress=False)
+
+
+# ------------------------------------------------------------------ an LSTM bundle, statefully
+
+
+def _clip_features(model: Model) -> dict[str, tuple[Path, np.ndarray]]:
+    """Each clip's path and raw frame vectors, by key, computed as listen computes them."""
+    from pyharmonies.audio import load
+    from pyharmonies.data.sources import open_dataset
+    from pyharmonies.runtime.bundle import load_bundle
+    from pyharmonies.windows import input_features
+
+    cfg = load_bundle(model.bundle).feature_config
+    return {c.key: (c.path, input_features(load(c.path, cfg.sample_rate), cfg, "frame_vector")) for c in open_dataset(model.corpus).clips}
+
+
+def test_an_lstm_bundles_answers_are_its_stateful_stream_from_the_start_and_from_a_random_point(lstm):
+    from pyharmonies.runtime.bundle import load_bundle
+    from pyharmonies.runtime.classifier import softmax
+    from pyharmonies.runtime.streaming import classify_file_streaming, open_streamer, stream_logits
+
+    stateful = score_clips(lstm.bundle, lstm.corpus, split="all", backend="onnx", precision="fp32", progress=False, seed=3)
+    windowed = score_clips(lstm.bundle, lstm.corpus, split="all", backend="onnx", precision="fp32", progress=False, streaming=False)
+    assert (stateful.path, windowed.path, stateful.seed) == ("stateful", "windowed", 3)
+    assert "hop model of 5 steps + step model" in stateful.runtime and "model.fp32.onnx" in windowed.runtime
+    streamer = open_streamer(load_bundle(lstm.bundle), "onnx", "fp32")
+    features = _clip_features(lstm)
+    for clip, win in zip(stateful.clips, windowed.clips):
+        path, raw = features[clip.key]
+        # From the start: classify --streaming's results for the file, as many as the windows.
+        device = np.stack([w.probs for w in classify_file_streaming(streamer, path).windows])
+        assert clip.probs.shape == win.probs.shape == device.shape and clip.key == win.key
+        np.testing.assert_allclose(clip.probs, device, rtol=0, atol=1e-6)  # the same files and frames
+        # The first result is the window model's first window (both fp32 files within 1e-4 of PyTorch in logits).
+        np.testing.assert_allclose(clip.probs[0], win.probs[0], rtol=0, atol=2e-4)
+        # From a random point: a fresh stream from the drawn window's first frame, wrapping to the clip's start.
+        start = 22 * random_start(clip.key, clip.probs.shape[0], 3)
+        rolled = np.concatenate([raw[:, start:], raw[:, :start]], axis=1)
+        np.testing.assert_allclose(clip.random_probs, softmax(stream_logits(streamer, rolled)[1]), rtol=0, atol=1e-6)
+    curve = accuracy_curve(stateful, smoothing="mean", seed=3)
+    assert curve["path"] == "stateful" and curve["from_start"]["final"] == curve["clip_accuracy"]
+    with pytest.raises(ParameterError, match="streamed with seed 3, not 0"):
+        accuracy_curve(stateful)
+    with pytest.raises(ParameterError, match="scored per clip: score them per track"):
+        accuracy_curve(stateful, seed=3, per="track")
+    with pytest.raises(ParameterError, match="training run: it has no step model"):
+        score_clips(lstm.run, lstm.corpus, split="all", streaming=True, progress=False)
+
+
+def test_a_stateful_stream_per_track_carries_its_state_across_the_clips(lstm, tmp_path):
+    from pyharmonies.runtime.bundle import load_bundle
+    from pyharmonies.runtime.classifier import softmax
+    from pyharmonies.runtime.streaming import open_streamer, stream_logits
+
+    manifest = _two_clip_tracks(lstm.corpus, tmp_path)
+    tracks = score_clips(lstm.bundle, manifest, split="all", backend="onnx", precision="fp32", per="track", progress=False)
+    assert (tracks.unit, len(tracks.clips)) == ("track", 6)
+    streamer = open_streamer(load_bundle(lstm.bundle), "onnx", "fp32")
+    features = list(_clip_features(lstm).values())
+    for i, track in enumerate(tracks.clips):
+        joined = np.concatenate([features[2 * i][1], features[2 * i + 1][1]], axis=1)
+        assert track.key == track.track and track.probs.shape[0] == (joined.shape[1] - 43) // 22 + 1  # answers across the join
+        np.testing.assert_allclose(track.probs, softmax(stream_logits(streamer, joined)[1]), rtol=0, atol=1e-6)
+    curve = accuracy_curve(tracks, per="track")
+    assert curve["clips"] == 6 and curve["per"] == "track"
+
+
+def _bundle_folds(model: Model, base: Path) -> Path:
+    """A two-fold "cross-validation" of one bundle's copies, each testing half of the clips (its source run's copy says so)."""
+    runs = _fake_folds(model.run, model.corpus, base / "runs")
+    folds = base / "bundles"
+    for k in range(2):
+        fold = Path(shutil.copytree(model.bundle, folds / f"fold-{k}"))
+        manifest = json.loads((fold / "manifest.json").read_text())
+        manifest["source_run"] = str(runs / f"fold-{k}")
+        (fold / "manifest.json").write_text(json.dumps(manifest))
+    return folds
+
+
+def test_a_cross_validation_of_lstm_bundles_streams_each_folds_test_clips(lstm, tmp_path):
+    folds = _bundle_folds(lstm, tmp_path)
+    options = dict(smoothing="mean", backend="onnx", precision="fp32", progress=False)
+    pooled = measure(folds, lstm.corpus, **options)
+    whole = measure(lstm.bundle, lstm.corpus, split="all", **options)
+    assert (pooled["path"], pooled["folds"], pooled["clips"]) == ("stateful", 2, 12) and "stateful" in pooled["runtime"]
+    # The same model in both folds: pooling its halves gives the whole set's curves (random starts are seeded per clip).
+    assert pooled["from_start"]["correct"] == whole["from_start"]["correct"]
+    assert pooled["random_start"]["correct"] == whole["random_start"]["correct"]
+    windowed = measure(folds, lstm.corpus, streaming=False, **options)
+    assert windowed["path"] == "windowed" and windowed["clips"] == 12
 
 
 # ------------------------------------------------------------------ the command line
@@ -287,6 +392,20 @@ def test_cli_writes_the_png_the_table_and_the_json_of_a_run_and_a_bundle(small_b
     assert [(c["name"], c["smoothing"]) for c in curves] == [("run", "none"), ("cnn run", "ema"), ("cnn bundle", "ema")]
 
 
+def test_cli_measures_an_lstm_bundle_as_listen_runs_it(lstm, tmp_path):
+    base = ("evaluate", lstm.bundle, lstm.corpus, "--split", "all", "--latency-curve", "--quiet", "--backend", "onnx")
+    code, stdout, _ = invoke(*base, "--out", tmp_path / "a")
+    assert code == 0, stdout
+    assert f"{lstm.bundle.name} (lstm, stateful): 12 clips" in stdout and "the mean of every result of each clip" in stdout
+    curve = json.loads((tmp_path / "a" / "latency.json").read_text())["curves"][0]
+    assert curve["path"] == "stateful" and "hop model" in curve["runtime"]
+    table = (tmp_path / "a" / "latency.md").read_text()
+    assert "(lstm, stateful)" in table and "Results streamed by" in table and "A *stateful* model" in table
+    code, stdout, _ = invoke(*base, "--windowed", "--out", tmp_path / "b")
+    assert code == 0 and f"{lstm.bundle.name} (lstm): 12 clips" in stdout
+    assert json.loads((tmp_path / "b" / "latency.json").read_text())["curves"][0]["path"] == "windowed"
+
+
 def test_cli_refuses_what_does_not_fit(small_bundle, tmp_path):
     code, _, err = invoke("evaluate", small_bundle.bundle, small_bundle.corpus, "--split", "all", "--latency-curve")
     assert code == 2 and "give --out" in err  # a bundle is never written into
@@ -294,6 +413,11 @@ def test_cli_refuses_what_does_not_fit(small_bundle, tmp_path):
     assert code == 2 and "go with --latency-curve" in err
     code, _, err = invoke("evaluate", small_bundle.run, small_bundle.corpus, "--latency-curve", "--backend", "onnx", "--out", tmp_path)
     assert code == 2 and "no bundle is measured" in err
+    code, _, err = invoke("evaluate", small_bundle.run, small_bundle.corpus, "--latency-curve", "--streaming", "--out", tmp_path)
+    assert code == 2 and "--streaming and --windowed choose a bundle's path; no bundle is measured" in err
+    code, _, err = invoke("evaluate", small_bundle.bundle, small_bundle.corpus, "--split", "all", "--latency-curve", "--streaming",
+                          "--out", tmp_path / "cnn")  # fmt: skip
+    assert code == 1 and "no step model to stream with" in err
     not_latency = tmp_path / "other.json"
     not_latency.write_text("{}")
     code, _, err = invoke("evaluate", small_bundle.run, small_bundle.corpus, "--split", "all", "--latency-curve", "--quiet",

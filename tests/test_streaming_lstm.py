@@ -498,6 +498,32 @@ def test_a_step_file_edited_after_export_is_refused(stream_lstm, tmp_path):
 def test_classify_streaming_refuses_a_cnn_bundle(small_bundle):
     code, text = _invoke("classify", small_bundle.bundle, sorted(small_bundle.corpus.rglob("*.wav"))[0], "--streaming")
     assert code == 1 and "no step model to stream with" in text
+    code, text = _invoke("evaluate", small_bundle.bundle, small_bundle.corpus, "--split", "all", "--streaming")
+    assert code == 1 and "no step model to stream with" in text
+
+
+def test_evaluate_streaming_measures_the_bundle_as_listen_runs_it(stream_lstm, bundle, tmp_path):
+    """Each clip a fresh stateful stream: its results and their vote are classify --streaming's for the clip's file."""
+    from pyharmonies.data.sources import open_dataset
+    from pyharmonies.runtime.streaming import classify_file_streaming, open_streamer
+
+    code, out = _invoke("evaluate", stream_lstm.bundle, stream_lstm.corpus, "--split", "all", "--streaming", "--backend", "onnx",
+                        "--precision", "fp32", "--quiet", "--out", tmp_path / "eval")  # fmt: skip
+    assert code == 0, out
+    assert "hop model of 5 steps + step model (onnxruntime, hop.fp32.onnx + step.fp32.onnx)" in out
+    assert "stateful, a fresh stream per clip, a result every 22 frames" in out
+    streamer = open_streamer(bundle, "onnx", "fp32")
+    clips = open_dataset(stream_lstm.corpus).clips
+    files = [classify_file_streaming(streamer, c.path) for c in clips]
+    right = [f.top[0][0] == c.label for f, c in zip(files, clips)]
+    results = [(w.label == c.label) for f, c in zip(files, clips) for w in f.windows]
+    assert f"result accuracy {100 * np.mean(results):.1f}%" in out and f"(n = {len(results)})" in out
+    assert f"clip   accuracy {100 * np.mean(right):.1f}%" in out and "(n = 12)" in out
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["backend"]["path"] == "stateful" and metrics["backend"]["file"] == "hop.fp32.onnx + step.fp32.onnx"
+    assert "## Per result (stateful stream)" in (tmp_path / "eval" / "report.md").read_text()
+    code, out = _invoke("evaluate", stream_lstm.run, stream_lstm.corpus, "--streaming")
+    assert code == 2 and "training run" in out and "export the run" in out
 
 
 def test_the_streamer_checks_its_input(bundle):

@@ -9,6 +9,13 @@ ones (the mean of a clip's window probabilities). Only the model differs:
 the bundle's ONNX or TFLite file, fp32 or int8, in the runtime the device
 uses.
 
+With ``streaming=True`` an LSTM bundle is measured as ``listen`` runs it by
+default: each clip a fresh stateful stream through its step (and hop) model,
+a result where each window would end
+(:mod:`pyharmonies.training.bundle_stream`); the result-level metrics take
+the place of the window-level ones, and a clip votes by the mean of its
+results' probabilities.
+
 Workstation side (it reads labelled datasets and computes training's
 metrics), but torch-free: numpy, the dataset readers, the device runtime.
 Without a feature cache, each file is read block by block and every clip's
@@ -81,6 +88,7 @@ def evaluate_bundle(
     batch_size: int = 64,
     progress: bool = False,
     out: str | os.PathLike[str] | None = None,
+    streaming: bool = False,
 ) -> dict[str, Any]:
     """Metrics of a bundle's model on a dataset, run by the device runtime.
 
@@ -112,13 +120,18 @@ def evaluate_bundle(
         A folder to write ``metrics.json`` and ``report.md`` into. Nothing is
         written by default: a bundle is a deliverable, evaluating it must not
         change it.
+    streaming : bool
+        An LSTM bundle's step model, statefully, a fresh stream per clip (as
+        ``listen`` runs it): ``"window"`` then holds the metrics of its
+        results (one where each window ends), ``"clip"`` those of their vote.
 
     Returns
     -------
     dict
         ``"window"`` and ``"clip"``: metrics as
         :func:`~pyharmonies.training.metrics.classification_metrics` gives
-        them; ``"backend"``: what ran (runtime, provider, precision, file);
+        them; ``"backend"``: what ran (runtime, provider, precision, file,
+        threads, and ``path``: ``"windowed"`` or ``"stateful"``);
         ``"problems"``: ``[{"path", "reason", "kind"}]`` of the files or
         clips left out (``kind`` as :class:`~pyharmonies.data.sources.Problem`'s:
         ``"file"`` for a file that could not be read); ``"files"``:
@@ -128,15 +141,22 @@ def evaluate_bundle(
     Raises
     ------
     BundleError
-        The bundle is refused (see :func:`~pyharmonies.runtime.bundle.load_bundle`).
+        The bundle is refused (see :func:`~pyharmonies.runtime.bundle.load_bundle`), or (``streaming``)
+        has no step model for the runtime and precision asked.
     ParameterError
         Bad arguments, no usable clip, or a split without its source run.
     """
     from pyharmonies.training.metrics import classification_metrics  # numpy only
 
-    scored = bundle_window_probabilities(bundle_dir, data, split=split, backend=backend, precision=precision, threads=threads,
-                                         cache=cache, batch_size=batch_size, progress=progress)  # fmt: skip
-    bundle, clf, clips, probs, ids = scored.bundle, scored.classifier, scored.clips, scored.probs, scored.clip_ids
+    if streaming:
+        from pyharmonies.training.bundle_stream import bundle_stream_probabilities
+
+        scored = bundle_stream_probabilities(bundle_dir, data, split=split, backend=backend, precision=precision,
+                                             threads=threads, cache=cache, progress=progress).as_bundle_scores()  # fmt: skip
+    else:
+        scored = bundle_window_probabilities(bundle_dir, data, split=split, backend=backend, precision=precision, threads=threads,
+                                             cache=cache, batch_size=batch_size, progress=progress)  # fmt: skip
+    bundle, clips, probs, ids = scored.bundle, scored.clips, scored.probs, scored.clip_ids
     label_index = {label: i for i, label in enumerate(bundle.labels)}
     problems = scored.problems
     y = np.asarray([label_index[clips[i].label] for i in ids])
@@ -146,13 +166,7 @@ def evaluate_bundle(
     results: dict[str, Any] = {
         "window": classification_metrics(y, probs.argmax(axis=1), bundle.labels),
         "clip": classification_metrics(clip_true, clip_probs.argmax(axis=1), bundle.labels),
-        "backend": {
-            "runtime": clf.backend.name,
-            "provider": clf.backend.provider,
-            "precision": clf.backend.precision,
-            "file": clf.backend.file.name,
-            "threads": clf.backend.threads,
-        },
+        "backend": dict(scored.ran),
         "problems": [{"path": str(p.path), "reason": p.reason, "kind": p.kind} for p in problems],
         "files": {"total": scored.files, "failed": len({p.path for p in problems if p.kind == "file"})},
     }
@@ -163,10 +177,11 @@ def evaluate_bundle(
 
 @dataclass
 class BundleScores:
-    """Every window of a bundle's model on a dataset's clips (see :func:`bundle_window_probabilities`)."""
+    """Every window of a bundle's model on a dataset's clips (see :func:`bundle_window_probabilities`), or every
+    result of its stateful stream (:meth:`~pyharmonies.training.bundle_stream.StreamScores.as_bundle_scores`)."""
 
     bundle: Bundle
-    classifier: WindowClassifier  # the backend that ran
+    ran: dict[str, Any]  # what ran: runtime, provider, precision, file, threads, path ("windowed" or "stateful")
     clips: list  # data.sources.Clip: the clips evaluated
     probs: np.ndarray  # (n_windows, n_labels) probabilities
     clip_ids: np.ndarray  # (n_windows,) the index into clips of each window; a clip's windows in order of their start
@@ -174,43 +189,33 @@ class BundleScores:
     files: int  # files in the dataset, readable or not
 
 
-def bundle_window_probabilities(
-    bundle_dir: str | os.PathLike[str],
-    data: str | os.PathLike[str],
-    *,
-    split: str = "all",
-    backend: str = "auto",
-    precision: str = "auto",
-    threads: int = 1,
-    cache: str | os.PathLike[str] | None = None,
-    batch_size: int = 64,
-    progress: bool = False,
-) -> BundleScores:
-    """The probabilities of every window of a bundle's model on ``data``, from the device runtime.
+def windowed_description(clf: WindowClassifier) -> dict[str, Any]:
+    """``BundleScores.ran`` for the window model: its runtime, provider, precision, file and threads."""
+    b = clf.backend
+    return {"runtime": b.name, "provider": b.provider, "precision": b.precision, "file": b.file.name, "threads": b.threads,
+            "path": "windowed", "describe": b.describe()}  # fmt: skip
 
-    The windows and the parameters are those of :func:`evaluate_bundle`
-    (which computes its metrics from this); each window is run once.
+
+def select_clips(bundle: Bundle, data: str | os.PathLike[str], split: str) -> tuple[list, list, int]:
+    """The clips of ``data`` to evaluate the bundle on: those of its labels (and of the source run's ``split``).
 
     Returns
     -------
-    BundleScores
+    clips : list of data.sources.Clip
+    problems : list of data.sources.Problem
+        Unreadable files, and clips of labels the model does not know.
+    files : int
+        Files in the dataset, readable or not.
 
     Raises
     ------
-    BundleError, ParameterError
-        As :func:`evaluate_bundle`.
+    ParameterError
+        A bad split, no clip left, or a split without its source run.
     """
-    from pyharmonies.data.cache import FeatureCache
-    from pyharmonies.data.sources import Problem, failure_reason, open_dataset
+    from pyharmonies.data.sources import Problem, open_dataset
 
     if split not in SPLIT_CHOICES:
         raise ParameterError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    bundle = load_bundle(bundle_dir)
-    clf = WindowClassifier(bundle, make_backend(bundle, backend, precision, threads=threads))
-    config, kind = bundle.feature_config, bundle.kind
-
     index = open_dataset(data)
     problems: list[Problem] = list(index.problems)
     files = {c.path for c in index.clips} | {p.path for p in index.problems}
@@ -228,6 +233,47 @@ def bundle_window_probabilities(
             raise ParameterError(f"none of this dataset's clips are in the source run's {split!r} split (another dataset?); use --split all")
     if not clips:
         raise ParameterError(f"{data}: no clip with a label the model knows ({', '.join(bundle.labels)})")
+    return clips, problems, len(files)
+
+
+def bundle_window_probabilities(
+    bundle_dir: str | os.PathLike[str] | Bundle,
+    data: str | os.PathLike[str],
+    *,
+    split: str = "all",
+    backend: str = "auto",
+    precision: str = "auto",
+    threads: int = 1,
+    cache: str | os.PathLike[str] | None = None,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> BundleScores:
+    """The probabilities of every window of a bundle's model on ``data``, from the device runtime.
+
+    The windows and the parameters are those of :func:`evaluate_bundle`
+    (which computes its metrics from this); each window is run once.
+    ``bundle_dir`` may be a loaded :class:`Bundle`.
+
+    Returns
+    -------
+    BundleScores
+
+    Raises
+    ------
+    BundleError, ParameterError
+        As :func:`evaluate_bundle`.
+    """
+    from pyharmonies.data.cache import FeatureCache
+    from pyharmonies.data.sources import Problem, failure_reason
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if split not in SPLIT_CHOICES:
+        raise ParameterError(f"split must be one of {', '.join(SPLIT_CHOICES)}, got {split!r}")
+    bundle = bundle_dir if isinstance(bundle_dir, Bundle) else load_bundle(bundle_dir)
+    clf = WindowClassifier(bundle, make_backend(bundle, backend, precision, threads=threads))
+    config, kind = bundle.feature_config, bundle.kind
+    clips, problems, n_files = select_clips(bundle, data, split)
 
     # Without a cache folder the FeatureCache object is used for frame_range only: it writes nothing.
     feature_cache = FeatureCache(cache if cache is not None else tempfile.gettempdir(), config)
@@ -268,7 +314,11 @@ def bundle_window_probabilities(
                         feats = whole[:, first:stop]
                         add(i, (take_window(feats, s, window, pad) for s in window_starts(feats.shape[1], window, hop)))
                 else:
-                    _stream_clips(path, [(i, clips[i]) for i in members], clf, feature_cache, add)
+                    cutters = {i: WindowCutter(clf.rows, clf.window_frames, clf.hop_frames, clf.pad_values) for i in members}
+                    read_clip_frames(path, [(i, clips[i]) for i in members], config, kind, feature_cache,
+                                     lambda i, frames: add(i, cutters[i].push(frames)[0]))  # fmt: skip
+                    for i in members:
+                        add(i, cutters[i].finish()[0])
                 run(final=True)
             except Exception as err:  # this file's failure, whatever it is: reported, the others go on
                 problems.append(Problem(path, failure_reason(err, path)))
@@ -281,40 +331,38 @@ def bundle_window_probabilities(
         bar.close()
     if not clip_ids:
         raise ParameterError(f"{data}: no clip gave a window ({len(problems)} problem(s))")
-    return BundleScores(bundle, clf, clips, np.concatenate(chunks), np.asarray(clip_ids), problems, len(files))
+    return BundleScores(bundle, windowed_description(clf), clips, np.concatenate(chunks), np.asarray(clip_ids), problems, n_files)
 
 
-def _stream_clips(path: Path, members: list[tuple[int, Any]], clf: WindowClassifier, feature_cache: Any, add: Any) -> None:
-    """Read ``path`` block by block; hand each clip's windows to ``add(i, windows)`` as their frames arrive.
+def read_clip_frames(path: Path, members: list[tuple[int, Any]], config: Any, kind: str, feature_cache: Any, deliver: Any) -> None:
+    """Read ``path`` block by block; hand each clip's frames to ``deliver(i, frames)`` as they arrive.
 
     Each clip ``(i, clip)`` covers the frames :meth:`FeatureCache.frame_range`
-    gives it; its own :class:`WindowCutter` receives those frames only, so
-    its windows are those of its frames cut out of the whole file's.
+    gives it; ``deliver`` receives those frames only, consecutive pieces
+    ``(rows, k)`` in order, so that a window cutter (or a stream) fed them
+    sees the clip's frames cut out of the whole file's.
     """
     from pyharmonies.audio import iter_blocks
 
-    config, kind = clf.feature_config, clf.kind
     ranges = []
     for i, clip in members:
         first, stop = feature_cache.frame_range(clip, sys.maxsize)  # clamped to the file's end by the stream itself
-        ranges.append((i, first, stop, WindowCutter(clf.rows, clf.window_frames, clf.hop_frames, clf.pad_values)))
+        ranges.append((i, first, stop))
     stream = InputFeatureStream(config, [kind])
     done = 0  # frames of the file so far
 
-    def deliver(frames: np.ndarray) -> None:
+    def pieces(frames: np.ndarray) -> None:
         nonlocal done
         a, b = done, done + frames.shape[1]
-        for i, first, stop, cutter in ranges:
+        for i, first, stop in ranges:
             lo, hi = max(a, first), min(b, stop)
             if lo < hi:
-                add(i, cutter.push(frames[:, lo - a : hi - a])[0])
+                deliver(i, frames[:, lo - a : hi - a])
         done = b
 
     for block in iter_blocks(path, config.sample_rate):
-        deliver(stream.push(block)[kind])
-    deliver(stream.flush()[kind])
-    for i, _, _, cutter in ranges:
-        add(i, cutter.finish()[0])
+        pieces(stream.push(block)[kind])
+    pieces(stream.flush()[kind])
 
 
 class _NoBar:
@@ -348,8 +396,13 @@ def _write(out: Path, bundle: Bundle, data, split: str, results: dict[str, Any])
         f"Model file `{b['file']}`: {b['precision']} in {b['provider']} ({b['threads']} thread(s)).",
         "",
     ]
+    stateful = b.get("path") == "stateful"
+    if stateful:
+        lines += [f"Streamed as `listen` runs the bundle: {b['describe']}. Each clip is a fresh stream; a result comes "
+                  "where each window would end, and a clip votes by the mean of its results' probabilities.", ""]  # fmt: skip
     for level in ("window", "clip"):
-        lines += [f"## Per {level}", ""] + metrics_table(results[level]) + [""]
+        heading = "result (stateful stream)" if stateful and level == "window" else level
+        lines += [f"## Per {heading}", ""] + metrics_table(results[level]) + [""]
     lines += confusion_text(results["window"]["confusion"], list(bundle.labels))
     if results["problems"]:
         lines += ["", f"## Left out ({len(results['problems'])})", ""]

@@ -24,6 +24,15 @@ The answers are ``listen``'s own:
 ``listen --hop`` and ``--window`` (a result averaging several windows) are
 not modelled: the curve is for ``listen``'s defaults.
 
+*The path*: a bundle is measured the way ``listen`` runs it by default. An
+LSTM bundle with a step model streams statefully (each frame through the
+LSTM once, the state carried; :mod:`pyharmonies.training.bundle_stream`):
+its answers are the stream's results at the same frames, each clip a fresh
+stream, and the windows' probabilities below are those results'. Other
+bundles, and training runs (PyTorch), run the window model over each
+window. ``streaming`` forces either path for a bundle (``--streaming`` /
+``--windowed``).
+
 Each window is classified once (:func:`score_clips`); every point of the
 curve is derived from those probabilities (:func:`accuracy_curve`).
 
@@ -41,10 +50,18 @@ Two curves:
   switched on mid-song sees the frames as the offline features have them
   (the extractor's state as if it had been running), which differs from a
   freshly started one in the left padding of the very first frame only.
+  A stateful stream cannot be rolled: it is started afresh (zero state) at
+  the random window's first frame and fed the clip's frames from there,
+  wrapping to its first frame after its last. It gives as many answers,
+  the first resting on one window as from the start; later ones remember
+  everything since the start point (across the wrap too, which a stream
+  switched on mid-song and fed the song in a loop would hear).
 
 With ``per="track"`` each track's test clips are joined into one stream
 (:func:`join_tracks`): the curve then runs over minutes of a recording rather
-than one clip's seconds, which is what a listener in a room hears.
+than one clip's seconds, which is what a listener in a room hears. A
+stateful stream joins the clips' frames and carries its state across the
+joins (the scoring itself is per track then).
 
 Before its first window (``W`` frames) the model has no answer: the curve
 starts at one window, and a "time to a trustworthy answer" is never shorter.
@@ -97,6 +114,9 @@ class ClipScores:
     label: int  # the index of its true label
     probs: np.ndarray  # (n_windows, n_labels), n_windows >= 1: what listen smooths at each of its answers
     track: str = ""  # the recording it was cut from (data.sources.Clip.track), for per="track"
+    # A stateful stream's answers heard from the random point (a fresh stream started there, wrapping);
+    # None: the random-point curve rolls ``probs``, the windows being independent of each other.
+    random_probs: np.ndarray | None = None
 
 
 @dataclass
@@ -114,6 +134,9 @@ class ScoredClips:
     runtime: str  # what ran the windows: "pytorch fp32", or the bundle's file and runtime
     folds: int = 0  # 0: one model; K: K folds' models, each on its own test clips
     problems: list[dict[str, str]] = field(default_factory=list)  # files and clips left out
+    path: str = "windowed"  # "windowed": the window model over each window; "stateful": a step model's stream
+    unit: str = "clip"  # what each ClipScores is: a clip, or (a stateful stream per track) a track
+    seed: int | None = None  # of the random starts streamed into random_probs (stateful); None: none
 
 
 # ------------------------------------------------------------------ the curve from probabilities
@@ -209,7 +232,8 @@ def correct_answers(clips: Sequence[ClipScores], *, smoothing: str = DEFAULT_SMO
     smoothing : str
         As :func:`decisions`.
     order : {"from_start", "random_start"}
-        Heard from the first window, or from :func:`random_start`'s, wrapping around.
+        Heard from the first window, or from :func:`random_start`'s, wrapping around (a clip
+        with ``random_probs``: those, its stream from that point).
     seed : int
         Of the random starts.
 
@@ -228,7 +252,7 @@ def correct_answers(clips: Sequence[ClipScores], *, smoothing: str = DEFAULT_SMO
     for i, clip in enumerate(clips):
         p = clip.probs
         if order == "random_start":
-            p = np.roll(p, -random_start(clip.key, p.shape[0], seed), axis=0)
+            p = clip.random_probs if clip.random_probs is not None else np.roll(p, -random_start(clip.key, p.shape[0], seed), axis=0)
         right = decisions(p, smoothing) == clip.label
         out[i, : right.size] = right
         out[i, right.size :] = right[-1]
@@ -285,12 +309,13 @@ def accuracy_curve(scored: ScoredClips, *, smoothing: str = DEFAULT_SMOOTHING, s
     scored : ScoredClips
     smoothing : {"ema", "vote", "none", "mean"}
     seed : int
-        Of the random starting points.
+        Of the random starting points (for stateful scores, the one they were streamed with).
     fraction : float
         Of the final accuracy, for the time to a trustworthy answer.
     per : {"clip", "track"}
         Each clip heard on its own, or each track's clips joined into one
-        stream (:func:`join_tracks`); ``clips`` then counts tracks.
+        stream (:func:`join_tracks`); ``clips`` then counts tracks. Stateful
+        scores must have been streamed per track already (``scored.unit``).
 
     Returns
     -------
@@ -305,7 +330,11 @@ def accuracy_curve(scored: ScoredClips, *, smoothing: str = DEFAULT_SMOOTHING, s
         raise ParameterError(f"unknown smoothing {smoothing!r}; choose from {', '.join(SMOOTHINGS)}")
     if per not in UNITS:
         raise ParameterError(f"per must be one of {', '.join(UNITS)}, got {per!r}")
-    streams = join_tracks(scored.clips) if per == "track" else list(scored.clips)
+    if scored.path == "stateful" and per != scored.unit:
+        raise ParameterError(f"stateful streams were scored per {scored.unit}: score them per {per} (score_clips(per=...))")
+    if scored.seed is not None and int(seed) != scored.seed:
+        raise ParameterError(f"the random starts were streamed with seed {scored.seed}, not {seed}: score the clips again")
+    streams = join_tracks(scored.clips) if per == "track" and scored.unit == "clip" else list(scored.clips)
     n = len(streams)
     curves: dict[str, Any] = {}
     seconds: list[float] = []
@@ -322,6 +351,7 @@ def accuracy_curve(scored: ScoredClips, *, smoothing: str = DEFAULT_SMOOTHING, s
         "model": scored.model,
         "source": scored.source,
         "runtime": scored.runtime,
+        "path": scored.path,
         "folds": scored.folds,
         "labels": list(scored.labels),
         "clips": n,
@@ -354,7 +384,8 @@ def fold_dirs(path: str | os.PathLike[str]) -> list[Path]:
 
 
 def score_clips(path: str | os.PathLike[str], data: str | os.PathLike[str], *, split: str = "test", backend: str = "auto",
-                precision: str = "auto", threads: int = 1, progress: bool = True) -> ScoredClips:  # fmt: skip
+                precision: str = "auto", threads: int = 1, progress: bool = True, streaming: bool | None = None,
+                per: str = "clip", seed: int = DEFAULT_SEED) -> ScoredClips:  # fmt: skip
     """Classify every window of the clips once: a run's, a bundle's, or each fold's model on its test clips.
 
     Parameters
@@ -374,6 +405,17 @@ def score_clips(path: str | os.PathLike[str], data: str | os.PathLike[str], *, s
     backend, precision, threads
         For bundles: as :func:`~pyharmonies.runtime.backends.make_backend`.
     progress : bool
+    streaming : bool, optional
+        For bundles: the path ``listen`` takes by default when None (stateful
+        for an LSTM bundle with a step model, windowed otherwise); True: the
+        stateful stream (a bundle without a step model is refused); False: the
+        window model. A training run is always windowed.
+    per : {"clip", "track"}
+        Stateful streams only: one stream per clip, or per track (its clips
+        joined); windowed scores are per clip whatever ``per`` says
+        (:func:`accuracy_curve` joins them).
+    seed : int
+        Stateful streams only: of the random starting points streamed.
 
     Returns
     -------
@@ -383,33 +425,38 @@ def score_clips(path: str | os.PathLike[str], data: str | os.PathLike[str], *, s
     ------
     ParameterError
         Not a run, bundle or cross-validation; an SVM run (no windows); folds
-        that disagree on labels or windows; ``split="all"`` with folds.
+        that disagree on labels, windows or path; ``split="all"`` with folds;
+        ``streaming=True`` for a training run.
     """
     from pyharmonies.runtime.bundle import MANIFEST
 
     path = Path(path)
     if (path / MANIFEST).is_file():
-        return _score_bundle(path, data, split, backend, precision, threads, progress)
+        return _score_bundle(path, data, split, backend, precision, threads, progress, streaming, per, seed)
     folds = fold_dirs(path)
     if not folds:
         if not (path / "config.json").is_file():
             raise ParameterError(f"{path}: neither a run (config.json), a bundle ({MANIFEST}) nor a cross-validation (fold-0/)")
         if (backend, precision, threads) != ("auto", "auto", 1):
             raise ParameterError(f"{path} is a training run; --backend, --precision and --threads apply to bundles")
+        if streaming:
+            raise ParameterError(f"{path} is a training run: it has no step model to stream with; export it "
+                                 "(harmonies export) and measure the bundle")  # fmt: skip
         return _score_run(path, data, split, progress)
     if split != "test":
         raise ParameterError(f"{path} is a cross-validation: each fold's model is measured on its own test clips; "
                              f"--split {split} would test clips a model trained on")  # fmt: skip
-    parts = [score_clips(fold, data, split="test", backend=backend, precision=precision, threads=threads, progress=progress)
-             for fold in folds]  # fmt: skip
+    parts = [score_clips(fold, data, split="test", backend=backend, precision=precision, threads=threads, progress=progress,
+                         streaming=streaming, per=per, seed=seed) for fold in folds]  # fmt: skip
     first = parts[0]
     for fold, part in zip(folds, parts):
-        same = (part.labels, part.window_frames, part.hop_frames, part.frame_seconds)
-        if same != (first.labels, first.window_frames, first.hop_frames, first.frame_seconds):
-            raise ParameterError(f"{fold} differs from {folds[0]} in its labels, window or hop: not one cross-validation")
+        same = (part.labels, part.window_frames, part.hop_frames, part.frame_seconds, part.path, part.unit)
+        if same != (first.labels, first.window_frames, first.hop_frames, first.frame_seconds, first.path, first.unit):
+            raise ParameterError(f"{fold} differs from {folds[0]} in its labels, window, hop or streaming: not one cross-validation")
     return ScoredClips(path.name, first.model, first.source, first.labels, [c for p in parts for c in p.clips],
                        first.window_frames, first.hop_frames, first.frame_seconds, first.runtime, folds=len(folds),
-                       problems=_unique([q for p in parts for q in p.problems]))  # fmt: skip
+                       problems=_unique([q for p in parts for q in p.problems]), path=first.path, unit=first.unit,
+                       seed=first.seed)  # fmt: skip
 
 
 def _unique(problems: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -435,23 +482,37 @@ def _score_run(run: Path, data, split: str, progress: bool) -> ScoredClips:
                        scored.hop_frames, fcfg.hop_length / fcfg.sample_rate, "pytorch fp32", problems=problems)  # fmt: skip
 
 
-def _score_bundle(path: Path, data, split: str, backend: str, precision: str, threads: int, progress: bool) -> ScoredClips:
+def _score_bundle(path: Path, data, split: str, backend: str, precision: str, threads: int, progress: bool,
+                  streaming: bool | None, per: str, seed: int) -> ScoredClips:  # fmt: skip
+    from pyharmonies.runtime.bundle import load_bundle
+
+    bundle = load_bundle(path)
+    fcfg = bundle.feature_config
+    name, model = path.name, str(bundle.model.get("name", "?"))
+    frame_s = fcfg.hop_length / fcfg.sample_rate
+    if bundle.streaming is not None if streaming is None else streaming:
+        from pyharmonies.training.bundle_stream import bundle_stream_probabilities
+
+        streamed = bundle_stream_probabilities(bundle, data, split=split, backend=backend, precision=precision, threads=threads,
+                                               unit=per, seed=seed, progress=progress)  # fmt: skip
+        clips = [ClipScores(u.key, u.label, u.probs, u.track, u.random_probs) for u in streamed.units]
+        problems = [{"path": str(p.path), "reason": p.reason} for p in streamed.problems]
+        return ScoredClips(name, model, "bundle", list(bundle.labels), clips, bundle.window_frames, bundle.hop_frames, frame_s,
+                           f"{streamed.ran['describe']}, stateful", problems=problems, path="stateful", unit=per,
+                           seed=int(seed))  # fmt: skip
     from pyharmonies.training.bundle_eval import bundle_window_probabilities
 
-    scored = bundle_window_probabilities(path, data, split=split, backend=backend, precision=precision, threads=threads,
+    scored = bundle_window_probabilities(bundle, data, split=split, backend=backend, precision=precision, threads=threads,
                                          progress=progress)  # fmt: skip
-    bundle = scored.bundle
     label_index = {label: i for i, label in enumerate(bundle.labels)}
     clips = []
     for c in np.unique(scored.clip_ids):
         clip = scored.clips[c]
         clips.append(ClipScores(clip.key, label_index[clip.label], scored.probs[scored.clip_ids == c], clip.track))
-    fcfg = bundle.feature_config
     problems = [{"path": str(p.path), "reason": p.reason} for p in scored.problems]
-    ran = scored.classifier.backend
-    return ScoredClips(path.name, str(bundle.model.get("name", "?")), "bundle", list(bundle.labels), clips, bundle.window_frames,
-                       bundle.hop_frames, fcfg.hop_length / fcfg.sample_rate, f"{ran.file.name} ({ran.precision} {ran.provider})",
-                       problems=problems)  # fmt: skip
+    ran = scored.ran
+    return ScoredClips(name, model, "bundle", list(bundle.labels), clips, bundle.window_frames, bundle.hop_frames, frame_s,
+                       f"{ran['file']} ({ran['precision']} {ran['provider']})", problems=problems)  # fmt: skip
 
 
 def is_bundle_like(path: str | os.PathLike[str]) -> bool:
@@ -464,7 +525,11 @@ def is_bundle_like(path: str | os.PathLike[str]) -> bool:
 
 def measure(path: str | os.PathLike[str], data: str | os.PathLike[str], *, split: str = "test",
             smoothing: str = DEFAULT_SMOOTHING, seed: int = DEFAULT_SEED, backend: str = "auto", precision: str = "auto",
-            threads: int = 1, progress: bool = True, per: str = "clip") -> dict[str, Any]:  # fmt: skip
-    """The latency curves of one run, bundle or cross-validation: :func:`score_clips`, then :func:`accuracy_curve`."""
-    scored = score_clips(path, data, split=split, backend=backend, precision=precision, threads=threads, progress=progress)
+            threads: int = 1, progress: bool = True, per: str = "clip", streaming: bool | None = None) -> dict[str, Any]:  # fmt: skip
+    """The latency curves of one run, bundle or cross-validation: :func:`score_clips`, then :func:`accuracy_curve`.
+
+    ``streaming``: a bundle's path, as :func:`score_clips` (None: the one ``listen`` takes by default).
+    """
+    scored = score_clips(path, data, split=split, backend=backend, precision=precision, threads=threads, progress=progress,
+                         streaming=streaming, per=per, seed=seed)  # fmt: skip
     return accuracy_curve(scored, smoothing=smoothing, seed=seed, per=per)

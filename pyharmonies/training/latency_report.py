@@ -86,7 +86,8 @@ def _pct(x: float) -> str:
 
 def _describe(curve: dict[str, Any]) -> str:
     folds = f", {curve['folds']} folds pooled" if curve.get("folds") else ""
-    return f"{curve['name']} ({curve['model']}{folds})"
+    path = ", stateful" if curve.get("path") == "stateful" else ""
+    return f"{curve['name']} ({curve['model']}{folds}{path})"
 
 
 def markdown_lines(curves: Sequence[dict[str, Any]], *, data: str, split: str) -> list[str]:
@@ -95,6 +96,10 @@ def markdown_lines(curves: Sequence[dict[str, Any]], *, data: str, split: str) -
     units = sorted({c.get("per", "clip") for c in curves})
     joined = (" With *per track*, each track's test clips are joined, in the dataset's order, into one stream "
               "(windows straddling two clips, and clips the dataset dropped, are not heard).") if "track" in units else ""  # fmt: skip
+    stateful = (" A *stateful* model (an LSTM bundle's step model, as `listen` runs it) answers from a state carried "
+                "over every frame heard since its stream began: each clip (or track) is a fresh stream, and from a "
+                "random point it is a fresh stream started there, wrapping around to the start."
+                ) if any(c.get("path") == "stateful" for c in curves) else ""  # fmt: skip
     lines = [
         f"# Decision latency on `{data}` ({split})",
         "",
@@ -102,7 +107,7 @@ def markdown_lines(curves: Sequence[dict[str, Any]], *, data: str, split: str) -
         "seconds of a clip: its windows and hop, its smoothing (fresh for each clip), the top label whatever its "
         "confidence. *From the start*: heard from the clip's first sample; *from a random point*: from a window drawn "
         "uniformly among the clip's (seeded), wrapping around to its start. There is no answer before the first "
-        "full window: the curve starts there. A clip heard whole keeps its last answer." + joined,
+        "full window: the curve starts there. A clip heard whole keeps its last answer." + joined + stateful,
         "",
         f"**Time to a trustworthy answer**: the first point from which the accuracy stays at or above "
         f"{100 * fraction:g}% of its final value (the accuracy once every clip is heard whole) at every later point. "
@@ -119,7 +124,8 @@ def markdown_lines(curves: Sequence[dict[str, Any]], *, data: str, split: str) -
             f"{_pct(s['final'])}, **{s['seconds']:.2f} s** | {_pct(r['final'])}, **{r['seconds']:.2f} s** | {_pct(c['clip_accuracy'])} |"
         )
     for c in curves:
-        lines += ["", f"## {_describe(c)}", "", f"Windows run by {c.get('runtime', '?')}; random starts seeded with {c['seed']}.", ""]
+        ran = "Results streamed by" if c.get("path") == "stateful" else "Windows run by"
+        lines += ["", f"## {_describe(c)}", "", f"{ran} {c.get('runtime', '?')}; random starts seeded with {c['seed']}.", ""]
         lines += ["| seconds heard | from the start | from a random point |", "|---:|---:|---:|"]
         marks = {c["from_start"]["index"]: "from the start", c["random_start"]["index"]: "from a random point"}
         for k in _shown_rows(len(c["seconds"]), set(marks)):
