@@ -31,7 +31,8 @@ Manifest (``format_version`` 1)::
      "embedding": {"dim": int, "files": {"embedding.int8.tflite": {...as in files...}, ...},
                    "verification": {...}},   (optional, CNN bundles: see pyharmonies.runtime.embedding)
      "streaming": {"step_frames": int, "steps_pooled": int, "pooling": str, "state": {...},
-                   "files": {"step.int8.tflite": {...}, ...}, "verification": {...}, "reference": {...}}}
+                   "files": {"step.int8.tflite": {...}, "hop.int8.tflite": {..., "steps": int}, ...},
+                   "verification": {...}, "reference": {...}}}
                    (optional, unidirectional LSTM bundles: see pyharmonies.runtime.stepmodel)
 
 The ``embedding`` section lists second model files that map the same
@@ -40,8 +41,9 @@ classifier head's input). They are kept apart from ``files`` so that a
 runtime that predates them loads the bundle unchanged, and so that the
 classifier's files are exactly what they would be without them.
 
-The ``streaming`` section likewise lists an LSTM's single-step model files
-(one step's frames and the state in, the logits and the new state out), which
+The ``streaming`` section likewise lists an LSTM's step model files (one
+step's frames and the state in, the logits and the new state out) and its
+hop model files (the same for a hop's ``steps`` whole steps per call), which
 ``listen`` and ``classify --streaming`` run with the state carried from step
 to step; a bundle without it streams the windowed way.
 """

@@ -15,14 +15,14 @@ of a fresh stream is therefore the window model's output for its first window.
 Calls: with a hop model of ``k`` steps (``hop.*``, see
 :mod:`pyharmonies.runtime.stepmodel`), the steps since the last emission are
 run ``k`` at a time, one call as soon as ``k`` are whole, and the ``n mod k``
-left when an emission is due one at a time through the one-step model. A
-hop of ``n`` whole steps therefore costs ``n // k + n % k`` calls: one at the
-bundle's hop when it is a multiple of ``k`` steps (1 or 2 when it holds ``k``
-or ``k + 1`` steps, as the default hop of 65 frames does in steps of 4). The
-calls depend only on the frame numbers, never on how frames arrive, and
-their outputs equal the one-step model's (each file is checked against the
-same PyTorch network), so the results do not depend on the hop model either,
-beyond float rounding.
+left when an emission is due one at a time through the one-step model. An
+emission after ``n`` whole steps therefore costs ``n // k + n % k`` calls:
+1.25 on average at the default LSTM's hop of 65 frames (16 or 17 steps of 4
+frames, ``k = 16``), against 16.25 without a hop model. The calls depend only
+on the frame numbers, never on how frames arrive, and their outputs equal
+the one-step model's (each file is checked against the same PyTorch
+network), so the results do not depend on the hop model either, beyond
+float rounding.
 
 End of a stream (:meth:`~LSTMStreamer.finish`): a stream shorter than a
 window is padded with the features of silence up to one window, as the
@@ -173,7 +173,6 @@ class LSTMStreamer:
     def _run(self, backend: StepBackend, frames: np.ndarray) -> None:
         self._logits, self._state = backend.run(frames, self._state)  # new arrays: the state is not copied
         self.steps += backend.steps
-
 
     def _run_pending(self) -> None:
         """An emission is due: the whole steps still waiting, one at a time; the partial step moves to the front."""

@@ -5,7 +5,8 @@
 :class:`~pyharmonies.stream.live.LiveSession` and ``harmonies listen`` drive)
 but, instead of classifying a whole window every hop, feeds the frames the
 native extractor completes to an :class:`~pyharmonies.runtime.streaming.LSTMStreamer`,
-which runs the bundle's step model once per step of ``step_frames`` frames.
+which runs each step of ``step_frames`` frames through the bundle's step model once
+(a hop's whole steps in one call of its hop model).
 Results come at the windowed path's frames (``t = W - 1 + k * hop``), so
 ``--hop``, ``--window`` (the decision window) and the smoothing mean what they
 mean there; each result's ``raw_probs`` is the softmax of the streamed logits
@@ -18,7 +19,8 @@ windowed path.
 
 Reset: after a device loss that ``--reconnect`` rides out, the stream starts
 again (:attr:`resets_on_reconnect`): the extractor's buffered samples, the
-step model's state, the partial step, the smoothing and the decision window
+step model's state, the steps waiting for the hop model, the partial step, the
+smoothing and the decision window
 are cleared and frames are numbered from 0, so the first result after the
 device comes back is a fresh stream's first result. Silence does not reset
 the state: digital silence has features the model was trained on (windows

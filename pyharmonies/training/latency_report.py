@@ -97,7 +97,8 @@ def markdown_lines(curves: Sequence[dict[str, Any]], *, data: str, split: str) -
     joined = (" With *per track*, each track's test clips are joined, in the dataset's order, into one stream "
               "(windows straddling two clips, and clips the dataset dropped, are not heard).") if "track" in units else ""  # fmt: skip
     stateful = (" A *stateful* model (an LSTM bundle's step model, as `listen` runs it) answers from a state carried "
-                "over every frame heard since its stream began: each clip (or track) is a fresh stream, and from a "
+                "over every frame heard since its stream began: each clip is a fresh stream (per track: the track's "
+                "clips' frames joined, the state carried across the joins, which it answers across too), and from a "
                 "random point it is a fresh stream started there, wrapping around to the start."
                 ) if any(c.get("path") == "stateful" for c in curves) else ""  # fmt: skip
     lines = [
