@@ -25,7 +25,11 @@ the time per hop of:
 - *calls*: runtime calls per hop of the hop-model path;
 - *end to end*: ``SlidingClassifier`` against ``StatefulClassifier`` (hop
   model), samples pushed one hop at a time (features, model, softmax,
-  smoothing).
+  smoothing);
+- *model in situ*: the time spent inside the runtimes' calls during those
+  end-to-end hops, both ways: the model's share of what ``listen`` does,
+  with the caches as the rest of the hop leaves them (the *model* columns
+  above call the model back to back).
 
 Each figure is the median over the clip's hops (from the first result on), the
 least of ``--repeat`` passes: another process on the core only adds time.
@@ -71,6 +75,42 @@ def _timed(fn, arg) -> float:
     t = time.perf_counter()
     fn(arg)
     return time.perf_counter() - t
+
+
+class _RunClock:
+    """Adds up the time spent inside the ``run`` calls of the given backends (an instance attribute shadows
+    the method while the clock is on; :meth:`close` removes it)."""
+
+    def __init__(self, *backends):
+        self.spent = 0.0
+        self.backends = [b for b in backends if b is not None]
+        for backend in self.backends:
+            backend.run = self._timed(type(backend).run.__get__(backend))
+
+    def _timed(self, run):
+        def timed(*args):
+            t = time.perf_counter()
+            try:
+                return run(*args)
+            finally:
+                self.spent += time.perf_counter() - t
+
+        return timed
+
+    def close(self) -> None:
+        for backend in self.backends:
+            del backend.run
+
+
+def _per_push(push, items, clock: _RunClock) -> list[tuple[float, float]]:
+    """``(seconds, seconds in the runtimes)`` of each ``push(item)``."""
+    out = []
+    for item in items:
+        before = clock.spent
+        t = time.perf_counter()
+        push(item)
+        out.append((time.perf_counter() - t, clock.spent - before))
+    return out
 
 
 def _median_us(passes: int, run) -> float:
@@ -141,23 +181,43 @@ def measure(bundle_dir: Path, seconds: float, repeat: int) -> dict:
 
                 streamer = LSTMStreamer(bundle, step, hop_frames=hop, hop_backend=hop_model)
 
-                def sliding_pass() -> list[float]:
+                def sliding_pass() -> list[tuple[float, float]]:
                     slider = SlidingClassifier(clf, cfg, "frame_vector", W, hop, "ema", max_pending=0)
-                    return [_timed(slider.push, b) for b in blocks][(W - 1) // hop :]
+                    clock = _RunClock(clf.backend)
+                    try:
+                        return _per_push(slider.push, blocks, clock)[(W - 1) // hop :]
+                    finally:
+                        clock.close()
 
-                def stateful_pass() -> list[float]:
+                def stateful_pass() -> list[tuple[float, float]]:
                     slider = StatefulClassifier(LSTMStreamer(bundle, step, hop_frames=hop, hop_backend=hop_model), cfg, hop, "ema")
-                    return [_timed(slider.push, b) for b in blocks][(W - 1) // hop :]
+                    clock = _RunClock(step, hop_model)
+                    try:
+                        return _per_push(slider.push, blocks, clock)[(W - 1) // hop :]
+                    finally:
+                        clock.close()
+
+                sliding = [sliding_pass() for _ in range(repeat)]
+                stateful = [stateful_pass() for _ in range(repeat)]
 
                 row = {"hop_frames": hop, "hop_ms": hop * out["frame_ms"], "steps_per_hop": hop / S, "runtime": runtime,
                        "precision": precision, "features_us": feat_us, "windowed_model_us": _median_us(repeat, windowed_pass),
                        "step_model_us": _median_us(repeat, streamed_pass),
                        "hop_model_us": _median_us(repeat, lambda: streamed_pass(hop_model)),
                        "calls_per_hop": streamer.calls_per_result(),
-                       "windowed_end_to_end_us": _median_us(repeat, sliding_pass),
-                       "streamed_end_to_end_us": _median_us(repeat, stateful_pass)}  # fmt: skip
+                       "windowed_end_to_end_us": _least_median_us(sliding, 0),
+                       "streamed_end_to_end_us": _least_median_us(stateful, 0),
+                       "windowed_in_situ_us": _least_median_us(sliding, 1),
+                       "hop_in_situ_us": _least_median_us(stateful, 1)}  # fmt: skip
                 out["rows"].append(row)
     return out
+
+
+def _least_median_us(passes: list[list[tuple[float, float]]], column: int) -> float:
+    """The least over passes of the median of one column of :func:`_per_push`'s pairs, in microseconds."""
+    import numpy as np
+
+    return 1e6 * min(float(np.median([pair[column] for pair in p])) for p in passes)
 
 
 def report(r: dict) -> str:
@@ -167,14 +227,15 @@ def report(r: dict) -> str:
              "files: " + ", ".join(f"{k} {v:,} B" for k, v in r["files"].items()),
              f"one core, one thread; microseconds per hop, median over a {r['clip_seconds']:g} s synthetic clip (least of passes)", "",
              "| hop | steps/hop | runtime | precision | features | windowed model | step model | hop model (calls) | "
-             "hop / windowed | windowed end to end | stateful end to end | end-to-end ratio |",
-             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+             "hop / windowed | windowed end to end | stateful end to end | end-to-end ratio | model in situ: windowed / stateful |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for row in r["rows"]:
         lines.append(f"| {row['hop_frames']} frames ({row['hop_ms']:.0f} ms) | {row['steps_per_hop']:.2f} | {row['runtime']} | "
                      f"{row['precision']} | {row['features_us']:.0f} | {row['windowed_model_us']:.0f} | {row['step_model_us']:.0f} | "
                      f"{row['hop_model_us']:.0f} ({row['calls_per_hop']:g}) | {row['hop_model_us'] / row['windowed_model_us']:.2f} | "
                      f"{row['windowed_end_to_end_us']:.0f} | {row['streamed_end_to_end_us']:.0f} | "
-                     f"{row['streamed_end_to_end_us'] / row['windowed_end_to_end_us']:.2f} |")  # fmt: skip
+                     f"{row['streamed_end_to_end_us'] / row['windowed_end_to_end_us']:.2f} | "
+                     f"{row['windowed_in_situ_us']:.0f} / {row['hop_in_situ_us']:.0f} |")  # fmt: skip
     return "\n".join(lines)
 
 
