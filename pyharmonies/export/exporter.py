@@ -159,7 +159,8 @@ def export_run(
                 text = onnx_export.quantize_int8(fp32, q8, method, src.calibration)
                 entries[q8.name] = bundle.file_entry(q8, quantization=text, **_io(onnx_export.io_details(q8)))
             else:
-                buf, text = tflite_export.export_int8(folded, example, method, src.calibration)
+                # A probe's head holds its folded standardisation in a large bias (tflite_export._head_bias_as_add).
+                buf, text = tflite_export.export_int8(folded, example, method, src.calibration, head_bias_as_add="probe" in src.meta)
                 q8.write_bytes(buf)
                 entries[q8.name] = bundle.file_entry(q8, quantization=text, **_io(tflite_export.io_details(buf)))
             clock.done(q8)
