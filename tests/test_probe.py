@@ -1,4 +1,4 @@
-"""``harmonies train --model probe``: logistic regression on a backbone's clip embeddings, exported as a CNN.
+"""``harmonies train --model probe``: logistic regression on a backbone's clip or window embeddings, exported as a CNN.
 
 A backbone is made once per module from a tiny CNN trained for 1 epoch (3 classes x 5
 synthetic clips of 3 s, 1 s windows, 32 mels). Oracles: the folded head gives the probe's

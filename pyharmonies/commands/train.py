@@ -27,7 +27,7 @@ def _parse_options(text: str | None, what: str) -> dict:
                    "sequences; transformer: small transformer encoder over the same frame-vector sequences; "
                    "svm: RBF SVM on clip means/stds of the frame vector (the classical baseline; "
                    "the training-loop options, --init and --resume do not apply to it); probe: logistic regression "
-                   "on a pretrained backbone's clip embeddings (--backbone; seconds to fit, exports as a CNN).")
+                   "on a pretrained backbone's clip or window embeddings (--backbone; seconds to fit, exports as a CNN).")
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run directory (config.json, splits.json, checkpoints, metrics.json, report.md, "
                    "confusion.png, curves.png). Default: runs/<model>-<dataset name>.")
@@ -208,7 +208,7 @@ def _refuse_ignored_options(ctx: click.Context, model: str, folds: int) -> None:
     given = [name for name in ctx.params if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
     unused, why = {
         "svm": (NOT_FOR_SVM, "an RBF SVM fitted once on clip statistics; --init and --resume apply to cnn, lstm and transformer runs"),
-        "probe": (NOT_FOR_PROBE, "a logistic regression fitted once on the backbone's clip embeddings; the backbone "
+        "probe": (NOT_FOR_PROBE, "a logistic regression fitted once on the backbone's embeddings; the backbone "
                                  "fixes the features and the window"),
     }.get(model, ({}, ""))  # fmt: skip
     ignored = [flag for name, flag in unused.items() if name in given]
