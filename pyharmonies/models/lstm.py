@@ -19,7 +19,7 @@ from torch import nn
 
 from pyharmonies.errors import ParameterError
 
-__all__ = ["LSTMConfig", "SegmentPool", "SequenceLSTM"]
+__all__ = ["FrameVectorClassifier", "LSTMConfig", "SegmentPool", "SequenceLSTM"]
 
 POOLINGS = ("mean", "last")
 
@@ -75,7 +75,43 @@ class SegmentPool(nn.Module):
         return x.transpose(1, 2)  # (B, L, F)
 
 
-class SequenceLSTM(nn.Module):
+class FrameVectorClassifier(nn.Module):
+    """A backbone over one window of frame vectors, dropout and a linear head: the LSTM's and the transformer's frame.
+
+    Subclasses build ``backbone``, mapping ``(B, F, T)`` to ``(B, feature_dim)``,
+    in :meth:`make_backbone`; ``config`` must have ``segment`` and ``dropout``.
+    """
+
+    def __init__(self, n_classes: int, input_shape: tuple[int, int], config) -> None:
+        super().__init__()
+        if n_classes < 1:
+            raise ParameterError(f"n_classes must be >= 1, got {n_classes}")
+        if len(input_shape) != 2 or min(input_shape) < 1:
+            raise ParameterError(f"input_shape is (n_features, frames), got {input_shape!r}")
+        if input_shape[1] < config.segment:
+            raise ParameterError(f"{input_shape[1]} frames give no segment of {config.segment} frames")
+        self.config = config
+        self.n_classes = n_classes
+        self.input_shape = (int(input_shape[0]), int(input_shape[1]))
+        self.backbone, self.feature_dim = self.make_backbone()
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(self.feature_dim, n_classes)  # (B, feature_dim) -> (B, n_classes)
+
+    def make_backbone(self) -> tuple[nn.Module, int]:
+        """The backbone for ``self.input_shape`` and ``self.config``, and its output width."""
+        raise NotImplementedError
+
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        """Zeros shaped like the model's input, ``(batch, n_features, frames)``, on its device (for export, MACs)."""
+        return torch.zeros(batch, *self.input_shape, device=self.head.weight.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, F, T) frame vectors, normalised
+        features = self.backbone(x)  # (B, feature_dim)
+        return self.head(self.dropout(features))  # (B, n_classes)
+
+
+class SequenceLSTM(FrameVectorClassifier):
     """LSTM classifier of one window of frame vectors.
 
     Parameters
@@ -94,29 +130,11 @@ class SequenceLSTM(nn.Module):
     """
 
     def __init__(self, n_classes: int, input_shape: tuple[int, int], config: LSTMConfig = LSTMConfig()) -> None:
-        super().__init__()
-        if n_classes < 1:
-            raise ParameterError(f"n_classes must be >= 1, got {n_classes}")
-        if len(input_shape) != 2 or min(input_shape) < 1:
-            raise ParameterError(f"input_shape is (n_features, frames), got {input_shape!r}")
-        if input_shape[1] < config.segment:
-            raise ParameterError(f"{input_shape[1]} frames give no segment of {config.segment} frames")
-        self.config = config
-        self.n_classes = n_classes
-        self.input_shape = (int(input_shape[0]), int(input_shape[1]))
-        self.backbone = _LSTMBackbone(self.input_shape[0], config)
-        self.feature_dim = self.backbone.feature_dim
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(self.feature_dim, n_classes)  # (B, feature_dim) -> (B, n_classes)
+        super().__init__(n_classes, input_shape, config)
 
-    def example_input(self, batch: int = 1) -> torch.Tensor:
-        """Zeros shaped like the model's input, ``(batch, n_features, frames)``, on its device (for export, MACs)."""
-        return torch.zeros(batch, *self.input_shape, device=self.head.weight.device)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, F, T) frame vectors, normalised
-        features = self.backbone(x)  # (B, feature_dim)
-        return self.head(self.dropout(features))  # (B, n_classes)
+    def make_backbone(self) -> tuple[nn.Module, int]:
+        backbone = _LSTMBackbone(self.input_shape[0], self.config)
+        return backbone, backbone.feature_dim
 
 
 class _LSTMBackbone(nn.Module):

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from pyharmonies.errors import ParameterError
-from pyharmonies.models.lstm import SegmentPool
+from pyharmonies.models.lstm import FrameVectorClassifier, SegmentPool
 
 __all__ = ["SelfAttention", "SequenceTransformer", "TransformerConfig", "sinusoidal_positions"]
 
@@ -146,7 +146,7 @@ class EncoderLayer(nn.Module):
         return x + self.dropout(self.feed_forward(self.norm2(x)))  # (B, L, D)
 
 
-class SequenceTransformer(nn.Module):
+class SequenceTransformer(FrameVectorClassifier):
     """Transformer-encoder classifier of one window of frame vectors.
 
     Parameters
@@ -167,29 +167,11 @@ class SequenceTransformer(nn.Module):
     def __init__(
         self, n_classes: int, input_shape: tuple[int, int], config: TransformerConfig = TransformerConfig()
     ) -> None:
-        super().__init__()
-        if n_classes < 1:
-            raise ParameterError(f"n_classes must be >= 1, got {n_classes}")
-        if len(input_shape) != 2 or min(input_shape) < 1:
-            raise ParameterError(f"input_shape is (n_features, frames), got {input_shape!r}")
-        if input_shape[1] < config.segment:
-            raise ParameterError(f"{input_shape[1]} frames give no segment of {config.segment} frames")
-        self.config = config
-        self.n_classes = n_classes
-        self.input_shape = (int(input_shape[0]), int(input_shape[1]))
-        self.backbone = _TransformerBackbone(self.input_shape[0], self.input_shape[1] // config.segment, config)
-        self.feature_dim = config.d_model
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(self.feature_dim, n_classes)  # (B, D) -> (B, n_classes)
+        super().__init__(n_classes, input_shape, config)
 
-    def example_input(self, batch: int = 1) -> torch.Tensor:
-        """Zeros shaped like the model's input, ``(batch, n_features, frames)``, on its device (for export, MACs)."""
-        return torch.zeros(batch, *self.input_shape, device=self.head.weight.device)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, F, T) frame vectors, normalised
-        features = self.backbone(x)  # (B, D)
-        return self.head(self.dropout(features))  # (B, n_classes)
+    def make_backbone(self) -> tuple[nn.Module, int]:
+        steps = self.input_shape[1] // self.config.segment
+        return _TransformerBackbone(self.input_shape[0], steps, self.config), self.config.d_model
 
 
 class _TransformerBackbone(nn.Module):
