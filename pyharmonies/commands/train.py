@@ -52,6 +52,9 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--folds", type=click.IntRange(min=0), default=0, show_default=True, help="K > 1: grouped K-fold cross-validation, one model per fold in OUT/fold-K.")
 @click.option("--no-augment", is_flag=True, help="Disable gain/noise/shift/SpecAugment augmentation.")
 @click.option("--mixup", type=click.FloatRange(min=0), default=0.2, show_default=True, help="Mixup alpha; 0 disables.")
+@click.option("--average-weights", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, metavar="DECAY",
+              help="Validate, keep and export a moving average of the weights (decay per step, e.g. 0.998: about the "
+                   "last 500 steps) instead of the raw ones; 0 turns it off.")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes.")
 @click.option("--cache", type=click.Path(path_type=Path), default=Path(".cache/features"), show_default=True,
               help="Feature cache: features computed once per (file content, FeatureConfig), memory-mapped.")
@@ -89,7 +92,7 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
           seed: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float, train_fraction: float,
-          test_fraction: float, folds: int, no_augment: bool, mixup: float, workers: int, cache: Path, no_cache: bool,
+          test_fraction: float, folds: int, no_augment: bool, mixup: float, average_weights: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
           weight_decay: float, label_smoothing: float, select_by: str, augment_options: str | None,
           config_file: Path | None, resume: bool, quiet: bool) -> None:  # fmt: skip
@@ -127,7 +130,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
         values = dict(
             model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
             device=device, seed=seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
-            val=val, test=test_fraction, train_fraction=train_fraction, folds=folds, augment=not no_augment, mixup=mixup, workers=workers,
+            val=val, test=test_fraction, train_fraction=train_fraction, folds=folds, augment=not no_augment, mixup=mixup, average_weights=average_weights, workers=workers,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
             backbone="none" if from_scratch else backbone or ("shipped" if model == "probe" else "none"),
             head_epochs=head_epochs,
@@ -191,7 +194,7 @@ NOT_FOR_SVM = {
     "init_run": "--init", "freeze_backbone": "--freeze-backbone", "resume": "--resume",
     "model_options": "--model-options", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
     "patience": "--patience", "device": "--device", "window": "--window", "window_hop": "--window-hop",
-    "balance": "--balance", "no_augment": "--no-augment", "mixup": "--mixup", "workers": "--workers",
+    "balance": "--balance", "no_augment": "--no-augment", "mixup": "--mixup", "average_weights": "--average-weights", "workers": "--workers",
     "no_cache": "--no-cache", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
     "select_by": "--select-by", "augment_options": "--augment-options", "backbone": "--backbone",
     "from_scratch": "--from-scratch", "head_epochs": "--head-epochs",

@@ -47,6 +47,7 @@ class TrainConfig:
     folds: int = 0  # > 1: grouped k-fold cross-validation, one model per fold
     augment: bool = True  # gain, noise, time shift, SpecAugment (feature domain)
     mixup: float = 0.2  # mixup alpha; 0 disables
+    average_weights: float = 0.0  # decay per step of the weights' moving average that is validated and kept; 0: the raw weights
     augment_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # AugmentConfig fields, e.g. p_eq
     workers: int = 0  # DataLoader worker processes
     cache: str = ".cache/features"  # feature cache directory
@@ -86,6 +87,8 @@ class TrainConfig:
             raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
         if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
+        if not 0 <= self.average_weights < 1:
+            raise ParameterError(f"average_weights must be in [0, 1) (0 turns it off), got {self.average_weights}")
         if not 0 <= self.head_epochs <= self.epochs:
             raise ParameterError(f"head_epochs must be in [0, epochs], got {self.head_epochs}")
         if not self.backbone:

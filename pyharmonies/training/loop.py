@@ -30,6 +30,7 @@ from pyharmonies.errors import ParameterError
 from pyharmonies.features import FeatureConfig
 from pyharmonies.models.registry import INPUT_KIND, build_model, config_to_dict, model_config
 from pyharmonies.training import checkpoint
+from pyharmonies.training.averaging import WeightAverage
 from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
 from pyharmonies.training.distributed import Distributed
@@ -240,6 +241,9 @@ class _Trainer:
             self._load_init(init_meta, init_state)
         self.model.to(self.device)
         self.core = self.model
+        # What is validated, kept as best.pt and exported: the raw weights, or their moving average.
+        self.average = WeightAverage(self.core, cfg.average_weights) if cfg.average_weights > 0 else None
+        self.kept = self.average.model if self.average is not None else self.core
         if dist.enabled:
             self.model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
@@ -365,6 +369,7 @@ class _Trainer:
             "bad_epochs": self.bad_epochs,
             "history": list(self.history),
             "meta": self.meta,
+            **({"average": self.average.state_dict()} if self.average is not None else {}),
         }
 
     def resume(self, ck: dict[str, Any], path: Path) -> None:
@@ -379,6 +384,8 @@ class _Trainer:
             self.bad_epochs = int(ck["bad_epochs"])
             self.history = list(ck["history"])
             self.start_epoch = int(ck["epoch"]) + 1
+            if self.average is not None:
+                self.average.load_state_dict(ck["average"])
         except (ValueError, TypeError, KeyError, RuntimeError) as err:
             raise CheckpointError(f"{path}: its training state does not fit this run ({type(err).__name__}); use a new --out") from None
 
@@ -421,6 +428,8 @@ class _Trainer:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
+            if self.average is not None:
+                self.average.update(self.core)
             total += float(loss.detach()) * x.shape[0]
             count += x.shape[0]
             if self.progress:
@@ -432,7 +441,7 @@ class _Trainer:
 
     def evaluate(self, split: str) -> dict[str, Any]:
         loader = self._loader(split, shuffle=False)
-        probs, y = predict(self.core, loader, self.device)
+        probs, y = predict(self.kept, loader, self.device)
         metrics = evaluate_windows(probs, y, self.windows[split], self.prep.labels)
         metrics["loss"] = float(F.nll_loss(torch.log(torch.as_tensor(probs).clamp_min(1e-12)), torch.as_tensor(y)))
         return metrics
@@ -473,7 +482,7 @@ class _Trainer:
                 self.best = {"score": list(score), "epoch": epoch + 1}
                 self.bad_epochs = 0
                 if main:
-                    checkpoint.save_atomic({"model": self.core.state_dict(), "meta": self.meta, "epoch": epoch + 1}, self.run_dir / checkpoint.BEST)
+                    checkpoint.save_atomic({"model": self.kept.state_dict(), "meta": self.meta, "epoch": epoch + 1}, self.run_dir / checkpoint.BEST)
             else:
                 self.bad_epochs += 1
             if main:
@@ -484,7 +493,7 @@ class _Trainer:
             self.dist.barrier()
         # The best weights (rank 0 wrote them before the barrier), on every split.
         best = checkpoint.load(self.run_dir / checkpoint.BEST, map_location=self.device)
-        checkpoint.load_weights(self.core, best["model"], self.run_dir / checkpoint.BEST)
+        checkpoint.load_weights(self.kept, best["model"], self.run_dir / checkpoint.BEST)
         results = {split: self.evaluate(split) for split in SPLITS if self.windows.get(split)}
         return results
 
