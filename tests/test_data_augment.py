@@ -7,6 +7,8 @@ mean level within the noise's own randomness), and counting (masks).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -252,3 +254,62 @@ def test_eq_and_band_limit_are_off_by_default_and_leave_the_random_stream_alone(
     assert not np.array_equal(c, x)
     with pytest.raises(ParameterError, match="bandlimit_hz"):
         AugmentConfig(bandlimit_hz=(5000, 1000))
+
+
+# ------------------------------------------------------------------ crop jitter
+
+
+class _RampSource:
+    """A stand-in feature source: one row whose value is the frame index, 100 frames per clip."""
+
+    kind = "frame_vector"
+
+    def __init__(self):
+        from pyharmonies.features import FeatureConfig
+
+        self.config = FeatureConfig()
+
+    def __call__(self, clip):
+        return np.arange(100, dtype=np.float32)[None, :].repeat(28, axis=0)
+
+
+def _ramp_dataset(crop_jitter: float, starts):
+    from pyharmonies.data.sources import Clip
+    from pyharmonies.training.dataset import Normalizer, WindowDataset
+    from pyharmonies.windows import Window
+
+    off = AugmentConfig.off()
+    off.crop_jitter = crop_jitter
+    clip = Clip(path=Path("ramp.wav"), label="a", track="t")
+    identity = Normalizer(np.zeros(28, np.float32), np.ones(28, np.float32))
+    return WindowDataset([clip], {"a": 0}, [Window(0, s) for s in starts], _RampSource(), identity, 20, augment=off, seed=3)
+
+
+def test_crop_jitter_moves_training_windows_within_the_clip_and_changes_with_the_epoch():
+    ds = _ramp_dataset(0.5, [0, 40, 80])
+    firsts = {}
+    for epoch in range(40):
+        ds.set_epoch(epoch)
+        for i in range(3):
+            x = ds[i][0].numpy()
+            start = int(x[0, 0])
+            np.testing.assert_array_equal(x[0], np.arange(start, start + 20))  # a real crop: contiguous frames
+            firsts.setdefault(i, set()).add(start)
+    assert min(firsts[0]) == 0 and max(firsts[0]) <= 10  # never before the clip's start
+    assert min(firsts[1]) >= 30 and max(firsts[1]) <= 50 and len(firsts[1]) > 10  # ±0.5 window
+    assert max(firsts[2]) <= 80 and min(firsts[2]) >= 70  # never past the last full window
+    ds.set_epoch(7)
+    first_read, second_read = int(ds[1][0][0, 0]), int(ds[1][0][0, 0])
+    assert first_read == second_read  # a function of (seed, epoch, index): resumable
+
+
+def test_without_crop_jitter_windows_stay_on_the_grid():
+    ds = _ramp_dataset(0.0, [0, 40, 80])
+    for epoch in range(5):
+        ds.set_epoch(epoch)
+        assert [int(ds[i][0][0, 0]) for i in range(3)] == [0, 40, 80]
+
+
+def test_crop_jitter_outside_0_1_is_refused():
+    with pytest.raises(ParameterError, match="crop_jitter"):
+        AugmentConfig(crop_jitter=1.5)

@@ -426,6 +426,7 @@ class AugmentConfig:
     gain_db: float = 6.0  # gain uniform in [-gain_db, +gain_db] dB
     p_noise: float = 0.3  # white noise added (log_mel only; see add_noise)
     snr_db: tuple[float, float] = (10.0, 40.0)  # SNR uniform in this range, dB (mel domain)
+    crop_jitter: float = 0.0  # training windows start up to this fraction of a window earlier or later: a new crop every epoch
     p_shift: float = 0.5  # a circular time shift
     max_shift: float = 0.1  # at most this fraction of the window, either way
     p_mask: float = 0.5  # SpecAugment masks
@@ -450,6 +451,8 @@ class AugmentConfig:
         self.bandlimit_hz = tuple(float(v) for v in self.bandlimit_hz)  # type: ignore[assignment]
         if len(self.bandlimit_hz) != 2 or not 0 < self.bandlimit_hz[0] <= self.bandlimit_hz[1]:
             raise ParameterError(f"bandlimit_hz must be (low, high) with 0 < low <= high, got {self.bandlimit_hz!r}")
+        if not 0.0 <= self.crop_jitter <= 1.0:
+            raise ParameterError(f"crop_jitter is a fraction of the window, in [0, 1], got {self.crop_jitter!r}")
         for name in ("gain_db", "eq_db", "max_shift", "mixup_alpha", "freq_masks", "freq_width", "time_masks", "time_width"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)!r}")

@@ -117,16 +117,28 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def raw(self, i: int) -> np.ndarray:
-        """Window i before augmentation and normalisation, (n, window)."""
+    def raw(self, i: int, jitter: float = 0.0) -> np.ndarray:
+        """Window i before augmentation and normalisation, (n, window).
+
+        ``jitter`` in [-1, 1] moves its start by that fraction of
+        ``augment.crop_jitter`` windows, kept inside the clip.
+        """
         w = self.windows[i]
-        return take_window(self.source(self.clips[w.clip]), w.start, self.window, self.pad)
+        features = self.source(self.clips[w.clip])
+        start = w.start
+        if jitter and self.augment is not None and self.augment.crop_jitter > 0:
+            last = max(0, features.shape[1] - self.window)
+            start = min(max(0, start + round(jitter * self.augment.crop_jitter * self.window)), max(last, w.start))
+        return take_window(features, start, self.window, self.pad)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self.raw(i)
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, i])
-            x = augment_window(x, self.source.kind, rng, self.augment, self.source.config, self.noise_profile)
+            # The crop's draw comes first and only when cropping is on: runs without it draw as before.
+            jitter = float(rng.uniform(-1.0, 1.0)) if self.augment.crop_jitter > 0 else 0.0
+            x = augment_window(self.raw(i, jitter), self.source.kind, rng, self.augment, self.source.config, self.noise_profile)
+        else:
+            x = self.raw(i)
         x = self.normalizer(x).astype(np.float32, copy=False)
         if self.source.kind == "log_mel":
             x = x[None]

@@ -86,11 +86,12 @@ class WindowScores:
     probs: np.ndarray  # (n_windows, n_labels) softmax probabilities
     y: np.ndarray  # (n_windows,) the label index of each window's clip
     window_frames: int
-    hop_frames: int  # the run's hop (what its export records as the bundle's, and listen uses)
+    hop_frames: int  # the hop the windows were cut with: the run's (its bundle's, listen's) unless hop_seconds was given
     meta: dict[str, Any]  # the checkpoint's meta (model name, input kind, feature config...)
 
 
-def window_probabilities(run: str | Path, data: str | Path, *, split: str = "test", progress: bool = True) -> WindowScores:
+def window_probabilities(run: str | Path, data: str | Path, *, split: str = "test", progress: bool = True,
+                         hop_seconds: float | None = None) -> WindowScores:
     """The probabilities of every window of a neural run's best model on ``data``.
 
     Windows are cut as training cut them (the run's window and hop, every
@@ -103,10 +104,12 @@ def window_probabilities(run: str | Path, data: str | Path, *, split: str = "tes
         A run directory of a neural model (not the SVM: it has no windows).
     data : path
         A dataset whose labels the model knows.
-    split : {"test", "all"}
-        As :func:`evaluate_run`.
+    split : str
+        As :func:`evaluate_run`, or any other split the run saved (``val``, ``train``).
     progress : bool
         Progress bars while features are computed.
+    hop_seconds : float, optional
+        Seconds between windows; by default the run's (training) hop.
 
     Returns
     -------
@@ -131,7 +134,7 @@ def window_probabilities(run: str | Path, data: str | Path, *, split: str = "tes
     prep = prepare_data(data, fcfg, meta["input_kind"], cfg.cache, progress=progress, labels=labels)
     members = _clips_of_split(run_dir, prep, split)
     window = int(meta["window_frames"])
-    hop = max(1, window_frames(cfg.hop_seconds, fcfg))
+    hop = max(1, window_frames(cfg.hop_seconds if hop_seconds is None else hop_seconds, fcfg))
     counts = [prep.frame_counts[i] for i in members]
     windows = [type(w)(members[w.clip], w.start) for w in make_windows(counts, window, hop)]
     source = FeatureSource(prep.cache, fcfg, meta["input_kind"])

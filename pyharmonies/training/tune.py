@@ -94,6 +94,7 @@ _OPTIMISER = (
     Param("weight_decay", "log", (1e-4, 1e-1)),
     Param("mixup", "uniform", (0.0, 1.0)),  # mixup alpha; 0 turns it off
     Param("label_smoothing", "uniform", (0.0, 0.2)),
+    Param("average_weights", "choice", (0.0, 0.99, 0.998)),  # keep the raw weights, or their average over ~100 / ~500 steps
     # Seconds per window. A 10 s clip gives 9, 5 and 3 windows at the default hop (half a window):
     # longer windows would leave too few windows per clip to average into a clip's prediction.
     Param("window", "choice", (2.0, 3.0, 5.0)),
