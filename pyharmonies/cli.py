@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "tune": "pyharmonies.commands.tune:tune",
     "evaluate": "pyharmonies.commands.evaluate:evaluate",
     "compare": "pyharmonies.commands.compare:compare",
+    "ensemble": "pyharmonies.commands.ensemble:ensemble",
     "export": "pyharmonies.commands.export:export",
     "classify": "pyharmonies.commands.classify:classify",
     "listen": "pyharmonies.commands.listen:listen",

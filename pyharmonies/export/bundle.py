@@ -37,7 +37,7 @@ MODEL_FILES: dict[str, tuple[str, str]] = {
 }
 
 #: How each model kind's input is laid out, batch included.
-LAYOUTS = {"cnn": "NCHW [batch, 1, rows, frames]", "lstm": "NCT [batch, rows, frames]", "transformer": "NCT [batch, rows, frames]"}
+LAYOUTS = {"cnn": "NCHW [batch, 1, rows, frames]", "cnn_ensemble": "NCHW [batch, 1, rows, frames]", "lstm": "NCT [batch, rows, frames]", "transformer": "NCT [batch, rows, frames]"}
 
 
 def model_file(runtime: str, precision: str) -> str:

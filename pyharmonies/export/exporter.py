@@ -34,6 +34,7 @@ RUNTIMES: tuple[str, ...] = ("onnx", "tflite")
 #: transformer's dense layers are int8 with dynamic ranges too (export/README.md says why).
 INT8_METHODS: dict[str, dict[str, str]] = {
     "cnn": {"onnx": "static", "tflite": "full"},
+    "cnn_ensemble": {"onnx": "static", "tflite": "full"},
     "lstm": {"onnx": "dynamic", "tflite": "dynamic"},
     "transformer": {"onnx": "dynamic-dense", "tflite": "dynamic-dense"},
 }

@@ -17,6 +17,7 @@ from torch import nn
 
 from pyharmonies.errors import ParameterError
 from pyharmonies.models.cnn import CNNConfig, MobileNetV2
+from pyharmonies.models.ensemble import CNNEnsemble, EnsembleConfig
 from pyharmonies.models.lstm import LSTMConfig, SequenceLSTM
 from pyharmonies.models.transformer import SequenceTransformer, TransformerConfig
 
@@ -27,11 +28,12 @@ MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "cnn": (MobileNetV2, CNNConfig),
     "lstm": (SequenceLSTM, LSTMConfig),
     "transformer": (SequenceTransformer, TransformerConfig),
+    "cnn_ensemble": (CNNEnsemble, EnsembleConfig),  # several trained CNN runs averaged (`harmonies ensemble`), never trained as one
 }
 
 #: name -> the feature each model reads (``pyharmonies.features``): a (n_mels, frames) log-mel
 #: image for the CNN, a (28, frames) sequence of frame vectors for the LSTM and the transformer.
-INPUT_KIND: dict[str, str] = {"cnn": "log_mel", "lstm": "frame_vector", "transformer": "frame_vector"}
+INPUT_KIND: dict[str, str] = {"cnn": "log_mel", "lstm": "frame_vector", "transformer": "frame_vector", "cnn_ensemble": "log_mel"}
 
 
 def _entry(name: str) -> tuple[type[nn.Module], type]:

@@ -168,17 +168,18 @@ def _ci(stat: dict[str, Any] | None, pct: bool = True) -> str:
     return f"[{100 * lo:.1f}, {100 * hi:.1f}]" if pct else f"[{lo:.3f}, {hi:.3f}]"
 
 
-def write_folds_report(out: Path, cfg: TrainConfig, summary: dict[str, Any]) -> None:
+def write_folds_report(out: Path, cfg: TrainConfig, summary: dict[str, Any], *, name: str | None = None) -> None:
     """``report.md``, ``confusion.png`` (pooled test clips) and, with a baseline, ``confusion-svm.png``.
 
     ``summary`` is :func:`pyharmonies.training.crossval.summarize_folds`'s,
-    as written to the folds' ``metrics.json``.
+    as written to the folds' ``metrics.json``; ``name`` names the model
+    (default: ``cfg.model``).
     """
     k = summary["folds"]
     labels = summary["labels"]
     clip = summary["test"]["clip"]
     base = summary.get("baseline", {}).get("clip")
-    name = cfg.model
+    name = name or cfg.model
     lines = [
         f"# {k}-fold cross-validation: {name} on `{cfg.data}`",
         "",

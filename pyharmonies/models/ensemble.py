@@ -1,0 +1,67 @@
+"""An ensemble of CNNs in one network: what one exported file holding several trained runs computes.
+
+On a few hundred real clips, two runs of the same recipe differ by several
+points on one fold (docs/EXPERIMENTS.md): which epoch validation picks, and
+what the network memorised, is noise. Averaging independently trained
+networks cancels part of that noise. The members keep their own weights; the
+ensemble's logits are the mean of theirs, so its softmax is the normalised
+geometric mean of the members' probabilities. Plain convolutions, a stack and
+a mean: it exports and quantizes like one CNN, at ``members`` times the cost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from pyharmonies.errors import ParameterError
+from pyharmonies.models.cnn import CNNConfig, MobileNetV2
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """How many CNN members, and the configuration they all share."""
+
+    members: int = 2
+    member: dict[str, Any] = field(default_factory=dict)  # CNNConfig fields (the defaults if empty)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.members, bool) or not isinstance(self.members, int) or self.members < 2:
+            raise ParameterError(f"an ensemble needs at least 2 members, got {self.members!r}")
+        if not isinstance(self.member, dict):
+            raise ParameterError(f"member must be a mapping of CNNConfig fields, got {type(self.member).__name__}")
+        try:
+            resolved = CNNConfig(**self.member)
+        except TypeError as err:
+            raise ParameterError(f"invalid member CNN options: {err}") from None
+        object.__setattr__(self, "member", dataclasses.asdict(resolved))
+
+
+class CNNEnsemble(nn.Module):
+    """``members`` :class:`MobileNetV2` networks over one log-mel input; logits are their mean.
+
+    Parameters
+    ----------
+    n_classes : int
+    input_shape : (n_mels, frames)
+    config : EnsembleConfig
+    """
+
+    def __init__(self, n_classes: int, input_shape: tuple[int, int], config: EnsembleConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or EnsembleConfig()
+        self.input_shape = tuple(input_shape)
+        member = CNNConfig(**self.config.member)
+        self.members = nn.ModuleList(MobileNetV2(n_classes, input_shape, member) for _ in range(self.config.members))
+
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        """Zeros shaped like the input, ``(batch, 1, n_mels, frames)`` (for export, MACs)."""
+        return self.members[0].example_input(batch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, 1, M, T) -> (members, B, n_classes) -> (B, n_classes)
+        return torch.stack([m(x) for m in self.members]).mean(dim=0)
