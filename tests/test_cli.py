@@ -34,7 +34,7 @@ HELP_MENTIONS = {
     "dataset": ["synth", "info"],
     "train": ["DATA", "--model", "--epochs", "--batch-size", "--lr", "--device", "--out", "--folds", "--balance",
               "--window", "--init", "--freeze-backbone", "--resume", "--group-by", "torchrun", "--backbone", "--from-scratch",
-              "transformer"],
+              "transformer", "--average-weights"],
     "pretrain": ["AUDIO...", "--out", "--epochs", "--minutes", "--batch-size", "--exclude", "--probe", "--resume",
                  "--feature-config", "--model-options", "torchrun", "NT-Xent", "backbone.npz"],
     "tune": ["DATA", "--model", "--trials", "--folds", "--out", "--epochs", "--timeout", "--seed", "--base-config",
@@ -42,6 +42,7 @@ HELP_MENTIONS = {
     "evaluate": ["RUN", "DATA", "--split", "--backend", "--precision", "--latency-curve", "--smoothing", "--seed", "--per",
                  "--with", "--names", "trustworthy", "fold-0"],
     "compare": ["RUN...", "--out", "--plot", "--no-plot", "--level", "--names", "baseline of", "Δ vs first (paired)"],
+    "ensemble": ["RUN...", "--out", "--quiet", "same splits", "--folds", "export --int8"],
     "classify": ["BUNDLE", "AUDIO...", "--top-k", "--json", "--backend", "--precision", "--threads"],
     "listen": ["--model", "--source", "--fast", "--hop", "--smoothing", "--threshold", "--top-k", "--json", "--duration", "--backend",
                "--latency-curve"],
@@ -102,7 +103,8 @@ def test_group_help_starts_a_new_user_from_data_to_the_microphone():
     firsts = [name for name in examples if name in ("dataset", "train", "export", "classify", "listen")]
     assert firsts == ["dataset", "train", "export", "classify", "listen"], examples
     assert examples.index("listen") < examples.index("features")
-    assert list(COMMANDS)[:9] == ["dataset", "pretrain", "train", "tune", "evaluate", "compare", "export", "classify", "listen"]
+    assert list(COMMANDS)[:10] == ["dataset", "pretrain", "train", "tune", "evaluate", "compare", "ensemble", "export", "classify",
+                                   "listen"]  # fmt: skip
 
 
 def test_nothing_a_user_gets_points_outside_the_repository():

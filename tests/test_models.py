@@ -39,6 +39,7 @@ from pyharmonies.models import (
     summary,
 )
 from pyharmonies.models.cnn import make_divisible
+from pyharmonies.models.ensemble import CNNEnsemble, EnsembleConfig
 from pyharmonies.models.transformer import SelfAttention, sinusoidal_positions
 
 #: A small transformer for the tests that train one: 2,720 parameters besides its head.
@@ -344,11 +345,14 @@ def test_a_few_adam_steps_learn_a_separable_batch(name: str, options: dict) -> N
 
 
 def test_registry_names_and_input_kinds() -> None:
-    assert set(MODELS) == set(INPUT_KIND) == {"cnn", "lstm", "transformer"}
+    assert set(MODELS) == set(INPUT_KIND) == {"cnn", "lstm", "transformer", "cnn_ensemble"}
     assert MODELS["cnn"] == (MobileNetV2, CNNConfig) and MODELS["lstm"] == (SequenceLSTM, LSTMConfig)
     assert MODELS["transformer"] == (SequenceTransformer, TransformerConfig)
-    assert INPUT_KIND == {"cnn": "log_mel", "lstm": "frame_vector", "transformer": "frame_vector"}
+    assert MODELS["cnn_ensemble"] == (CNNEnsemble, EnsembleConfig)
+    assert INPUT_KIND == {"cnn": "log_mel", "lstm": "frame_vector", "transformer": "frame_vector", "cnn_ensemble": "log_mel"}
     assert isinstance(build_model("cnn", 2, (40, 65)), MobileNetV2)
+    ensemble = build_model("cnn_ensemble", 2, (40, 65), {"members": 3, "member": {"width": 0.5}})
+    assert isinstance(ensemble, CNNEnsemble) and len(ensemble.members) == 3 and ensemble.members[0].config.width == 0.5
     assert isinstance(build_model("lstm", 2, (28, 65)), SequenceLSTM)
     assert isinstance(build_model("transformer", 2, (28, 65)), SequenceTransformer)
 
@@ -385,7 +389,7 @@ def test_defaults_and_instances_pass_through() -> None:
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: build_model("resnet", 2, (64, 129)), r"unknown model 'resnet'; valid models: cnn, lstm, transformer"),
+        (lambda: build_model("resnet", 2, (64, 129)), r"unknown model 'resnet'; valid models: cnn, cnn_ensemble, lstm, transformer"),
         (lambda: build_model("cnn", 2, (64, 129), {"depth": 3}), r"'depth'.*valid options: blocks, dropout"),
         (lambda: model_config("lstm", {"hiden": 3}), r"'hiden' for model 'lstm'; valid options: bidir"),
         (lambda: build_model("cnn", 2, (64, 129), {"width": 0}), r"width must be > 0"),
@@ -560,3 +564,10 @@ def test_tflite_fp32_conversion_matches_pytorch(litert_torch, name: str, options
             expected = model(x).numpy()
         assert np.abs(expected).max() > 0.05
         np.testing.assert_allclose(interpreter.get_tensor(out["index"]), expected, rtol=0, atol=EXPORT_ATOL)
+
+
+@pytest.mark.parametrize("options, match", [({"members": 1}, "at least 2"), ({"members": True}, "at least 2"),
+                                             ({"member": {"widht": 1}}, "invalid member"), ({"member": [1]}, "mapping")])  # fmt: skip
+def test_bad_ensemble_options_are_refused(options, match) -> None:
+    with pytest.raises(ParameterError, match=match):
+        build_model("cnn_ensemble", 2, (40, 65), options)
