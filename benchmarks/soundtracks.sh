@@ -71,6 +71,19 @@ done
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-e10"
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-e10-balanced"
 
+# Run-to-run noise and averaging (docs/EXPERIMENTS.md): today's defaults again, three candidates
+# against them, test-time crops on cnn-e10-balanced, then every run of the family averaged.
+E10=(--model cnn --epochs 10 --patience 4 --from-scratch)
+run r0-defaults "${E10[@]}"
+run mixup10 "${E10[@]}" --mixup 1.0
+run avg998 "${E10[@]}" --average-weights 0.998
+run crop25 "${E10[@]}" --augment-options '{"crop_jitter": 0.25}'
+.venv/bin/python benchmarks/test_time_crops.py "$RUNS/cnn-e10-balanced"
+FAMILY=("$RUNS"/cnn-e10-balanced "$RUNS"/r0-defaults "$RUNS"/mixup10 "$RUNS"/avg998 "$RUNS"/crop25)
+.venv/bin/python benchmarks/ensemble_folds.py "${FAMILY[@]}" --out "$RUNS/ensemble-gain.json"
+[[ -f "$RUNS/ensemble5/metrics.json" ]] || { rm -rf "$RUNS/ensemble5"; "${H[@]}" ensemble "${FAMILY[@]}" --out "$RUNS/ensemble5" -q; }
+.venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/ensemble5" --format tflite
+
 # The LSTM study (resumes if killed; each trial is five fold trainings). Trial 0 is the base:
 # the LSTM defaults of the time (loss weights, best epoch by window macro-F1).
 .venv/bin/python -c "from pyharmonies.training.config import TrainConfig as T; from pathlib import Path; \
