@@ -28,14 +28,12 @@ sys.path.insert(0, str(REPO))
 
 from pyharmonies.training.crossval import interval, paired_difference  # noqa: E402
 from pyharmonies.training.evaluate import window_probabilities  # noqa: E402
+from pyharmonies.training.loop import evaluate_windows  # noqa: E402
 
 
-def clip_accuracy(probs: np.ndarray, y: np.ndarray, clip_ids: np.ndarray) -> float:
-    """Accuracy of clips answered by the mean of their windows' ``probs`` (n, classes)."""
-    order = np.unique(clip_ids)
-    answers = np.stack([probs[clip_ids == c].mean(axis=0) for c in order]).argmax(axis=1)
-    truth = np.asarray([y[clip_ids == c][0] for c in order])
-    return float(np.mean(answers == truth))
+def clip_accuracy(probs: np.ndarray, scored) -> float:
+    """Clip accuracy of window ``probs`` (n, classes) cut as ``scored``'s windows, pooled as ``evaluate`` pools them."""
+    return evaluate_windows(probs, scored.y, scored.windows, scored.labels)["clip"]["accuracy"]
 
 
 def average_logits(probs: list[np.ndarray]) -> np.ndarray:
@@ -71,12 +69,11 @@ def main() -> None:
             if fold_test_keys(run / fold) != keys:
                 sys.exit(f"{run / fold}: other test clips than {args.runs[0] / fold}: the runs do not share their folds")
             s = window_probabilities(run / fold, data, split="test", progress=False)
-            clip_ids = np.asarray([w.clip for w in s.windows])
-            probs[str(run)], y = s.probs, s.y
-            singles[str(run)].append(clip_accuracy(s.probs, y, clip_ids))
+            probs[str(run)] = s.probs
+            singles[str(run)].append(clip_accuracy(s.probs, s))
         for k in range(2, len(args.runs) + 1):
             subsets = list(itertools.combinations(probs, k))
-            ensembles.setdefault(k, []).append(float(np.mean([clip_accuracy(average_logits([probs[r] for r in c]), y, clip_ids) for c in subsets])))
+            ensembles.setdefault(k, []).append(float(np.mean([clip_accuracy(average_logits([probs[r] for r in c]), s) for c in subsets])))
             members_mean.setdefault(k, []).append(float(np.mean([np.mean([singles[r][-1] for r in c]) for c in subsets])))
         print(f"{fold}: " + ", ".join(f"{Path(r).name} {100 * v[-1]:.1f}" for r, v in singles.items())
               + ", " + ", ".join(f"average of {k} {100 * v[-1]:.1f}" for k, v in ensembles.items()), flush=True)  # fmt: skip

@@ -39,15 +39,15 @@ def _splits(run: Path) -> dict[str, list[str]]:
         raise ParameterError(f"{run / 'splits.json'}: not a readable split file ({type(err).__name__})") from None
 
 
-def _member_meta(run: Path) -> dict[str, Any]:
-    meta = checkpoint.load(run / checkpoint.BEST)["meta"]
-    if meta["model_name"] != "cnn":
-        raise ParameterError(f"{run} is a {meta['model_name']} run; an ensemble averages cnn runs")
-    return meta
+def _member_checkpoint(run: Path) -> dict[str, Any]:
+    ck = checkpoint.load(run / checkpoint.BEST)
+    if ck["meta"]["model_name"] != "cnn":
+        raise ParameterError(f"{run} is a {ck['meta']['model_name']} run; an ensemble averages cnn runs")
+    return ck
 
 
 def check_members(runs: Sequence[Path]) -> list[dict[str, Any]]:
-    """The members' checkpoint metas, after checking that they can be averaged.
+    """The members' best checkpoints (``model``, ``meta``), after checking that they can be averaged.
 
     Raises
     ------
@@ -58,7 +58,8 @@ def check_members(runs: Sequence[Path]) -> list[dict[str, Any]]:
     """
     if len(runs) < 2:
         raise ParameterError(f"an ensemble needs at least two runs, got {len(runs)}")
-    metas = [_member_meta(run) for run in runs]
+    checkpoints = [_member_checkpoint(run) for run in runs]
+    metas = [ck["meta"] for ck in checkpoints]
     first, first_splits = metas[0], _splits(runs[0])
     for run, meta in zip(runs[1:], metas[1:]):
         if _splits(run) != first_splits:
@@ -70,7 +71,7 @@ def check_members(runs: Sequence[Path]) -> list[dict[str, Any]]:
         for stat in ("mean", "std"):
             if not np.allclose(meta["normalizer"][stat], first["normalizer"][stat], rtol=1e-5, atol=1e-6):
                 raise ParameterError(f"{run}: its input normalisation differs from {runs[0]}'s (trained on other clips?)")
-    return metas
+    return checkpoints
 
 
 def ensemble_run(runs: Sequence[str | Path], out: str | Path, *, progress: bool = False) -> Path:
@@ -93,15 +94,15 @@ def ensemble_run(runs: Sequence[str | Path], out: str | Path, *, progress: bool 
 
     runs = [Path(r) for r in runs]
     out = Path(out)
-    metas = check_members(runs)
+    checkpoints = check_members(runs)
     if (out / checkpoint.BEST).exists():
         raise ParameterError(f"{out} already holds a run; choose another --out")
-    first = metas[0]
+    first = checkpoints[0]["meta"]
     meta = {**first, "model_name": "cnn_ensemble", "model_config": {"members": len(runs), "member": dict(first["model_config"])},
             "ensemble": [str(r) for r in runs]}  # fmt: skip
     state: dict[str, torch.Tensor] = {}
-    for i, run in enumerate(runs):
-        for key, value in checkpoint.load(run / checkpoint.BEST)["model"].items():
+    for i, ck in enumerate(checkpoints):
+        for key, value in ck["model"].items():
             state[f"members.{i}.{key}"] = value
     out.mkdir(parents=True, exist_ok=True)
     checkpoint.save_atomic({"model": state, "meta": meta, "epoch": 0}, out / checkpoint.BEST)
@@ -113,7 +114,8 @@ def ensemble_run(runs: Sequence[str | Path], out: str | Path, *, progress: bool 
         {"run": str(r), "best_sha256": hashlib.sha256((r / checkpoint.BEST).read_bytes()).hexdigest()} for r in runs
     ]}, indent=2) + "\n")  # fmt: skip
 
-    splits = [s for s in ("val", "test") if _splits(runs[0]).get(s)]
+    saved = _splits(runs[0])
+    splits = [s for s in ("val", "test") if saved.get(s)]
     results: dict[str, Any] = {}
     members: dict[str, dict[str, float]] = {str(r): {} for r in runs}
     for split in splits:
