@@ -55,6 +55,14 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--average-weights", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, metavar="DECAY",
               help="Validate, keep and export a moving average of the weights (decay per step, e.g. 0.998: about the "
                    "last 500 steps) instead of the raw ones; 0 turns it off.")
+@click.option("--teacher", "teacher", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, metavar="RUN",
+              help="Distil: learn a trained run's answers (e.g. a `harmonies ensemble` of several runs) as well as the "
+                   "labels, in one network of this run's size. The teacher must have been trained on the same splits "
+                   "(same data, --seed, --folds); a --folds teacher gives each fold its own.")
+@click.option("--distill-weight", type=click.FloatRange(0, 1), default=0.7, show_default=True,
+              help="With --teacher: the share of the loss that is the teacher's answers (the rest: the labels).")
+@click.option("--distill-temperature", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
+              help="With --teacher: softens the teacher's answers and the student's logits alike (1: as they are).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes.")
 @click.option("--cache", type=click.Path(path_type=Path), default=Path(".cache/features"), show_default=True,
               help="Feature cache: features computed once per (file content, FeatureConfig), memory-mapped.")
@@ -92,7 +100,8 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
           seed: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float, train_fraction: float,
-          test_fraction: float, folds: int, no_augment: bool, mixup: float, average_weights: float, workers: int, cache: Path, no_cache: bool,
+          test_fraction: float, folds: int, no_augment: bool, mixup: float, average_weights: float,
+          teacher: Path | None, distill_weight: float, distill_temperature: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
           weight_decay: float, label_smoothing: float, select_by: str, augment_options: str | None,
           config_file: Path | None, resume: bool, quiet: bool) -> None:  # fmt: skip
@@ -116,6 +125,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
       harmonies train data/new --init runs/cnn --freeze-backbone
       harmonies train data/few --model probe --backbone runs/backbone --folds 5
       harmonies train data/soundtracks --config runs/tune-cnn/best.json --folds 5
+      harmonies train data/soundtracks --folds 5 --teacher runs/ensemble5 --out runs/student
     """
     ctx = click.get_current_context()
     _refuse_ignored_options(ctx, model, folds)
@@ -131,6 +141,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
             model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
             device=device, seed=seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
             val=val, test=test_fraction, train_fraction=train_fraction, folds=folds, augment=not no_augment, mixup=mixup, average_weights=average_weights, workers=workers,
+            teacher=str(teacher) if teacher else None, distill_weight=distill_weight, distill_temperature=distill_temperature,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
             backbone="none" if from_scratch else backbone or ("shipped" if model == "probe" else "none"),
             head_epochs=head_epochs,
@@ -195,6 +206,7 @@ NOT_FOR_SVM = {
     "model_options": "--model-options", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
     "patience": "--patience", "device": "--device", "window": "--window", "window_hop": "--window-hop",
     "balance": "--balance", "no_augment": "--no-augment", "mixup": "--mixup", "average_weights": "--average-weights", "workers": "--workers",
+    "teacher": "--teacher", "distill_weight": "--distill-weight", "distill_temperature": "--distill-temperature",
     "no_cache": "--no-cache", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
     "select_by": "--select-by", "augment_options": "--augment-options", "backbone": "--backbone",
     "from_scratch": "--from-scratch", "head_epochs": "--head-epochs",

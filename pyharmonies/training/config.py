@@ -48,6 +48,9 @@ class TrainConfig:
     augment: bool = True  # gain, noise, time shift, SpecAugment (feature domain)
     mixup: float = 0.2  # mixup alpha; 0 disables
     average_weights: float = 0.0  # decay per step of the weights' moving average that is validated and kept; 0: the raw weights
+    teacher: str | None = None  # distil from this run (e.g. a `harmonies ensemble`); a --folds run gives each fold its own
+    distill_weight: float = 0.7  # with a teacher: the loss is this much the teacher's answers, the rest the labels
+    distill_temperature: float = 3.0  # with a teacher: the temperature of both its answers and the student's logits
     augment_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # AugmentConfig fields, e.g. p_eq
     workers: int = 0  # DataLoader worker processes
     cache: str = ".cache/features"  # feature cache directory
@@ -89,6 +92,12 @@ class TrainConfig:
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
         if not 0 <= self.average_weights < 1:
             raise ParameterError(f"average_weights must be in [0, 1) (0 turns it off), got {self.average_weights}")
+        if not 0 <= self.distill_weight <= 1:
+            raise ParameterError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
+        if not self.distill_temperature > 0:
+            raise ParameterError(f"distill_temperature must be positive, got {self.distill_temperature}")
+        if self.teacher is not None and self.model not in ("cnn", "lstm", "transformer"):
+            raise ParameterError(f"a teacher trains a cnn, lstm or transformer; the {self.model} has no distillation")
         if not 0 <= self.head_epochs <= self.epochs:
             raise ParameterError(f"head_epochs must be in [0, epochs], got {self.head_epochs}")
         if not self.backbone:

@@ -33,6 +33,7 @@ from pyharmonies.training import checkpoint
 from pyharmonies.training.averaging import WeightAverage
 from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
+from pyharmonies.training.distill import WithIndex, distill_loss
 from pyharmonies.training.distributed import Distributed
 from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics
@@ -235,6 +236,9 @@ class _Trainer:
             for split, wins in self.windows.items()
         }  # fmt: skip
 
+        # The teacher's softened answers for each training window (a distilled run), computed once.
+        self.teacher_targets = self._teacher_targets(source) if cfg.teacher else None
+
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg.model, len(prep.labels), (n_rows, self.window), self.options)
         if init_state is not None:
@@ -325,6 +329,20 @@ class _Trainer:
         meta = {"labels": [], "normalizer": found.meta["normalizer"], "model_config": options}
         return meta, dict(found.state)
 
+    def _teacher_targets(self, source: FeatureSource) -> torch.Tensor:
+        """``(n_train_windows, classes)``: the teacher's probabilities on the clean training windows, at the temperature."""
+        from pyharmonies.training.distill import check_teacher_splits, load_teacher, soften, teacher_probabilities
+
+        teacher = load_teacher(self.cfg.teacher, self.meta)
+        check_teacher_splits(teacher.run, self.prep.splits, self.prep.clips)
+        clean = WindowDataset(self.prep.clips, self.prep.label_index, self.windows["train"], source,
+                              Normalizer.from_dict(teacher.meta["normalizer"]), self.window)  # fmt: skip
+        probs = teacher_probabilities(teacher, clean)
+        self.meta["teacher"] = {"run": str(teacher.run), "model_name": teacher.meta["model_name"],
+                                "train_window_accuracy": float((probs.argmax(1) == clean.labels).mean()),
+                                "mean_top_probability": float(probs.max(1).mean())}  # fmt: skip
+        return torch.from_numpy(soften(probs, self.cfg.distill_temperature)).to(self.device)
+
     def _load_init(self, meta: dict[str, Any], state: dict[str, Any]) -> None:
         same_labels = list(meta["labels"]) == list(self.prep.labels)
         if same_labels:
@@ -343,6 +361,8 @@ class _Trainer:
 
     def _loader(self, split: str, *, shuffle: bool) -> DataLoader:
         ds = self.datasets[split]
+        if shuffle and self.teacher_targets is not None:
+            ds = WithIndex(ds)  # batches carry their windows' indices, to look up the teacher's answers
         sampler = None
         generator = torch.Generator() if shuffle else None
         if shuffle and self.cfg.balance == "sampler":
@@ -408,9 +428,9 @@ class _Trainer:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, unit="batch", dynamic_ncols=True)
-        for x, y in batches:
-            x = x.to(self.device, non_blocking=True)
-            y = y.to(self.device, non_blocking=True)
+        for batch in batches:
+            x = batch[0].to(self.device, non_blocking=True)
+            y = batch[1].to(self.device, non_blocking=True)
             lam, perm = 1.0, None
             if self.cfg.mixup > 0 and x.shape[0] > 1:
                 lam = float(rng.beta(self.cfg.mixup, self.cfg.mixup))
@@ -422,6 +442,12 @@ class _Trainer:
             loss = self._loss(logits, y)
             if perm is not None:
                 loss = lam * loss + (1.0 - lam) * self._loss(logits, y[perm])
+            if self.teacher_targets is not None:
+                soft = self.teacher_targets[batch[2].to(self.device)]
+                if perm is not None:
+                    soft = lam * soft + (1.0 - lam) * soft[perm]
+                weight = self.cfg.distill_weight
+                loss = (1.0 - weight) * loss + weight * distill_loss(logits, soft, self.cfg.distill_temperature)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.cfg.grad_clip > 0:
@@ -647,6 +673,15 @@ def train_run(
         dist.close()
 
 
+def fold_teacher(teacher: str | None, k: int) -> str | None:
+    """Fold ``k``'s teacher: ``teacher/fold-k`` when ``teacher`` is a ``--folds`` run (same folds), else ``teacher``."""
+    if teacher is None:
+        return None
+    from pyharmonies.training.ensemble import is_folds_run
+
+    return str(Path(teacher) / f"fold-{k}") if is_folds_run(teacher) else teacher
+
+
 def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False,
                 warn: Callable[[str], None] | None = None) -> Path:  # fmt: skip
     """Grouped k-fold cross-validation: one run per fold under ``cfg.out/fold-K``, and a summary.
@@ -680,7 +715,8 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
     fold_runs = []
     for k, fold in enumerate(folds):
         sub = TrainConfig.from_dict({**cfg.to_dict(), "out": str(out / f"fold-{k}"), "folds": 0,
-                                     "backbone": cfg.backbone.replace("{fold}", str(k))})  # one backbone per fold
+                                     "backbone": cfg.backbone.replace("{fold}", str(k)),  # one backbone per fold
+                                     "teacher": fold_teacher(cfg.teacher, k)})
         run = Path(sub.out)
         # Folds are computed on the full index; each run keeps the readable clips of its fold.
         keys = {split: {index.clips[i].key for i in members} for split, members in fold.items()}
