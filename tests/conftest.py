@@ -26,6 +26,16 @@ def rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+@pytest.fixture(scope="session")
+def three_class_corpus(tmp_path_factory) -> Path:
+    """A synthetic corpus of 3 classes x 10 clips of 4 s (seed 11): what the small CNN runs train on."""
+    from pyharmonies.data.synth import synth_corpus
+
+    root = tmp_path_factory.mktemp("three-class") / "synth"
+    synth_corpus(root, classes=3, clips_per_class=10, seconds=4.0, seed=11, progress=False)
+    return root
+
+
 @dataclass(frozen=True)
 class SmallBundle:
     """A trained run, its bundle and its corpus (see :func:`small_bundle`)."""

@@ -10,8 +10,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from _tiny_runs import small_cnn_config as _cfg
 from pyharmonies.cli import cli
-from pyharmonies.data.synth import synth_corpus
 from pyharmonies.errors import ParameterError
 from pyharmonies.training import checkpoint
 from pyharmonies.training.config import TrainConfig
@@ -21,17 +21,8 @@ from pyharmonies.training.loop import fold_teacher, train_folds, train_run
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus") / "synth"
-    synth_corpus(root, classes=3, clips_per_class=10, seconds=4.0, seed=11, progress=False)
-    return root
-
-
-def _cfg(corpus: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(data=str(corpus), out=str(out), cache=str(out.parent / "cache"), model="cnn", epochs=3, patience=10,
-                window_hop=1.0, seed=0, model_options={"width": 0.5})  # fmt: skip
-    base.update(kw)
-    return TrainConfig(**base)
+def corpus(three_class_corpus) -> Path:
+    return three_class_corpus
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +59,7 @@ def test_the_distillation_loss_is_smallest_where_the_student_gives_the_teachers_
 
 def test_a_student_distilled_from_a_contrary_teacher_learns_the_teacher_not_the_labels(corpus, contrary_teacher, tmp_path):
     student = train_run(_cfg(corpus, tmp_path / "s", teacher=str(contrary_teacher), distill_weight=1.0,
-                             distill_temperature=1.0), progress=False)  # fmt: skip
+                             distill_temperature=1.0, epochs=3), progress=False)  # fmt: skip
     scored = window_probabilities(student, str(corpus), split="train", progress=False)
     says = scored.probs.argmax(1)
     # Labels take no part at weight 1: every step pushes towards the teacher's class 0, and a third of

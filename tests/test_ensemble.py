@@ -11,28 +11,18 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from _tiny_runs import small_cnn_config as _cfg
 from pyharmonies.cli import cli
-from pyharmonies.data.synth import synth_corpus
 from pyharmonies.errors import ParameterError
 from pyharmonies.training import checkpoint
-from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.ensemble import ensemble_folds, ensemble_run
 from pyharmonies.training.evaluate import evaluate_run
 from pyharmonies.training.loop import model_from_meta, train_folds, train_run
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("corpus") / "synth"
-    synth_corpus(root, classes=3, clips_per_class=10, seconds=4.0, seed=11, progress=False)
-    return root
-
-
-def _cfg(corpus: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(data=str(corpus), out=str(out), cache=str(out.parent / "cache"), model="cnn", epochs=2, patience=10,
-                window_hop=1.0, seed=0, model_options={"width": 0.5})  # fmt: skip
-    base.update(kw)
-    return TrainConfig(**base)
+def corpus(three_class_corpus) -> Path:
+    return three_class_corpus
 
 
 @pytest.fixture(scope="module")
