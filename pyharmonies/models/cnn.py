@@ -22,6 +22,9 @@ from pyharmonies.errors import ParameterError
 
 __all__ = ["CNNConfig", "InvertedResidual", "MobileNetV2", "make_divisible"]
 
+#: CNNConfig.pool's choices.
+POOLS = ("global", "time")
+
 #: One stage of the network: (expansion t, output channels c, repeats n, stride s),
 #: MobileNetV2's notation (Table 2 of the paper).
 BlockSpec = tuple[int, int, int, int]
@@ -55,6 +58,10 @@ class CNNConfig:
     )
     last_channels: int = 192  # the 1x1 conv before pooling (1280 in the paper); width scales it only above 1.0
     dropout: float = 0.2  # dropout on the pooled features, before the classifier
+    # How the last feature map becomes one vector: "global" averages over frequency and time
+    # (MobileNetV2's); "time" averages over time only and keeps each of the M/16 frequency rows,
+    # so the classifier knows in which band a pattern sits (docs/EXPERIMENTS.md).
+    pool: str = "global"
     round_to: int = 8  # channel counts after `width` are rounded to multiples of this (SIMD-friendly)
 
     def __post_init__(self) -> None:
@@ -64,6 +71,8 @@ class CNNConfig:
             raise ParameterError("stem_channels, last_channels and round_to must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ParameterError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.pool not in POOLS:
+            raise ParameterError(f"pool must be one of {', '.join(POOLS)}, got {self.pool!r}")
         if not self.blocks:
             raise ParameterError("blocks must name at least one stage")
         for spec in self.blocks:
@@ -160,9 +169,17 @@ class MobileNetV2(nn.Module):
             for i in range(n):
                 layers.append(InvertedResidual(in_ch, out_ch, s if i == 0 else 1, t))
                 in_ch = out_ch
-        self.feature_dim = make_divisible(config.last_channels * max(1.0, width), div)
-        layers.append(ConvBNReLU6(in_ch, self.feature_dim, 1))  # (B, C, M/16, T/16) -> (B, feature_dim, M/16, T/16)
-        layers.append(nn.AdaptiveAvgPool2d(1))  # -> (B, feature_dim, 1, 1)
+        last = make_divisible(config.last_channels * max(1.0, width), div)
+        layers.append(ConvBNReLU6(in_ch, last, 1))  # (B, C, M/16, T/16) -> (B, last, M/16, T/16)
+        if config.pool == "time":
+            rows = self.input_shape[0]
+            for _ in range(1 + sum(1 for spec in config.blocks if spec[3] == 2)):  # the stem and each stride-2 stage
+                rows = (rows + 1) // 2  # a 3x3 stride-2 convolution with padding 1 rounds up
+            layers.append(nn.AdaptiveAvgPool2d((rows, 1)))  # -> (B, last, M/16, 1): the mean over time, per band
+            self.feature_dim = last * rows
+        else:
+            layers.append(nn.AdaptiveAvgPool2d(1))  # -> (B, last, 1, 1)
+            self.feature_dim = last
         layers.append(nn.Flatten(1))  # -> (B, feature_dim)
         self.backbone = nn.Sequential(*layers)
         self.dropout = nn.Dropout(config.dropout)
