@@ -84,6 +84,12 @@ FAMILY=("$RUNS"/cnn-e10-balanced "$RUNS"/r0-defaults "$RUNS"/mixup10 "$RUNS"/avg
 [[ -f "$RUNS/ensemble5/metrics.json" ]] || { rm -rf "$RUNS/ensemble5"; "${H[@]}" ensemble "${FAMILY[@]}" --out "$RUNS/ensemble5" -q; }
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/ensemble5" --format tflite
 
+# One network of the default size taught by the five-run average (distillation), and two more
+# candidates against today's defaults: stronger SpecAugment, and a classifier that keeps the bands apart.
+run distilled "${E10[@]}" --teacher "$RUNS/ensemble5" --distill-weight 0.7 --distill-temperature 3
+run specaug-strong "${E10[@]}" --augment-options '{"p_mask": 1.0, "freq_width": 16, "time_width": 32}'
+run pool-time "${E10[@]}" --model-options '{"pool": "time"}'
+
 # The LSTM study (resumes if killed; each trial is five fold trainings). Trial 0 is the base:
 # the LSTM defaults of the time (loss weights, best epoch by window macro-F1).
 .venv/bin/python -c "from pyharmonies.training.config import TrainConfig as T; from pathlib import Path; \

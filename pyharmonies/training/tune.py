@@ -112,6 +112,7 @@ SEARCH_SPACES: dict[str, tuple[Param, ...]] = {
     "cnn": _OPTIMISER + (
         Param("model_options.width", "choice", (0.5, 0.75, 1.0)),
         Param("model_options.dropout", "uniform", (0.0, 0.5)),
+        Param("model_options.pool", "choice", ("global", "time")),  # average the bands together, or keep each
         Param("augment_options.p_mask", "uniform", (0.0, 1.0)),  # SpecAugment masks
         Param("augment_options.p_eq", "uniform", (0.0, 1.0)),  # a random smooth equaliser
         Param("augment_options.eq_db", "uniform", (3.0, 12.0)),  # its strongest peak, dB
