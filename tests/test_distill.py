@@ -85,6 +85,8 @@ def test_a_folds_teacher_gives_each_fold_its_own(corpus, tmp_path):
     teacher = train_folds(_cfg(corpus, tmp_path / "t", folds=2, epochs=1), progress=False)
     assert fold_teacher(str(teacher), 1) == str(teacher / "fold-1")
     assert fold_teacher(str(teacher / "fold-0"), 1) == str(teacher / "fold-0")  # a single run is used as it is
+    with pytest.raises(ParameterError, match="no best.pt there .a --folds run"):
+        train_run(_cfg(corpus, tmp_path / "one", teacher=str(teacher)), progress=False)  # one run cannot learn from K folds
     student = train_folds(_cfg(corpus, tmp_path / "s", folds=2, epochs=1, teacher=str(teacher)), progress=False)
     for k in range(2):
         meta = checkpoint.load(student / f"fold-{k}" / checkpoint.BEST)["meta"]

@@ -34,7 +34,7 @@ from pyharmonies.data.splits import load_splits
 from pyharmonies.errors import ParameterError
 from pyharmonies.training import checkpoint
 
-__all__ = ["Teacher", "check_teacher_splits", "distill_loss", "load_teacher", "soften", "teacher_probabilities", "WithIndex"]
+__all__ = ["Teacher", "WithIndex", "check_teacher_splits", "distill_loss", "load_teacher", "soften", "teacher_probabilities"]
 
 #: What a teacher's checkpoint must share with the student's run, so that its answers are about the same windows.
 SHARED = ("labels", "input_kind", "window_frames", "feature_config")
@@ -62,8 +62,9 @@ def load_teacher(run: str | Path, student_meta: dict[str, Any]) -> Teacher:
 
     run = Path(run)
     if not (run / checkpoint.BEST).is_file():
-        hint = " (a --folds run: train the student with the same --folds, and each fold learns from the teacher's fold)" \
-            if (run / "fold-0").is_dir() else ""  # fmt: skip
+        hint = ""
+        if (run / "fold-0").is_dir():
+            hint = " (a --folds run: train the student with the same --folds, and each fold learns from the teacher's fold)"
         raise ParameterError(f"--teacher {run}: no {checkpoint.BEST} there{hint}")
     ck = checkpoint.load(run / checkpoint.BEST)
     meta = ck["meta"]

@@ -33,7 +33,7 @@ from pyharmonies.training import checkpoint
 from pyharmonies.training.averaging import WeightAverage
 from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
-from pyharmonies.training.distill import WithIndex, distill_loss
+from pyharmonies.training.distill import WithIndex, check_teacher_splits, distill_loss, load_teacher, soften, teacher_probabilities
 from pyharmonies.training.distributed import Distributed
 from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics
@@ -331,8 +331,6 @@ class _Trainer:
 
     def _teacher_targets(self, source: FeatureSource) -> torch.Tensor:
         """``(n_train_windows, classes)``: the teacher's probabilities on the clean training windows, at the temperature."""
-        from pyharmonies.training.distill import check_teacher_splits, load_teacher, soften, teacher_probabilities
-
         teacher = load_teacher(self.cfg.teacher, self.meta)
         check_teacher_splits(teacher.run, self.prep.splits, self.prep.clips)
         clean = WindowDataset(self.prep.clips, self.prep.label_index, self.windows["train"], source,
