@@ -28,13 +28,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from pyharmonies.data.splits import load_splits
 from pyharmonies.errors import ParameterError
 from pyharmonies.training import checkpoint
 
-__all__ = ["Teacher", "WithIndex", "check_teacher_splits", "distill_loss", "load_teacher", "soften", "teacher_probabilities"]
+__all__ = ["Teacher", "WithIndex", "check_teacher_splits", "distill_loss", "load_teacher", "soften"]
 
 #: What a teacher's checkpoint must share with the student's run, so that its answers are about the same windows.
 SHARED = ("labels", "input_kind", "window_frames", "feature_config")
@@ -90,15 +90,6 @@ def check_teacher_splits(teacher_run: Path, splits: dict[str, Sequence[int]], cl
             set(theirs.get("val", ())) & ours.get("test", set()):  # fmt: skip
         raise ParameterError(f"--teacher {teacher_run}: it trained on (or chose its epoch by) clips this run validates or "
                              "tests on; distil from a run on the same splits (same data, --seed and --folds)")  # fmt: skip
-
-
-@torch.no_grad()
-def teacher_probabilities(teacher: Teacher, dataset: Dataset, *, batch_size: int = 256) -> np.ndarray:
-    """The teacher's class probabilities for every item of ``dataset`` (clean windows), ``(n, classes)`` float32."""
-    probs = []
-    for x, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        probs.append(torch.softmax(teacher.model(x).float(), dim=1).numpy())
-    return np.concatenate(probs).astype(np.float32)
 
 
 def soften(probs: np.ndarray, temperature: float) -> np.ndarray:

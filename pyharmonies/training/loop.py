@@ -33,7 +33,7 @@ from pyharmonies.training import checkpoint
 from pyharmonies.training.averaging import WeightAverage
 from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
-from pyharmonies.training.distill import WithIndex, check_teacher_splits, distill_loss, load_teacher, soften, teacher_probabilities
+from pyharmonies.training.distill import WithIndex, check_teacher_splits, distill_loss, load_teacher, soften
 from pyharmonies.training.distributed import Distributed
 from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics
@@ -335,7 +335,7 @@ class _Trainer:
         check_teacher_splits(teacher.run, self.prep.splits, self.prep.clips)
         clean = WindowDataset(self.prep.clips, self.prep.label_index, self.windows["train"], source,
                               Normalizer.from_dict(teacher.meta["normalizer"]), self.window)  # fmt: skip
-        probs = teacher_probabilities(teacher, clean)
+        probs, _ = predict(teacher.model.to(self.device), DataLoader(clean, batch_size=256), self.device)  # on the GPU too
         self.meta["teacher"] = {"run": str(teacher.run), "model_name": teacher.meta["model_name"],
                                 "train_window_accuracy": float((probs.argmax(1) == clean.labels).mean()),
                                 "mean_top_probability": float(probs.max(1).mean())}  # fmt: skip
