@@ -378,6 +378,89 @@ def band_limit(x: np.ndarray, kind: str, cutoff_hz: float, config: FeatureConfig
     return out
 
 
+def pitch_shift(x: np.ndarray, kind: str, semitones: float, config: FeatureConfig) -> np.ndarray:
+    """The log-mel of the same music played ``semitones`` higher (lower if negative), same tempo.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n, frames)
+        A ``kind`` window computed with ``config``.
+    kind : {"log_mel", "frame_vector"}
+    semitones : float
+        The shift; every frequency is multiplied by ``2 ** (semitones / 12)``.
+    config : FeatureConfig
+
+    Returns
+    -------
+    np.ndarray, shape (n, frames), float32
+
+    Notes
+    -----
+    ``log_mel``: each band takes the dB value found, by linear interpolation
+    between band centres, at its own centre frequency divided by the shift
+    factor. An approximation of resampled audio: band widths are not
+    rescaled (a fraction of a dB for a few semitones), and bands whose source
+    lies outside the analysed range repeat the edge band. Schlüter and
+    Grill (2015) shift pitch on the mel axis the same way; here it stands
+    for a new piece in the same instrumentation, so that a network learns a
+    soundtrack's timbre rather than a track's key.
+    ``frame_vector``: returned unchanged (MFCCs and spectral statistics of
+    shifted audio are not a function of the frame vector).
+    """
+    x = _checked(x, kind, config)
+    out = np.array(x, dtype=np.float32)
+    if kind != "log_mel" or semitones == 0:
+        return out
+    centres = mel_band_centres(config)
+    source = np.interp(centres / 2.0 ** (semitones / 12.0), centres, np.arange(len(centres), dtype=np.float64))
+    low = np.floor(source).astype(np.int64)
+    high = np.minimum(low + 1, len(centres) - 1)
+    frac = (source - low).astype(np.float32)[:, None]
+    return (out[low] * (1 - frac) + out[high] * frac).astype(np.float32)
+
+
+def time_stretch(x: np.ndarray, rate: float, frames: int) -> np.ndarray:
+    """``frames`` frames of the features of the music played ``rate`` times as fast, same pitch.
+
+    Parameters
+    ----------
+    x : np.ndarray, shape (n, available)
+        Consecutive frames from the window's start, at least
+        :func:`stretch_source_frames` ``(rate, frames)`` of them.
+    rate : float
+        Speed factor, > 0: output frame ``j`` is input frame ``j * rate``.
+    frames : int
+        Frames to return.
+
+    Returns
+    -------
+    np.ndarray, shape (n, frames), float32
+
+    Notes
+    -----
+    Linear interpolation between neighbouring frames, for either feature
+    kind. An approximation of a phase vocoder: every frame's spectrum is
+    kept as it is (no pitch change), but onsets are smeared over a frame
+    when slowing down and short notes may be skipped when speeding up.
+    """
+    x = np.asarray(x)
+    if not rate > 0 or frames < 1:
+        raise ParameterError(f"need rate > 0 and frames >= 1, got rate={rate}, frames={frames}")
+    need = stretch_source_frames(rate, frames)
+    if x.ndim != 2 or x.shape[1] < need:
+        raise ParameterError(f"time_stretch needs (n, >= {need}) frames for rate {rate:g}, got shape {x.shape}")
+    position = np.arange(frames, dtype=np.float64) * rate
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, x.shape[1] - 1)
+    frac = (position - low).astype(np.float32)[None, :]
+    return (x[:, low] * (1 - frac) + x[:, high] * frac).astype(np.float32)
+
+
+def stretch_source_frames(rate: float, frames: int) -> int:
+    """How many input frames :func:`time_stretch` reads to make ``frames`` at ``rate``."""
+    return int(math.floor((frames - 1) * rate)) + 2
+
+
 def mixup_pairs(n: int, alpha: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Partners and weights for mixup (Zhang et al., 2018); the mixing is done in torch.
 
@@ -440,6 +523,10 @@ class AugmentConfig:
     eq_db: float = 6.0  # the curve's peak is uniform in [0, eq_db] dB
     p_bandlimit: float = 0.0  # a random low-pass (log_mel only; hides codec and bandwidth cues)
     bandlimit_hz: tuple[float, float] = (3000.0, 11025.0)  # cut-off uniform in this range, Hz
+    p_pitch: float = 0.0  # the window played higher or lower (log_mel only; see pitch_shift)
+    pitch_semitones: float = 2.0  # shift uniform in [-pitch_semitones, +pitch_semitones]
+    p_stretch: float = 0.0  # the window played faster or slower (see time_stretch)
+    stretch: float = 0.15  # rate log-uniform in [1 / (1 + stretch), 1 + stretch]
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -453,11 +540,20 @@ class AugmentConfig:
             raise ParameterError(f"bandlimit_hz must be (low, high) with 0 < low <= high, got {self.bandlimit_hz!r}")
         if not 0.0 <= self.crop_jitter <= 1.0:
             raise ParameterError(f"crop_jitter is a fraction of the window, in [0, 1], got {self.crop_jitter!r}")
-        for name in ("gain_db", "eq_db", "max_shift", "mixup_alpha", "freq_masks", "freq_width", "time_masks", "time_width"):
+        for name in ("gain_db", "eq_db", "max_shift", "mixup_alpha", "freq_masks", "freq_width", "time_masks", "time_width",
+                     "pitch_semitones"):
             if getattr(self, name) < 0:
                 raise ParameterError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.max_shift > 1:
             raise ParameterError(f"max_shift is a fraction of the window, at most 1, got {self.max_shift}")
+        if not 0.0 <= self.stretch <= 1.0:
+            raise ParameterError(f"stretch is a fraction of the speed, in [0, 1], got {self.stretch!r}")
+
+    def stretch_rate(self, rng: np.random.Generator) -> float:
+        """A random speed factor for one window: 1 unless stretching is on and drawn (draws nothing when off)."""
+        if not (self.p_stretch and self.stretch) or rng.random() >= self.p_stretch:
+            return 1.0
+        return float((1.0 + self.stretch) ** rng.uniform(-1.0, 1.0))
 
     @classmethod
     def off(cls) -> AugmentConfig:
@@ -486,7 +582,7 @@ def augment_window(
     config: FeatureConfig,
     noise_profile: np.ndarray | None,
 ) -> np.ndarray:
-    """Apply a random selection of gain, EQ, band limit, noise, time shift and masks to one window.
+    """Apply a random selection of pitch shift, gain, EQ, band limit, noise, time shift and masks to one window.
 
     Parameters
     ----------
@@ -503,14 +599,16 @@ def augment_window(
     Returns
     -------
     np.ndarray, shape (n, frames), float32
-        A new array; in order: gain, EQ, band limit (log_mel only), noise (log_mel only), shift, masks
+        A new array; in order: pitch shift, gain, EQ, band limit and noise (these three log_mel only), shift, masks
         (time masks only for frame_vector). Mixup is the training loop's
         (:func:`mixup_pairs`).
     """
     out = np.array(_checked(x, kind, config), dtype=np.float32)
+    # The optional ones are drawn only when enabled, so that the default's random stream (and its runs) are unchanged.
+    if kind == "log_mel" and cfg.p_pitch and rng.random() < cfg.p_pitch:
+        out = pitch_shift(out, kind, float(rng.uniform(-cfg.pitch_semitones, cfg.pitch_semitones)), config)
     if cfg.p_gain and rng.random() < cfg.p_gain:
         out = gain(out, kind, float(rng.uniform(-cfg.gain_db, cfg.gain_db)), config)
-    # Drawn only when enabled, so that the default's random stream (and its runs) are unchanged.
     if cfg.p_eq and rng.random() < cfg.p_eq:
         out = equalize(out, kind, random_eq_curve(config.n_mels, cfg.eq_db, rng), config)
     if kind == "log_mel" and cfg.p_bandlimit and rng.random() < cfg.p_bandlimit:

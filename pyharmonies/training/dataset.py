@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pyharmonies.data.augment import AugmentConfig, augment_window, white_noise_profile
+from pyharmonies.data.augment import AugmentConfig, augment_window, stretch_source_frames, time_stretch, white_noise_profile
 from pyharmonies.data.cache import FeatureCache
 from pyharmonies.data.sources import Clip
 from pyharmonies.features import FeatureConfig
@@ -117,11 +117,13 @@ class WindowDataset(Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
-    def raw(self, i: int, jitter: float = 0.0) -> np.ndarray:
+    def raw(self, i: int, jitter: float = 0.0, rate: float = 1.0) -> np.ndarray:
         """Window i before augmentation and normalisation, (n, window).
 
         ``jitter`` in [-1, 1] moves its start by that fraction of
-        ``augment.crop_jitter`` windows, kept inside the clip.
+        ``augment.crop_jitter`` windows, kept inside the clip. ``rate`` other
+        than 1 reads the frames from that start as music played ``rate``
+        times as fast (:func:`time_stretch`; past the clip's end, silence).
         """
         w = self.windows[i]
         features = self.source(self.clips[w.clip])
@@ -129,14 +131,18 @@ class WindowDataset(Dataset):
         if jitter and self.augment is not None and self.augment.crop_jitter > 0:
             last = max(0, features.shape[1] - self.window)
             start = min(max(0, start + round(jitter * self.augment.crop_jitter * self.window)), max(last, w.start))
-        return take_window(features, start, self.window, self.pad)
+        if rate == 1.0:
+            return take_window(features, start, self.window, self.pad)
+        source = take_window(features, start, stretch_source_frames(rate, self.window), self.pad)
+        return time_stretch(source, rate, self.window)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, self.epoch, i])
             # The crop's draw comes first and only when cropping is on: runs without it draw as before.
             jitter = float(rng.uniform(-1.0, 1.0)) if self.augment.crop_jitter > 0 else 0.0
-            x = augment_window(self.raw(i, jitter), self.source.kind, rng, self.augment, self.source.config, self.noise_profile)
+            rate = self.augment.stretch_rate(rng)
+            x = augment_window(self.raw(i, jitter, rate), self.source.kind, rng, self.augment, self.source.config, self.noise_profile)
         else:
             x = self.raw(i)
         x = self.normalizer(x).astype(np.float32, copy=False)
