@@ -23,9 +23,12 @@ from pyharmonies.data.augment import (
     random_eq_curve,
     gain,
     mixup_pairs,
+    pitch_shift,
     pitch_shift_offline,
+    stretch_source_frames,
     spec_augment,
     time_shift,
+    time_stretch,
     white_noise_profile,
 )
 from pyharmonies.errors import ParameterError
@@ -256,6 +259,76 @@ def test_eq_and_band_limit_are_off_by_default_and_leave_the_random_stream_alone(
         AugmentConfig(bandlimit_hz=(5000, 1000))
 
 
+# ------------------------------------------------------------------ pitch shift and time stretch
+
+
+def tone(hz: float, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("hz, semitones", [(220.0, 2.0), (440.0, -3.0), (1000.0, 2.5), (3000.0, -1.5)])
+def test_pitch_shift_moves_a_tone_where_the_shifted_tone_lies(hz, semitones):
+    mel = extract(tone(hz), CONFIG, features=["log_mel"])["log_mel"]
+    want = extract(tone(hz * 2 ** (semitones / 12)), CONFIG, features=["log_mel"])["log_mel"]
+    got = pitch_shift(mel, "log_mel", semitones, CONFIG)
+    assert got.shape == mel.shape and got.dtype == np.float32
+    middle = slice(5, -5)  # away from the edges of the clip
+    assert abs(int(np.argmax(got[:, middle].mean(axis=1))) - int(np.argmax(want[:, middle].mean(axis=1)))) <= 1
+    assert abs(got[:, middle].mean(axis=1).max() - want[:, middle].mean(axis=1).max()) < 3.0  # dB: the peak's level is kept
+
+
+def test_pitch_shift_by_zero_and_of_frame_vectors_changes_nothing(rng):
+    f = kinds(music(1.0, rng))
+    np.testing.assert_array_equal(pitch_shift(f["log_mel"], "log_mel", 0.0, CONFIG), f["log_mel"])
+    np.testing.assert_array_equal(pitch_shift(f["frame_vector"], "frame_vector", 3.0, CONFIG), f["frame_vector"])
+
+
+def test_time_stretch_reads_frames_at_the_rate():
+    ramp = np.arange(300, dtype=np.float32)[None, :].repeat(3, axis=0)
+    for rate in (0.8, 1.0, 1.17, 1.25):
+        need = stretch_source_frames(rate, 129)
+        out = time_stretch(ramp[:, :need], rate, 129)
+        assert out.shape == (3, 129)
+        np.testing.assert_allclose(out[0], np.arange(129) * rate, atol=1e-4)
+    np.testing.assert_array_equal(time_stretch(ramp, 1.0, 50), ramp[:, :50])
+    with pytest.raises(ParameterError, match="needs"):
+        time_stretch(ramp[:, :129], 1.25, 129)
+    with pytest.raises(ParameterError, match="rate > 0"):
+        time_stretch(ramp, 0.0, 10)
+
+
+def test_a_stretched_gate_keeps_its_spectrum_and_changes_its_period():
+    y = tone(1000.0, 4.0) * ((np.arange(4 * SR) / SR) % 0.5 < 0.25)  # gated at 2 Hz
+    mel = extract(y, CONFIG, features=["log_mel"])["log_mel"]
+    fast = time_stretch(mel, 1.25, 100)  # 2.5 Hz
+    band = int(np.argmax(mel.mean(axis=1)))
+    assert int(np.argmax(fast.mean(axis=1))) == band
+
+    def period(row):
+        spectrum = np.abs(np.fft.rfft(row - row.mean(), n=4096))
+        return 1 / np.fft.rfftfreq(4096, CONFIG.hop_length / SR)[np.argmax(spectrum[1:]) + 1]
+
+    assert period(fast[band]) == pytest.approx(0.5 / 1.25, rel=0.05)
+    assert period(mel[band, :100]) == pytest.approx(0.5, rel=0.05)
+
+
+def test_pitch_and_stretch_are_off_by_default_and_leave_the_random_stream_alone(rng):
+    x = kinds(music(1.0, rng))["log_mel"]
+    a = augment_window(x, "log_mel", np.random.default_rng(5), AugmentConfig(), CONFIG, None)
+    b = augment_window(x, "log_mel", np.random.default_rng(5), AugmentConfig(pitch_semitones=5, stretch=0.5), CONFIG, None)
+    np.testing.assert_array_equal(a, b)
+    stream = np.random.default_rng(9)
+    assert AugmentConfig().stretch_rate(stream) == 1.0
+    assert stream.random() == np.random.default_rng(9).random()  # nothing drawn
+    rates = [AugmentConfig(p_stretch=1.0, stretch=0.25).stretch_rate(rng) for _ in range(500)]
+    assert 1 / 1.25 - 1e-9 <= min(rates) < 0.85 and 1.2 < max(rates) <= 1.25 + 1e-9
+    with pytest.raises(ParameterError, match="stretch"):
+        AugmentConfig(stretch=1.5)
+    with pytest.raises(ParameterError, match="pitch_semitones"):
+        AugmentConfig(pitch_semitones=-1)
+
+
 # ------------------------------------------------------------------ crop jitter
 
 
@@ -273,13 +346,14 @@ class _RampSource:
         return np.arange(100, dtype=np.float32)[None, :].repeat(28, axis=0)
 
 
-def _ramp_dataset(crop_jitter: float, starts):
+def _ramp_dataset(crop_jitter: float, starts, stretch: float = 0.0):
     from pyharmonies.data.sources import Clip
     from pyharmonies.training.dataset import Normalizer, WindowDataset
     from pyharmonies.windows import Window
 
     off = AugmentConfig.off()
     off.crop_jitter = crop_jitter
+    off.p_stretch, off.stretch = (1.0, stretch) if stretch else (0.0, off.stretch)
     clip = Clip(path=Path("ramp.wav"), label="a", track="t")
     identity = Normalizer(np.zeros(28, np.float32), np.ones(28, np.float32))
     return WindowDataset([clip], {"a": 0}, [Window(0, s) for s in starts], _RampSource(), identity, 20, augment=off, seed=3)
@@ -313,3 +387,19 @@ def test_without_crop_jitter_windows_stay_on_the_grid():
 def test_crop_jitter_outside_0_1_is_refused():
     with pytest.raises(ParameterError, match="crop_jitter"):
         AugmentConfig(crop_jitter=1.5)
+
+
+def test_stretched_training_windows_read_the_clip_at_a_new_speed_each_epoch():
+    ds = _ramp_dataset(0.0, [0, 40, 80], stretch=0.25)
+    slopes = set()
+    for epoch in range(20):
+        ds.set_epoch(epoch)
+        for i, start in enumerate([0, 40, 80]):
+            x = ds[i][0].numpy()[0]
+            assert x.shape == (20,) and x[0] == start
+            inside = x[: int((99 - start) / 1.25)]  # frames read from within the clip
+            steps = np.diff(inside)
+            np.testing.assert_allclose(steps, steps[0], atol=1e-4)  # one speed per window
+            assert 1 / 1.25 - 1e-4 <= steps[0] <= 1.25 + 1e-4
+            slopes.add(round(float(steps[0]), 3))
+    assert len(slopes) > 20
