@@ -195,3 +195,29 @@ def test_train_svm_folds_writes_the_cross_validation_report(svm_folds):
     assert "## Confusion matrix, pooled over the 2 folds' test clips" in report and "![confusion](confusion.png)" in report
     assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert all((out / f"fold-{k}" / "report.md").is_file() for k in range(2))
+
+
+def test_split_seed_keeps_the_folds_while_seed_changes(svm_folds, tmp_path):
+    from click.testing import CliRunner
+
+    from pyharmonies.cli import cli
+    from pyharmonies.training.config import TrainConfig
+
+    def fold_tests(run):
+        return [json.loads((run / f"fold-{k}" / "splits.json").read_text())["splits"]["test"] for k in range(2)]
+
+    def folds(*options):
+        run = tmp_path / "-".join(options)
+        result = CliRunner().invoke(cli, ["train", str(svm_folds.data), "--model", "svm", "--folds", "2", "--out", str(run),
+                                          "--cache", str(tmp_path / "cache"), "--quiet", *options], catch_exceptions=False)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        return run
+
+    same, other = folds("--seed", "5", "--split-seed", "0"), folds("--seed", "5")
+    assert fold_tests(same) == fold_tests(svm_folds.run)  # the default --seed 0 drew these folds
+    assert fold_tests(other) != fold_tests(svm_folds.run)
+    summary = json.loads((same / "metrics.json").read_text())
+    assert (summary["seed"], summary["split_seed"]) == (5, 0)
+    assert TrainConfig(data="d", seed=5).splits_seed == 5 and TrainConfig(data="d", seed=5, split_seed=2).splits_seed == 2
+    with pytest.raises(Exception, match="split_seed"):
+        TrainConfig(data="d", split_seed="0")

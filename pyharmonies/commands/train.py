@@ -37,6 +37,9 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation score (--select-by).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto: CUDA when available (with bfloat16 mixed precision), else CPU.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split, initialisation, shuffling and augmentation.")
+@click.option("--split-seed", type=int, default=None,
+              help="Seeds the split or folds alone (default: --seed). `--seed 1 --split-seed 0` trains the same recipe again "
+                   "with another random draw on the same tracks: how far a result moves by chance.")
 @click.option("--window", type=click.FloatRange(min=0.1, max=60), default=3.0, show_default=True, help="Seconds of audio per classified window.")
 @click.option("--window-hop", type=click.FloatRange(min=0.01), default=None, help="Seconds between training windows (default: half a window).")
 @click.option("--balance", type=click.Choice(["sampler", "weights", "none"]), default="sampler", show_default=True,
@@ -58,7 +61,7 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--teacher", "teacher", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, metavar="RUN",
               help="Distil: learn a trained run's answers (e.g. a `harmonies ensemble` of several runs) as well as the "
                    "labels, in one network of this run's size. The teacher must have been trained on the same splits "
-                   "(same data, --seed, --folds); a --folds teacher gives each fold its own.")
+                   "(same data, --split-seed or --seed, --folds); a --folds teacher gives each fold its own.")
 @click.option("--distill-weight", type=click.FloatRange(0, 1), default=0.7, show_default=True,
               help="With --teacher: the share of the loss that is the teacher's answers (the rest: the labels).")
 @click.option("--distill-temperature", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
@@ -99,7 +102,7 @@ def _parse_options(text: str | None, what: str) -> dict:
               "finished folds are kept and the fold that was running continues.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
-          seed: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float, train_fraction: float,
+          seed: int, split_seed: int | None, window: float, window_hop: float | None, balance: str, group_by: str, val: float, train_fraction: float,
           test_fraction: float, folds: int, no_augment: bool, mixup: float, average_weights: float,
           teacher: Path | None, distill_weight: float, distill_temperature: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
@@ -139,7 +142,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
         features = _parse_options(feature_config.read_text(), "--feature-config") if feature_config else {}
         values = dict(
             model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-            device=device, seed=seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
+            device=device, seed=seed, split_seed=split_seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
             val=val, test=test_fraction, train_fraction=train_fraction, folds=folds, augment=not no_augment, mixup=mixup, average_weights=average_weights, workers=workers,
             teacher=str(teacher) if teacher else None, distill_weight=distill_weight, distill_temperature=distill_temperature,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,

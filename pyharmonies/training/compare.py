@@ -161,7 +161,7 @@ def _folds_entry(run: Path, metrics: dict[str, Any], level: str, name: str, wher
                            folds=folds, labels=labels, where=where)  # fmt: skip
     entry.test_clips = counts
     entry.test_keys = _fold_keys(run, folds)
-    entry.seed = metrics.get("seed")
+    entry.seed = metrics.get("split_seed", metrics.get("seed"))  # the seed that drew the folds
     entry.group_by = metrics.get("group_by")
     if "baseline" in metrics:
         base = _get(metrics, ["baseline"], where, dict)

@@ -37,6 +37,7 @@ class TrainConfig:
     device: str = "auto"  # auto: CUDA when available, else CPU
     amp: bool = True  # mixed precision (bfloat16 autocast) on CUDA; ignored on CPU
     seed: int = 0  # splits, initialisation, shuffling and augmentation
+    split_seed: int | None = None  # the splits' and folds' own seed; None: seed (another seed on the same folds: run-to-run noise)
     window: float = 3.0  # seconds of audio per classified window
     window_hop: float | None = None  # seconds between training windows; None: window / 2
     balance: str = "sampler"  # class imbalance: class-balanced sampler | loss weights | none (docs/EXPERIMENTS.md)
@@ -86,6 +87,8 @@ class TrainConfig:
             raise ParameterError(f"val and test fractions must be in [0, 1) and sum below 1, got {self.val}, {self.test}")
         if not 0 < self.train_fraction <= 1:
             raise ParameterError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        if self.split_seed is not None and (isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int)):
+            raise ParameterError(f"split_seed must be an integer or null, got {self.split_seed!r}")
         if self.folds == 1 or self.folds < 0:
             raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
         if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):
@@ -104,6 +107,11 @@ class TrainConfig:
             raise ParameterError("backbone must be 'shipped', 'none' or a path")
         if self.model == "probe" and self.backbone == "none":
             raise ParameterError("the probe is a linear head on a pretrained backbone: backbone must be 'shipped' or a path")
+
+    @property
+    def splits_seed(self) -> int:
+        """The seed that draws the train/val/test split or the folds: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     @property
     def hop_seconds(self) -> float:

@@ -89,7 +89,7 @@ def check_teacher_splits(teacher_run: Path, splits: dict[str, Sequence[int]], cl
     if set(theirs.get("train", ())) & (ours.get("val", set()) | ours.get("test", set())) or \
             set(theirs.get("val", ())) & ours.get("test", set()):  # fmt: skip
         raise ParameterError(f"--teacher {teacher_run}: it trained on (or chose its epoch by) clips this run validates or "
-                             "tests on; distil from a run on the same splits (same data, --seed and --folds)")  # fmt: skip
+                             "tests on; distil from a run on the same splits (same data, --split-seed or --seed, and --folds)")  # fmt: skip
 
 
 def soften(probs: np.ndarray, temperature: float) -> np.ndarray:

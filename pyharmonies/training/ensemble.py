@@ -4,9 +4,8 @@ The members must be interchangeable on the device: the same labels,
 features, window and input normalisation, and, so that the ensemble's test
 figures mean what a single run's mean, the same splits (every fold of a
 cross-validation included). Runs of one recipe with other random streams
-(``--seed`` changes the splits, so vary something else, such as
-``--average-weights`` or ``--mixup``, or train them on the same ``--folds``
-with another option) qualify; anything else is refused with the reason.
+(another ``--seed`` with the same ``--split-seed``, or another option on
+the same ``--folds``) qualify; anything else is refused with the reason.
 """
 
 from __future__ import annotations
@@ -64,7 +63,7 @@ def check_members(runs: Sequence[Path]) -> list[dict[str, Any]]:
     for run, meta in zip(runs[1:], metas[1:]):
         if _splits(run) != first_splits:
             raise ParameterError(f"{run}: its train/val/test splits differ from {runs[0]}'s; average runs trained on the "
-                                 "same splits (same data, --seed and --folds), or the test figures would hear training tracks")  # fmt: skip
+                                 "same splits (same data, --split-seed or --seed, and --folds), or the test figures would hear training tracks")  # fmt: skip
         for key in SHARED_META:
             if meta[key] != first[key]:
                 raise ParameterError(f"{run}: its {key} differs from {runs[0]}'s; the members of an ensemble must share it")

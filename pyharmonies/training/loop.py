@@ -623,7 +623,7 @@ def train_run(
         if split_keys is None and resume and split_path.exists():
             prep.splits = load_splits(split_path, prep.clips)  # as the run was started (a train_fraction already cut)
         else:
-            prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test,
+            prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.splits_seed, val=cfg.val, test=cfg.test,
                                      train_fraction=cfg.train_fraction, keys=split_keys)  # fmt: skip
         trainer = _Trainer(cfg, run_dir, prep, dist, progress)
         if last is not None:
@@ -633,7 +633,7 @@ def train_run(
             if not (resume and config_path.exists()):
                 cfg.save(config_path)
             if not (resume and split_path.exists()):
-                save_splits(split_path, prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.seed)
+                save_splits(split_path, prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.splits_seed)
         results = trainer.fit()
         if dist.is_main:
             from pyharmonies.models.complexity import count_macs, count_parameters
@@ -702,7 +702,7 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
     if warn is not None:
         for line in index.warnings:
             warn(line)
-    folds = group_kfold(index.clips, cfg.folds, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val)
+    folds = group_kfold(index.clips, cfg.folds, group_by=cfg.group_by, seed=cfg.splits_seed, val=cfg.val)
     out = Path(cfg.out)
     if resume:
         check_resumable(cfg, out)
@@ -734,7 +734,7 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
     summary = summarize_folds(fold_runs)
     summary["model"] = cfg.model
     summary["group_by"] = cfg.group_by
-    summary["seed"] = cfg.seed
+    summary["seed"], summary["split_seed"] = cfg.seed, cfg.splits_seed
     write_atomic(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
     report.write_folds_report(out, cfg, summary)
     return out

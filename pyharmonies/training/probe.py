@@ -168,7 +168,7 @@ def train_probe_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str
 
     run_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare_data(cfg.data, fcfg, "log_mel", cfg.cache, progress=progress, warn=warn)
-    prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test,
+    prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.splits_seed, val=cfg.val, test=cfg.test,
                              train_fraction=cfg.train_fraction, keys=split_keys)  # fmt: skip
 
     net = bb.model(len(prep.labels)).to(resolve_device(cfg.device))
@@ -220,7 +220,7 @@ def train_probe_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str
     meta["probe"] = {"C": probe.C, "fit_on": FIT_ON[fit_on],
                      "validation_macro_f1": {k: v[1] for k, v in fitted.items()} if select is not None else None}
     cfg.save(run_dir / "config.json")
-    save_splits(run_dir / "splits.json", prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.seed)
+    save_splits(run_dir / "splits.json", prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.splits_seed)
     probe.save(run_dir / PROBE_ARRAYS)
     checkpoint.save_atomic({"model": net.state_dict(), "meta": meta, "epoch": 0}, run_dir / checkpoint.BEST)
 

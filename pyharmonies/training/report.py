@@ -183,7 +183,7 @@ def write_folds_report(out: Path, cfg: TrainConfig, summary: dict[str, Any], *, 
     lines = [
         f"# {k}-fold cross-validation: {name} on `{cfg.data}`",
         "",
-        f"Grouped by `{cfg.group_by}` (seed {cfg.seed}): each group's clips are in one fold, and each fold's test "
+        f"Grouped by `{cfg.group_by}` (seed {cfg.splits_seed}): each group's clips are in one fold, and each fold's test "
         "tracks are never heard in its training. Figures are mean ± standard deviation over the folds, with a 95% "
         f"confidence interval for the mean (Student's t, {k - 1} degrees of freedom). The headline is clip accuracy "
         "(a clip's windows vote by their mean probability).",

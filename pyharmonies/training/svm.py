@@ -286,14 +286,14 @@ def train_svm_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str]]
         raise ParameterError(f"{run_dir} already holds a neural run ({BEST}, {LAST}); choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare_data(cfg.data, FeatureConfig(**cfg.features), "frame_vector", cfg.cache, progress=progress, warn=warn)
-    prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.seed, val=cfg.val, test=cfg.test,
+    prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.splits_seed, val=cfg.val, test=cfg.test,
                              train_fraction=cfg.train_fraction, keys=split_keys)  # fmt: skip
     try:
         model, c, results = fit_on_splits(prep, cfg.seed)
     except ParameterError as err:
         raise ParameterError(f"{cfg.data}: {err}") from None
     cfg.save(run_dir / "config.json")
-    save_splits(run_dir / "splits.json", prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.seed)
+    save_splits(run_dir / "splits.json", prep.splits, prep.clips, group_by=cfg.group_by, seed=cfg.splits_seed)
     (run_dir / LEGACY_PICKLE).unlink(missing_ok=True)  # an older run's pickle must not sit beside the new model
     model.save(run_dir, labels=prep.labels, feature_config=prep.feature_config.to_dict())
     metrics = {

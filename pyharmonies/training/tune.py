@@ -388,7 +388,7 @@ def _fold_keys(base: TrainConfig, folds: int) -> list[dict[str, set[str]]]:
     from pyharmonies.data.splits import group_kfold
 
     index = open_dataset(base.data)
-    made = group_kfold(index.clips, folds, group_by=base.group_by, seed=base.seed, val=base.val)
+    made = group_kfold(index.clips, folds, group_by=base.group_by, seed=base.splits_seed, val=base.val)
     return [{split: {index.clips[i].key for i in members} for split, members in fold.items()} for fold in made]
 
 
