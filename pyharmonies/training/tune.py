@@ -117,6 +117,10 @@ SEARCH_SPACES: dict[str, tuple[Param, ...]] = {
         Param("augment_options.p_eq", "uniform", (0.0, 1.0)),  # a random smooth equaliser
         Param("augment_options.eq_db", "uniform", (3.0, 12.0)),  # its strongest peak, dB
         Param("augment_options.p_bandlimit", "uniform", (0.0, 1.0)),  # a random low-pass
+        Param("augment_options.p_pitch", "uniform", (0.0, 1.0)),  # played higher or lower
+        Param("augment_options.pitch_semitones", "uniform", (1.0, 4.0)),
+        Param("augment_options.p_stretch", "uniform", (0.0, 1.0)),  # played faster or slower
+        Param("augment_options.stretch", "uniform", (0.05, 0.3)),
     ) + _CHOICES,
     "lstm": _OPTIMISER + (
         Param("model_options.hidden", "int", (32, 128, 16)),
