@@ -403,3 +403,10 @@ def test_stretched_training_windows_read_the_clip_at_a_new_speed_each_epoch():
             assert 1 / 1.25 - 1e-4 <= steps[0] <= 1.25 + 1e-4
             slopes.add(round(float(steps[0]), 3))
     assert len(slopes) > 20
+
+
+def test_pretraining_refuses_a_stretch_it_would_not_apply():
+    from pyharmonies.training.pretrain import PretrainConfig
+
+    with pytest.raises(ParameterError, match="does not time-stretch"):
+        PretrainConfig(audio=["a"], augment_options={"p_stretch": 0.5})

@@ -36,7 +36,7 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True, help="Peak AdamW learning rate (warm-up, then cosine decay).")
 @click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation score (--select-by).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto: CUDA when available (with bfloat16 mixed precision), else CPU.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the split, initialisation, shuffling and augmentation.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds the initialisation, shuffling, augmentation and (without --split-seed) the split.")
 @click.option("--split-seed", type=int, default=None,
               help="Seeds the split or folds alone (default: --seed). `--seed 1 --split-seed 0` trains the same recipe again "
                    "with another random draw on the same tracks: how far a result moves by chance.")

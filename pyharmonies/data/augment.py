@@ -413,10 +413,7 @@ def pitch_shift(x: np.ndarray, kind: str, semitones: float, config: FeatureConfi
         return out
     centres = mel_band_centres(config)
     source = np.interp(centres / 2.0 ** (semitones / 12.0), centres, np.arange(len(centres), dtype=np.float64))
-    low = np.floor(source).astype(np.int64)
-    high = np.minimum(low + 1, len(centres) - 1)
-    frac = (source - low).astype(np.float32)[:, None]
-    return (out[low] * (1 - frac) + out[high] * frac).astype(np.float32)
+    return _read_between(out, source, axis=0)
 
 
 def time_stretch(x: np.ndarray, rate: float, frames: int) -> np.ndarray:
@@ -449,11 +446,16 @@ def time_stretch(x: np.ndarray, rate: float, frames: int) -> np.ndarray:
     need = stretch_source_frames(rate, frames)
     if x.ndim != 2 or x.shape[1] < need:
         raise ParameterError(f"time_stretch needs (n, >= {need}) frames for rate {rate:g}, got shape {x.shape}")
-    position = np.arange(frames, dtype=np.float64) * rate
-    low = np.floor(position).astype(np.int64)
-    high = np.minimum(low + 1, x.shape[1] - 1)
-    frac = (position - low).astype(np.float32)[None, :]
-    return (x[:, low] * (1 - frac) + x[:, high] * frac).astype(np.float32)
+    return _read_between(x, np.arange(frames, dtype=np.float64) * rate, axis=1)
+
+
+def _read_between(x: np.ndarray, positions: np.ndarray, axis: int) -> np.ndarray:
+    """``x`` (n, frames) read along ``axis`` at fractional ``positions`` (>= 0), linear between neighbours, float32."""
+    low = np.floor(positions).astype(np.int64)
+    high = np.minimum(low + 1, x.shape[axis] - 1)
+    frac = (positions - low).astype(np.float32)
+    frac = frac[:, None] if axis == 0 else frac[None, :]
+    return (np.take(x, low, axis=axis) * (1 - frac) + np.take(x, high, axis=axis) * frac).astype(np.float32)
 
 
 def stretch_source_frames(rate: float, frames: int) -> int:
