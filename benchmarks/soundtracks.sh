@@ -96,3 +96,25 @@ run pool-time "${E10[@]}" --model-options '{"pool": "time"}'
 T(data='$DATA/manifest.csv', model='lstm', balance='weights', select_by='window_macro_f1').save(Path('$RUNS/lstm-base.json'))"
 "${H[@]}" tune "$DATA/manifest.csv" --model lstm --trials 5 --folds 5 --epochs 15 --out "$RUNS/tune-lstm" --quiet \
   --base-config "$RUNS/lstm-base.json"
+
+# Pitch shift and time stretch: two settings, fixed before either ran.
+run pitch-tempo "${E10[@]}" --augment-options '{"p_pitch": 0.5, "pitch_semitones": 2, "p_stretch": 0.5, "stretch": 0.15}'
+run pitch-tempo-strong "${E10[@]}" --augment-options '{"p_pitch": 0.8, "pitch_semitones": 3, "p_stretch": 0.8, "stretch": 0.25}'
+# Every full-width run of the family on these folds averaged (the distilled ones learnt from five of them: left out).
+.venv/bin/python benchmarks/ensemble_folds.py "${FAMILY[@]}" "$RUNS"/specaug-strong "$RUNS"/pool-time \
+  "$RUNS"/pitch-tempo "$RUNS"/pitch-tempo-strong --out "$RUNS/ensemble9.json"
+
+# Half-width CNNs: nine random draws of today's defaults on the same folds (--split-seed 0); three of
+# them averaged are what `train --members 3 --model-options '{"width": 0.5}'` trains (member i: seed + i).
+NARROW=()
+for s in 0 1 2 3 4 5 6 7 8; do
+  run narrow-w05-s$s "${E10[@]}" --seed $s --split-seed 0 --model-options '{"width": 0.5}'
+  NARROW+=("$RUNS"/narrow-w05-s$s)
+done
+.venv/bin/python benchmarks/ensemble_folds.py "${NARROW[@]}" --out "$RUNS/narrow-ensembles.json"
+for first in 0 3 6; do
+  name=narrow3-s$first
+  [[ -f "$RUNS/$name/metrics.json" ]] || { rm -rf "${RUNS:?}/$name"
+    "${H[@]}" ensemble "$RUNS"/narrow-w05-s{$first,$((first + 1)),$((first + 2))} --out "$RUNS/$name" -q; }
+done
+.venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/narrow3-s3" --format tflite

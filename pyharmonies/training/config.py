@@ -46,6 +46,7 @@ class TrainConfig:
     test: float = 0.15  # fraction of groups for test
     train_fraction: float = 1.0  # keep this fraction of each label's training groups (the small-data curve)
     folds: int = 0  # > 1: grouped k-fold cross-validation, one model per fold
+    members: int = 1  # cnn, > 1: this many networks (seed, seed + 1, ...) on one split, averaged into one model
     augment: bool = True  # gain, noise, time shift, SpecAugment (feature domain)
     mixup: float = 0.2  # mixup alpha; 0 disables
     average_weights: float = 0.0  # decay per step of the weights' moving average that is validated and kept; 0: the raw weights
@@ -91,6 +92,10 @@ class TrainConfig:
             raise ParameterError(f"split_seed must be an integer or null, got {self.split_seed!r}")
         if self.folds == 1 or self.folds < 0:
             raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
+        if isinstance(self.members, bool) or not isinstance(self.members, int) or self.members < 1:
+            raise ParameterError(f"members must be an integer of at least 1, got {self.members!r}")
+        if self.members > 1 and self.model != "cnn":
+            raise ParameterError(f"members: only cnn networks are averaged into one model, not the {self.model}")
         if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
         if not 0 <= self.average_weights < 1:

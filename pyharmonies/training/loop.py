@@ -577,6 +577,9 @@ def train_run(
 ) -> Path:
     """Train one model into ``cfg.out``: config, splits, checkpoints, metrics, report.
 
+    With ``cfg.members`` > 1, that many CNNs averaged into one model
+    (:func:`pyharmonies.training.members.train_members`).
+
     Parameters
     ----------
     cfg : TrainConfig
@@ -601,6 +604,10 @@ def train_run(
     """
     from pyharmonies.training import report
 
+    if cfg.members > 1:
+        from pyharmonies.training.members import train_members
+
+        return train_members(cfg, progress=progress, split_keys=split_keys, resume=resume, warn=warn)
     dist = Distributed.from_env(cfg.device)
     try:
         run_dir = Path(cfg.out)
@@ -729,7 +736,8 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
 
             train_probe_run(sub, progress=progress, split_keys=keys)
         else:
-            train_run(sub, progress=progress, split_keys=keys, resume=resume and (run / checkpoint.LAST).exists())
+            started = (run / checkpoint.LAST).exists() or (run / "member-0").exists()
+            train_run(sub, progress=progress, split_keys=keys, resume=resume and started)
         fold_runs.append(json.loads((run / "metrics.json").read_text()))
     summary = summarize_folds(fold_runs)
     summary["model"] = cfg.model
