@@ -56,8 +56,8 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
               help="cnn: train N networks on the same split (seeds --seed, --seed + 1, ...; each in OUT/member-i) and "
                    "average their logits into one model, exported as one file at N times one network's cost. On real "
-                   "music this gained about 3 points over its members; three half-width members "
-                   "(--model-options '{\"width\": 0.5}') are one default CNN's size (docs/EXPERIMENTS.md).")
+                   "music three half-width members (--model-options '{\"width\": 0.5}'), one default CNN's size, "
+                   "gained about 4 points over their members (docs/EXPERIMENTS.md).")
 @click.option("--no-augment", is_flag=True, help="Disable gain/noise/shift/SpecAugment augmentation.")
 @click.option("--mixup", type=click.FloatRange(min=0), default=0.2, show_default=True, help="Mixup alpha; 0 disables.")
 @click.option("--average-weights", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, metavar="DECAY",
