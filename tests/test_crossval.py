@@ -221,3 +221,52 @@ def test_split_seed_keeps_the_folds_while_seed_changes(svm_folds, tmp_path):
     assert TrainConfig(data="d", seed=5).splits_seed == 5 and TrainConfig(data="d", seed=5, split_seed=2).splits_seed == 2
     with pytest.raises(Exception, match="split_seed"):
         TrainConfig(data="d", split_seed="0")
+
+
+def test_folds_trained_by_separate_processes_give_the_same_summary(svm_folds, tmp_path):
+    """`--fold K` trains one fold into a shared --out; the last one writes the summary of the whole."""
+    from click.testing import CliRunner
+
+    from pyharmonies.cli import cli
+
+    run = tmp_path / "parts"
+
+    def train(*options):
+        return CliRunner().invoke(cli, ["train", str(svm_folds.data), "--model", "svm", "--folds", "2", "--out", str(run),
+                                        "--cache", str(tmp_path / "cache"), "--quiet", *options])  # fmt: skip
+
+    first = train("--fold", "1")
+    assert first.exit_code == 0, first.output
+    assert "still to train: 0" in first.output
+    assert (run / "fold-1" / "metrics.json").is_file() and not (run / "fold-0").exists()
+    assert not (run / "metrics.json").exists()  # no summary of half the folds
+
+    other_options = train("--fold", "0", "--seed", "4")
+    assert other_options.exit_code != 0 and "other options" in other_options.output
+    out_of_range = train("--fold", "2")
+    assert out_of_range.exit_code != 0 and "numbered 0 to 1" in out_of_range.output
+
+    last = train("--fold", "0")
+    assert last.exit_code == 0, last.output
+    assert "2 folds: test clip accuracy" in last.output
+    whole, parts = (json.loads((r / "metrics.json").read_text()) for r in (svm_folds.run, run))
+    assert parts["test"] == whole["test"]  # the same folds, models and pooled figures as one process's run
+
+    again = train("--fold", "0")  # a finished fold is kept, not retrained
+    assert again.exit_code == 0, again.output
+    assert json.loads((run / "metrics.json").read_text())["test"] == whole["test"]
+
+
+def test_a_fold_started_elsewhere_is_refused_without_resume(svm_folds, tmp_path):
+    from click.testing import CliRunner
+
+    from pyharmonies.cli import cli
+
+    run = tmp_path / "parts"
+    (run / "fold-0").mkdir(parents=True)
+    (run / "fold-0" / "last.pt").write_bytes(b"")  # another process's checkpoint: never read here
+    args = ["train", str(svm_folds.data), "--folds", "2", "--out", str(run), "--quiet", "--fold", "0"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and "started already" in result.output and "--resume" in result.output
+    no_folds = CliRunner().invoke(cli, ["train", str(svm_folds.data), "--out", str(tmp_path / "x"), "--fold", "0"])
+    assert no_folds.exit_code != 0 and "give --folds" in no_folds.output

@@ -53,6 +53,9 @@ def _parse_options(text: str | None, what: str) -> dict:
               help="Train on this fraction of each class's training tracks (seeded; validation and test unchanged): "
                    "the small-data curve, e.g. 0.1, 0.25, 0.5 with --folds.")
 @click.option("--folds", type=click.IntRange(min=0), default=0, show_default=True, help="K > 1: grouped K-fold cross-validation, one model per fold in OUT/fold-K.")
+@click.option("--fold", "only_folds", type=click.IntRange(min=0), multiple=True,
+              help="With --folds: train only fold K (repeat for several), so that processes on several GPUs or machines "
+                   "sharing --out each take some folds; the summary is written by the one that finds every fold done.")
 @click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
               help="cnn: train N networks on the same split (seeds --seed, --seed + 1, ...; each in OUT/member-i) and "
                    "average their logits into one model, exported as one file at N times one network's cost. On real "
@@ -108,7 +111,7 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
           seed: int, split_seed: int | None, members: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float, train_fraction: float,
-          test_fraction: float, folds: int, no_augment: bool, mixup: float, average_weights: float,
+          test_fraction: float, folds: int, only_folds: tuple[int, ...], no_augment: bool, mixup: float, average_weights: float,
           teacher: Path | None, distill_weight: float, distill_temperature: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
           weight_decay: float, label_smoothing: float, select_by: str, augment_options: str | None,
@@ -135,6 +138,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
       harmonies train data/soundtracks --config runs/tune-cnn/best.json --folds 5
       harmonies train data/soundtracks --folds 5 --teacher runs/ensemble5 --out runs/student
       harmonies train data/soundtracks --members 3 --model-options '{"width": 0.5}'
+      harmonies train data/soundtracks --folds 5 --fold 0 --fold 1 --out runs/cv   # and --fold 2.. elsewhere
     """
     ctx = click.get_current_context()
     _refuse_ignored_options(ctx, model, folds)
@@ -164,10 +168,17 @@ def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int
         out = out or Path("runs") / f"{values['model']}-{name}"
         cfg = TrainConfig.from_dict({**values, "data": str(data), "out": str(out)})
         model, folds = cfg.model, cfg.folds
+        if only_folds and folds < 2:
+            raise click.UsageError("--fold picks folds of a cross-validation: give --folds K (K > 1) as well")
         if folds > 1:  # every model, the SVM included
             from pyharmonies.training.loop import train_folds
 
-            run = train_folds(cfg, progress=not quiet, resume=resume, warn=warn)
+            run = train_folds(cfg, progress=not quiet, resume=resume, warn=warn, only=only_folds or None)
+            if not (run / "metrics.json").exists():
+                left = [k for k in range(folds) if not (run / f"fold-{k}" / "metrics.json").exists()]
+                click.echo(f"folds done here: {', '.join(map(str, sorted(set(only_folds))))} (in {run}); still to train: "
+                           f"{', '.join(map(str, left))} (--fold, or --resume); the summary comes with the last")  # fmt: skip
+                return
         elif model == "svm":
             from pyharmonies.training.svm import train_svm_run
 

@@ -688,13 +688,20 @@ def fold_teacher(teacher: str | None, k: int) -> str | None:
 
 
 def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False,
-                warn: Callable[[str], None] | None = None) -> Path:  # fmt: skip
+                warn: Callable[[str], None] | None = None, only: Sequence[int] | None = None) -> Path:  # fmt: skip
     """Grouped k-fold cross-validation: one run per fold under ``cfg.out/fold-K``, and a summary.
 
     ``resume`` continues a cross-validation that was killed: a fold with
     its ``metrics.json`` is kept as it is, a fold with a ``last.pt`` is
     resumed from it (:func:`train_run`), the others are trained; the options
     must be those in ``cfg.out/config.json``.
+
+    ``only`` trains just those folds, so that several processes (GPUs,
+    machines sharing ``cfg.out``) can each take some: ``cfg.out`` may then
+    hold the others' folds already (same options required), a finished fold
+    is skipped, and a fold another process started is refused unless
+    ``resume``. The summary is written by whichever process finds every fold
+    finished; until then ``cfg.out/metrics.json`` does not exist.
 
     Works for every model (the SVM included): the folds depend only on the
     clips, ``group_by`` and ``seed``, so runs of different models with the
@@ -711,22 +718,29 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
             warn(line)
     folds = group_kfold(index.clips, cfg.folds, group_by=cfg.group_by, seed=cfg.splits_seed, val=cfg.val)
     out = Path(cfg.out)
-    if resume:
+    chosen = range(len(folds)) if only is None else sorted(set(only))
+    if any(not 0 <= k < len(folds) for k in chosen):
+        raise ParameterError(f"--fold: {cfg.folds} folds are numbered 0 to {cfg.folds - 1}, got {list(chosen)}")
+    if resume or only is not None:
         check_resumable(cfg, out)
     elif (out / "fold-0").exists():
         raise ParameterError(f"{out} already holds a cross-validation; pass --resume to continue it or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.json")  # first, so that --resume can check its options
-    fold_runs = []
-    for k, fold in enumerate(folds):
+    for k in chosen:
+        fold = folds[k]
         sub = TrainConfig.from_dict({**cfg.to_dict(), "out": str(out / f"fold-{k}"), "folds": 0,
                                      "backbone": cfg.backbone.replace("{fold}", str(k)),  # one backbone per fold
                                      "teacher": fold_teacher(cfg.teacher, k)})
         run = Path(sub.out)
         # Folds are computed on the full index; each run keeps the readable clips of its fold.
         keys = {split: {index.clips[i].key for i in members} for split, members in fold.items()}
-        if resume and (run / "metrics.json").exists():
-            pass  # finished before the kill
+        started = (run / checkpoint.LAST).exists() or (run / "member-0").exists()
+        if (resume or only is not None) and (run / "metrics.json").exists():
+            pass  # finished before the kill, or by another process
+        elif only is not None and started and not resume:
+            raise ParameterError(f"{run} was started already (by another process, or one that was killed); "
+                                 "pass --resume to continue it")  # fmt: skip
         elif cfg.model == "svm":
             from pyharmonies.training.svm import train_svm_run
 
@@ -736,10 +750,11 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
 
             train_probe_run(sub, progress=progress, split_keys=keys)
         else:
-            started = (run / checkpoint.LAST).exists() or (run / "member-0").exists()
             train_run(sub, progress=progress, split_keys=keys, resume=resume and started)
-        fold_runs.append(json.loads((run / "metrics.json").read_text()))
-    summary = summarize_folds(fold_runs)
+    finished = [out / f"fold-{k}" / "metrics.json" for k in range(len(folds))]
+    if not all(path.exists() for path in finished):
+        return out  # the other folds are another process's (only)
+    summary = summarize_folds([json.loads(path.read_text()) for path in finished])
     summary["model"] = cfg.model
     summary["group_by"] = cfg.group_by
     summary["seed"], summary["split_seed"] = cfg.seed, cfg.splits_seed
