@@ -330,6 +330,21 @@ def test_train_config_file_is_the_base_and_the_command_line_overrides_it(corpus,
     assert "SVM baseline, same split" in result.output
 
 
+def test_the_epoch_budget_defaults_to_the_one_measured_for_each_model(tmp_path):
+    """The CNN's default budget is the 10 epochs (patience 4) measured on real music; the sequence
+    models keep 30 (patience 8); what is given, on the command line or in a file, is kept."""
+    assert (TrainConfig(data="d").epochs, TrainConfig(data="d").patience) == (10, 4)
+    for model in ("lstm", "transformer"):
+        assert (TrainConfig(data="d", model=model).epochs, TrainConfig(data="d", model=model).patience) == (30, 8)
+    given = TrainConfig(data="d", epochs=25, patience=3)
+    assert (given.epochs, given.patience) == (25, 3)
+    given.save(tmp_path / "config.json")
+    assert TrainConfig.load(tmp_path / "config.json").to_dict() == given.to_dict()
+    TrainConfig(data="d").save(tmp_path / "default.json")  # a run records the numbers, not "the default"
+    saved = json.loads((tmp_path / "default.json").read_text())
+    assert (saved["epochs"], saved["patience"]) == (10, 4)
+
+
 def test_bad_training_options_are_refused_before_anything_runs(corpus, tmp_path):
     from pyharmonies.errors import ParameterError
 

@@ -31,10 +31,14 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Run directory (config.json, splits.json, checkpoints, metrics.json, report.md, "
                    "confusion.png, curves.png). Default: runs/<model>-<dataset name>.")
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True, help="Epoch budget; early stopping may end sooner.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Epoch budget (the cosine schedule's length); early stopping may end sooner. "
+                   "Default: 10 for the cnn, 30 for the lstm and transformer.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Windows per batch (per process under torchrun).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True, help="Peak AdamW learning rate (warm-up, then cosine decay).")
-@click.option("--patience", type=click.IntRange(min=1), default=8, show_default=True, help="Stop after this many epochs without a better validation score (--select-by).")
+@click.option("--patience", type=click.IntRange(min=1), default=None,
+              help="Stop after this many epochs without a better validation score (--select-by). "
+                   "Default: 4 for the cnn, 8 for the lstm and transformer.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto: CUDA when available (with bfloat16 mixed precision), else CPU.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the initialisation, shuffling, augmentation and (without --split-seed) the split.")
 @click.option("--split-seed", type=int, default=None,
@@ -109,7 +113,7 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint (after a kill); with --folds, "
               "finished folds are kept and the fold that was running continues.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
-def train(data: Path, model: str, out: Path | None, epochs: int, batch_size: int, lr: float, patience: int, device: str,
+def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_size: int, lr: float, patience: int | None, device: str,
           seed: int, split_seed: int | None, members: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float, train_fraction: float,
           test_fraction: float, folds: int, only_folds: tuple[int, ...], no_augment: bool, mixup: float, average_weights: float,
           teacher: Path | None, distill_weight: float, distill_temperature: float, workers: int, cache: Path, no_cache: bool,

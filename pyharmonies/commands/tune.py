@@ -19,7 +19,7 @@ import click
               help="Study folder (study.db, trials/, best.json, report.md, trials.csv, importance.png). "
                    "Default: runs/tune-<model>-<dataset name>.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Epoch budget of each fold's run (early stopping may end sooner). Default: the base config's (30).")
+              help="Epoch budget of each fold's run (early stopping may end sooner). Default: the base config's (without one: 10 for the cnn, 30 for the lstm and transformer).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Start no new trial after this many seconds (the running one finishes).")
 @click.option("--seed", type=click.IntRange(min=0), default=None,
