@@ -122,3 +122,4 @@ done
 # The epoch budget: the 30 epochs and patience 8 that were the CNN's default, measured at last
 # (worse than 10 epochs and patience 4, which became the default).
 run cnn-e30 --model cnn --epochs 30 --patience 8
+run window6 "${E10[@]}" --window 6   # 6 s windows alone (every 3 s: half the windows, half the steps)
