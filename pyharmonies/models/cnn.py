@@ -5,7 +5,7 @@ Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks"
 ``1 x 64 x 129``: 3 s at 22050 Hz, hop 512). Every op is one that converts to
 int8 TFLite (litert-torch PT2E) and to int8 ONNX (onnxruntime QDQ): Conv2d,
 BatchNorm2d (folded into the convolution at export), ReLU6 (``hardtanh``),
-add, adaptive average pooling, Linear.
+add, adaptive average (and max) pooling, concatenation, Linear.
 
 Shapes in the comments use ``B`` for the batch, ``M`` for mel bands, ``T`` for
 frames and ``C`` for channels.
@@ -20,10 +20,10 @@ from torch import nn
 
 from pyharmonies.errors import ParameterError
 
-__all__ = ["CNNConfig", "InvertedResidual", "MobileNetV2", "make_divisible"]
+__all__ = ["CNNConfig", "InvertedResidual", "MeanMaxPool", "MobileNetV2", "make_divisible"]
 
 #: CNNConfig.pool's choices.
-POOLS = ("global", "time")
+POOLS = ("global", "time", "meanmax")
 
 #: One stage of the network: (expansion t, output channels c, repeats n, stride s),
 #: MobileNetV2's notation (Table 2 of the paper).
@@ -60,7 +60,9 @@ class CNNConfig:
     dropout: float = 0.2  # dropout on the pooled features, before the classifier
     # How the last feature map becomes one vector: "global" averages over frequency and time
     # (MobileNetV2's); "time" averages over time only and keeps each of the M/16 frequency rows,
-    # so the classifier knows in which band a pattern sits (docs/EXPERIMENTS.md).
+    # so the classifier knows in which band a pattern sits; "meanmax" concatenates the global mean
+    # and the global maximum of each channel, as music taggers do (how much of a window holds a
+    # pattern, and how strongly it appears at its peak; docs/EXPERIMENTS.md).
     pool: str = "global"
     round_to: int = 8  # channel counts after `width` are rounded to multiples of this (SIMD-friendly)
 
@@ -132,6 +134,18 @@ class InvertedResidual(nn.Module):
         return self.conv(x)
 
 
+class MeanMaxPool(nn.Module):
+    """Each channel's mean and maximum over the whole map: (B, C, H, W) -> (B, 2C, 1, 1), means first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mean = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # amax, not AdaptiveMaxPool2d: litert-torch has no lowering for adaptive max pooling.
+        return torch.cat([self.mean(x), x.amax(dim=(2, 3), keepdim=True)], dim=1)
+
+
 class MobileNetV2(nn.Module):
     """MobileNetV2-style classifier of one log-mel window.
 
@@ -177,6 +191,9 @@ class MobileNetV2(nn.Module):
                 rows = (rows + 1) // 2  # a 3x3 stride-2 convolution with padding 1 rounds up
             layers.append(nn.AdaptiveAvgPool2d((rows, 1)))  # -> (B, last, M/16, 1): the mean over time, per band
             self.feature_dim = last * rows
+        elif config.pool == "meanmax":
+            layers.append(MeanMaxPool())  # -> (B, 2 * last, 1, 1)
+            self.feature_dim = 2 * last
         else:
             layers.append(nn.AdaptiveAvgPool2d(1))  # -> (B, last, 1, 1)
             self.feature_dim = last
