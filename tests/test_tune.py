@@ -21,7 +21,7 @@ from pyharmonies.cli import cli
 from pyharmonies.errors import ParameterError
 from pyharmonies.models.registry import model_config
 from pyharmonies.training.config import TrainConfig
-from pyharmonies.training.tune import SEARCH_SPACES, STUDY_NAME, config_with, default_values, search_space, suggest
+from pyharmonies.training.tune import SEARCH_SPACES, STUDY_NAME, Param, config_with, default_values, search_space, suggest
 from pyharmonies.training.tune_report import importances, write_all
 
 #: A tiny MobileNetV2 (as conftest's SMALL_CNN): one trial of 2 folds x 1 epoch takes about a second.
@@ -224,6 +224,19 @@ def test_a_study_of_another_model_dataset_or_setup_is_refused(study, corpus, bas
     assert code == 1 and "is a study of cnn on" in output
     code, output = invoke(*tune_args(corpus, base_json, cache, out, "--folds", 3, "--epochs", 2))
     assert code == 1 and "folds 2 -> 3" in output and "epochs 1 -> 2" in output
+    assert states(out) == ["COMPLETE", "COMPLETE"]  # nothing ran, nothing changed
+
+
+def test_a_study_drawn_from_other_choices_is_refused_before_anything_runs(study, corpus, base_json, cache, tmp_path,
+                                                                         monkeypatch):  # fmt: skip
+    # As if the study had been made by a version of harmonies without one of today's choices.
+    out = tmp_path / "study"
+    shutil.copytree(study[0], out)
+    space = tuple(Param(p.name, p.kind, (*p.domain, "none")) if p.name == "balance" else p for p in SEARCH_SPACES["cnn"])
+    monkeypatch.setitem(SEARCH_SPACES, "cnn", space)
+    code, output = invoke(*tune_args(corpus, base_json, cache, out, "--trials", 3))
+    assert code == 1 and "another search space" in output and "choose another --out" in output
+    assert "balance: the study drew from one of weights, sampler, this version searches one of weights, sampler, none" in output
     assert states(out) == ["COMPLETE", "COMPLETE"]  # nothing ran, nothing changed
 
 

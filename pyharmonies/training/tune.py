@@ -112,7 +112,7 @@ SEARCH_SPACES: dict[str, tuple[Param, ...]] = {
     "cnn": _OPTIMISER + (
         Param("model_options.width", "choice", (0.5, 0.75, 1.0)),
         Param("model_options.dropout", "uniform", (0.0, 0.5)),
-        Param("model_options.pool", "choice", ("global", "time")),  # average the bands together, or keep each
+        Param("model_options.pool", "choice", ("global", "time", "meanmax")),  # the bands averaged, kept apart, or mean and max
         Param("augment_options.p_mask", "uniform", (0.0, 1.0)),  # SpecAugment masks
         Param("augment_options.p_eq", "uniform", (0.0, 1.0)),  # a random smooth equaliser
         Param("augment_options.eq_db", "uniform", (3.0, 12.0)),  # its strongest peak, dB
@@ -296,6 +296,8 @@ def tune(
         if study is not None:  # another model's or dataset's study is the first thing to say
             _check_claim(study, out, setup)
         space = search_space(base, keep)
+        if study is not None:
+            _check_space(study, out, space)
         defaults = default_values(base, space)
         if study is None:  # made only now, so that bad options leave no database behind
             storage = storage or _storage(db)
@@ -446,6 +448,49 @@ def _check_claim(study: Any, out: Path, setup: dict[str, Any]) -> None:
     if diffs:
         raise ParameterError(f"{where} was made with other options ({'; '.join(diffs)}): resume it with its own "
                              f"options, or choose another --out")  # fmt: skip
+
+
+def _check_space(study: Any, out: Path, space: Sequence[Param]) -> None:
+    """Refuse to resume a study whose trials drew a parameter's choices from another list.
+
+    Optuna cannot add or drop a categorical value in a running study (it fails
+    every later trial); a study made by an earlier version of the search
+    space is refused up front instead, naming each such parameter. Changed
+    numeric ranges are allowed, as Optuna allows them.
+    """
+    import optuna
+
+    now = {p.name: p for p in space}
+    changed: dict[str, str] = {}
+    for trial in study.trials:
+        for name, drawn in trial.distributions.items():
+            if name in now and name not in changed:
+                try:
+                    optuna.distributions.check_distribution_compatibility(drawn, _distribution(now[name]))
+                except ValueError:
+                    changed[name] = f"{name}: the study drew from {_describe(drawn)}, this version searches {now[name].describe()}"
+    if changed:
+        raise ParameterError(f"{out / 'study.db'} was made with another search space ({'; '.join(changed.values())}): "
+                             "resume it with the version of harmonies that made it, or choose another --out")  # fmt: skip
+
+
+def _distribution(p: Param) -> Any:
+    """The Optuna distribution :func:`suggest` draws ``p`` from."""
+    import optuna
+
+    if p.kind == "choice":
+        return optuna.distributions.CategoricalDistribution(list(p.domain))
+    if p.kind == "int":
+        return optuna.distributions.IntDistribution(p.domain[0], p.domain[1], step=p.domain[2])
+    return optuna.distributions.FloatDistribution(p.domain[0], p.domain[1], log=p.kind == "log")
+
+
+def _describe(distribution: Any) -> str:
+    """An Optuna distribution in the words of :meth:`Param.describe`."""
+    choices = getattr(distribution, "choices", None)
+    if choices is not None:
+        return "one of " + ", ".join(str(v) for v in choices)
+    return f"[{distribution.low:g}, {distribution.high:g}]"
 
 
 def _fail_interrupted(study: Any, storage: Any) -> list[int]:
