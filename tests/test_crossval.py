@@ -267,6 +267,30 @@ def test_a_fold_started_elsewhere_is_refused_without_resume(svm_folds, tmp_path)
     (run / "fold-0" / "last.pt").write_bytes(b"")  # another process's checkpoint: never read here
     args = ["train", str(svm_folds.data), "--folds", "2", "--out", str(run), "--quiet", "--fold", "0"]
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code != 0 and "started already" in result.output and "--resume" in result.output
+    assert result.exit_code != 0 and "no longer training it" in result.output and "--resume" in result.output
     no_folds = CliRunner().invoke(cli, ["train", str(svm_folds.data), "--out", str(tmp_path / "x"), "--fold", "0"])
     assert no_folds.exit_code != 0 and "give --folds" in no_folds.output
+
+
+def test_a_fold_another_process_is_training_is_refused_even_with_resume(svm_folds, tmp_path):
+    import fcntl
+
+    from click.testing import CliRunner
+
+    from pyharmonies.cli import cli
+
+    run = tmp_path / "parts"
+    (run / "fold-0").mkdir(parents=True)
+    (run / "fold-0" / "last.pt").write_bytes(b"")  # its checkpoint: never read here
+    base = ["train", str(svm_folds.data), "--model", "cnn", "--folds", "2", "--out", str(run), "--quiet",
+            "--cache", str(tmp_path / "cache")]  # fmt: skip
+    with open(run / "fold-0" / ".train.lock", "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a live `train --fold 0` holds it
+        for extra in (["--fold", "0"], ["--fold", "0", "--resume"], ["--resume"]):
+            result = CliRunner().invoke(cli, base + extra)
+            assert result.exit_code != 0, extra
+            assert "being trained by another process now" in result.output and ".train.lock" in result.output, extra
+    # Released (its process ended): the fold is a killed process's, for --resume to continue.
+    result = CliRunner().invoke(cli, base + ["--fold", "0"])
+    assert result.exit_code != 0 and "no longer training it" in result.output and "--resume" in result.output
+    assert (run / "fold-0" / "last.pt").read_bytes() == b""  # untouched throughout

@@ -60,7 +60,8 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--fold", "only_folds", type=click.IntRange(min=0), multiple=True,
               help="With --folds: train only fold K (repeat for several), so that processes on several GPUs or machines "
                    "sharing --out each take some folds; the summary is written by the one that finds every fold done. "
-                   "With --resume a started fold is continued: give it only for folds whose process was killed.")
+                   "A fold another process is training now is refused (it holds fold-K/.train.lock); "
+                   "--resume continues a fold whose process was killed.")
 @click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
               help="cnn: train N networks on the same split (seeds --seed, --seed + 1, ...; each in OUT/member-i) and "
                    "average their logits into one model, exported as one file at N times one network's cost. On real "

@@ -6,8 +6,10 @@ under torchrun.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from pyharmonies.data.windows import Window, make_windows, window_frames
 from pyharmonies.errors import ParameterError
 from pyharmonies.features import FeatureConfig
 from pyharmonies.models.registry import INPUT_KIND, build_model, config_to_dict, model_config
-from pyharmonies.training import checkpoint
+from pyharmonies.training import checkpoint, locks
 from pyharmonies.training.averaging import WeightAverage
 from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
@@ -687,6 +689,16 @@ def fold_teacher(teacher: str | None, k: int) -> str | None:
     return str(Path(teacher) / f"fold-{k}") if is_folds_run(teacher) else teacher
 
 
+def _fold_lock(run: Path) -> contextlib.AbstractContextManager[None]:
+    """Hold ``run/.train.lock`` while this process trains the fold (torchrun: rank 0 holds it for all ranks)."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext()
+    run.mkdir(parents=True, exist_ok=True)
+    path = run / ".train.lock"
+    return locks.hold(path, f"{run} is being trained by another process now (it holds {path}); "
+                            "leave that fold to it, or wait until it ends")  # fmt: skip
+
+
 def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False,
                 warn: Callable[[str], None] | None = None, only: Sequence[int] | None = None) -> Path:  # fmt: skip
     """Grouped k-fold cross-validation: one run per fold under ``cfg.out/fold-K``, and a summary.
@@ -699,8 +711,9 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
     ``only`` trains just those folds, so that several processes (GPUs,
     machines sharing ``cfg.out``) can each take some: ``cfg.out`` may then
     hold the others' folds already (same options required), a finished fold
-    is skipped, and a fold another process started is refused unless
-    ``resume``. The summary is written by whichever process finds every fold
+    is skipped, a fold another process is training now is refused (it
+    holds the fold's lock file), and a fold a killed process started is
+    refused unless ``resume``. The summary is written by whichever process finds every fold
     finished; until then ``cfg.out/metrics.json`` does not exist.
 
     Works for every model (the SVM included): the folds depend only on the
@@ -735,22 +748,23 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
         run = Path(sub.out)
         # Folds are computed on the full index; each run keeps the readable clips of its fold.
         keys = {split: {index.clips[i].key for i in members} for split, members in fold.items()}
-        started = (run / checkpoint.LAST).exists() or (run / "member-0").exists()
-        if (resume or only is not None) and (run / "metrics.json").exists():
-            pass  # finished before the kill, or by another process
-        elif only is not None and started and not resume:
-            raise ParameterError(f"{run} was started already (by another process, or one that was killed); "
-                                 "pass --resume to continue it")  # fmt: skip
-        elif cfg.model == "svm":
-            from pyharmonies.training.svm import train_svm_run
+        with _fold_lock(run):
+            started = (run / checkpoint.LAST).exists() or (run / "member-0").exists()
+            if (resume or only is not None) and (run / "metrics.json").exists():
+                pass  # finished before the kill, or by another process
+            elif only is not None and started and not resume:
+                raise ParameterError(f"{run} was started by a process that is no longer training it (killed?); "
+                                     "pass --resume to continue it")  # fmt: skip
+            elif cfg.model == "svm":
+                from pyharmonies.training.svm import train_svm_run
 
-            train_svm_run(sub, progress=progress, split_keys=keys)
-        elif cfg.model == "probe":
-            from pyharmonies.training.probe import train_probe_run
+                train_svm_run(sub, progress=progress, split_keys=keys)
+            elif cfg.model == "probe":
+                from pyharmonies.training.probe import train_probe_run
 
-            train_probe_run(sub, progress=progress, split_keys=keys)
-        else:
-            train_run(sub, progress=progress, split_keys=keys, resume=resume and started)
+                train_probe_run(sub, progress=progress, split_keys=keys)
+            else:
+                train_run(sub, progress=progress, split_keys=keys, resume=resume and started)
     finished = [out / f"fold-{k}" / "metrics.json" for k in range(len(folds))]
     if not all(path.exists() for path in finished):
         return out  # the other folds are another process's (only)

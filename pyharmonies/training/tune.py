@@ -28,12 +28,13 @@ import contextlib
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pyharmonies.errors import ParameterError
+from pyharmonies.training import locks
 from pyharmonies.training.config import TrainConfig
 
 __all__ = ["SEARCH_SPACES", "Param", "TuneResult", "best_trial", "config_with", "default_values", "search_space", "suggest",
@@ -547,19 +548,8 @@ def _trial_line(study: Any, trial: Any) -> str:
     return text
 
 
-@contextlib.contextmanager
-def _study_lock(out: Path) -> Iterator[None]:
+def _study_lock(out: Path) -> contextlib.AbstractContextManager[None]:
     """Hold ``OUT/.tune.lock`` for the study's lifetime: a second process on the folder is refused."""
-    import fcntl
-
     path = out / ".tune.lock"
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ParameterError(f"{out}: another `harmonies tune` is running on this study (it holds {path})") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    return locks.hold(path, f"{out}: another `harmonies tune` is running on this study (it holds {path})")
 
