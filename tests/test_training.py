@@ -404,3 +404,17 @@ def test_a_killed_cross_validation_resumes_keeping_the_finished_folds(corpus, ca
     again = _metrics(out)
     assert (out / "fold-0" / "metrics.json").stat().st_mtime_ns == kept  # not retrained
     assert again["test"]["clip"]["accuracy"]["values"] == first["test"]["clip"]["accuracy"]["values"]
+
+
+def test_select_by_last_keeps_the_final_epoch_and_never_stops_early(three_class_corpus, tmp_path):
+    from _tiny_runs import small_cnn_config
+
+    run = train_run(small_cnn_config(three_class_corpus, tmp_path / "run", epochs=3, patience=1, select_by="last"), progress=False)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 3 and metrics["best_epoch"] == 3  # patience 1 would have allowed a stop
+    best = checkpoint.load(run / checkpoint.BEST)
+    last = checkpoint.load(run / checkpoint.LAST, keys=checkpoint.RESUME_KEYS)
+    assert best["model"].keys() == last["model"].keys()
+    assert all(torch.equal(best["model"][k], last["model"][k]) for k in best["model"])
+    assert all(entry["val_clip_accuracy"] is not None for entry in metrics["history"])  # still scored, for the report
+    assert "Kept the last epoch's weights (3 of 3 run)" in (run / "report.md").read_text()

@@ -14,8 +14,9 @@ MODEL_CHOICES = ("cnn", "lstm", "transformer", "svm", "probe")
 BALANCE_CHOICES = ("sampler", "weights", "none")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 #: What picks the best epoch (and stops early): validation macro-F1 over windows, or over clips
-#: (the mean of a clip's window probabilities), or clip accuracy.
-SELECT_CHOICES = ("window_macro_f1", "clip_macro_f1", "clip_accuracy")
+#: (the mean of a clip's window probabilities), or clip accuracy; or "last", the final epoch's
+#: weights, at the end of the learning-rate schedule, with no early stopping.
+SELECT_CHOICES = ("window_macro_f1", "clip_macro_f1", "clip_accuracy", "last")
 #: (epochs, patience) when not given. The CNN's is the budget measured on the soundtracks set: with
 #: 30 epochs and patience 8, a noisy validation score stopped training at epoch 12 on two folds of
 #: five, keeping the weights of epoch 4 at nearly the peak learning rate (docs/EXPERIMENTS.md).
@@ -36,7 +37,7 @@ class TrainConfig:
     weight_decay: float = 1e-2
     grad_clip: float = 5.0  # max global gradient norm
     patience: int | None = None  # stop after this many epochs without a better validation score (select_by); None: DEFAULT_BUDGET
-    select_by: str = "clip_accuracy"  # the validation score that picks the best epoch (docs/EXPERIMENTS.md)
+    select_by: str = "clip_accuracy"  # the validation score that picks the best epoch; "last": the final epoch, no early stopping (docs/EXPERIMENTS.md)
     warmup_epochs: float = 1.0  # linear warm-up before the cosine decay
     label_smoothing: float = 0.05
     device: str = "auto"  # auto: CUDA when available, else CPU

@@ -485,9 +485,12 @@ class _Trainer:
             train_loss = self._train_epoch(epoch)
             seconds = time.perf_counter() - t0
             val = self.evaluate("val") if has_val else None
-            # A better select_by score wins; at an equal score (it saturates on
-            # easy data) the lower validation loss does.
-            score = (_selection_score(val, self.cfg.select_by), -val["loss"]) if val else (0.0, -train_loss)
+            if self.cfg.select_by == "last":
+                score = (float(epoch + 1), 0.0)  # every epoch replaces the one before: the annealed end is kept
+            else:
+                # A better select_by score wins; at an equal score (it saturates on
+                # easy data) the lower validation loss does.
+                score = (_selection_score(val, self.cfg.select_by), -val["loss"]) if val else (0.0, -train_loss)
             entry = {
                 "epoch": epoch + 1,
                 "train_loss": train_loss,

@@ -104,7 +104,8 @@ def write_run_report(run_dir: Path, cfg: TrainConfig, metrics: dict[str, Any]) -
         f"{metrics['model']['macs_per_window']:,} multiply-accumulates per {cfg.window:g} s window. "
         + (f"Started from {metrics['model']['start']}. " if metrics["model"].get("start") else "") +
         f"Device: {metrics['device']} (processes: {metrics['world_size']}). "
-        f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']} run (budget {cfg.epochs}).",
+        + (f"Kept the last epoch's weights ({metrics['best_epoch']} of {metrics['epochs_run']} run)."
+         if cfg.select_by == "last" else f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']} run (budget {cfg.epochs})."),
         "",
         "| split | clips | windows | window accuracy | window macro F1 | clip accuracy |",
         "|---|---:|---:|---:|---:|---:|",
