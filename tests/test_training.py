@@ -345,6 +345,15 @@ def test_the_epoch_budget_defaults_to_the_one_measured_for_each_model(tmp_path):
     assert (saved["epochs"], saved["patience"]) == (10, 4)
 
 
+def test_the_cnn_keeps_its_last_epoch_by_default_and_the_sequence_models_select_by_clip_accuracy(tmp_path):
+    assert TrainConfig(data="d").select_by == "last"
+    for model in ("lstm", "transformer"):
+        assert TrainConfig(data="d", model=model).select_by == "clip_accuracy"
+    assert TrainConfig(data="d", select_by="clip_accuracy").select_by == "clip_accuracy"
+    TrainConfig(data="d").save(tmp_path / "config.json")  # a run records the choice, not "the default"
+    assert json.loads((tmp_path / "config.json").read_text())["select_by"] == "last"
+
+
 def test_bad_training_options_are_refused_before_anything_runs(corpus, tmp_path):
     from pyharmonies.errors import ParameterError
 

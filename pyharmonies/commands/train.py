@@ -104,11 +104,11 @@ def _parse_options(text: str | None, what: str) -> dict:
               help="FeatureConfig JSON (the defaults if omitted: 22050 Hz, n_fft 1024, hop 512, 64 mels).")
 @click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-2, show_default=True, help="AdamW weight decay.")
 @click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.05, show_default=True, help="Label smoothing of the cross-entropy targets.")
-@click.option("--select-by", type=click.Choice(["clip_accuracy", "clip_macro_f1", "window_macro_f1", "last"]), default="clip_accuracy",
-              show_default=True, help="The validation score that picks the best epoch and drives early stopping (clip: a clip's "
+@click.option("--select-by", type=click.Choice(["clip_accuracy", "clip_macro_f1", "window_macro_f1", "last"]), default=None,
+              help="The validation score that picks the best epoch and drives early stopping (clip: a clip's "
               "windows vote by their mean probability; ties go to the lower validation loss). last: keep the final "
               "epoch's weights, at the end of the learning-rate schedule, and never stop early (validation is still "
-              "scored, for the report).")
+              "scored, for the report). Default: last for the cnn, clip_accuracy for the lstm and transformer.")
 @click.option("--augment-options", default=None, metavar="JSON",
               help='AugmentConfig fields, e.g. \'{"p_eq": 0.5, "eq_db": 9, "p_bandlimit": 0.3}\' (random EQ, low-pass; see docs/EXPERIMENTS.md).')
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,

@@ -102,7 +102,7 @@ _OPTIMISER = (
 )
 _CHOICES = (
     Param("balance", "choice", ("weights", "sampler")),
-    Param("select_by", "choice", ("window_macro_f1", "clip_accuracy")),  # what picks the best epoch
+    Param("select_by", "choice", ("window_macro_f1", "clip_accuracy", "last")),  # what picks the weights kept
 )
 
 #: What ``harmonies tune`` searches, per model. Every range holds the default value, so the
