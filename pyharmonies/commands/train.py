@@ -32,13 +32,13 @@ def _parse_options(text: str | None, what: str) -> dict:
               help="Run directory (config.json, splits.json, checkpoints, metrics.json, report.md, "
                    "confusion.png, curves.png). Default: runs/<model>-<dataset name>.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Epoch budget (the cosine schedule's length); early stopping may end sooner. "
+              help="Epoch budget (the cosine schedule's length); early stopping may end sooner (not with --select-by last). "
                    "Default: 10 for the cnn, 30 for the lstm and transformer.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="Windows per batch (per process under torchrun).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True, help="Peak AdamW learning rate (warm-up, then cosine decay).")
 @click.option("--patience", type=click.IntRange(min=1), default=None,
-              help="Stop after this many epochs without a better validation score (--select-by). "
-                   "Default: 4 for the cnn, 8 for the lstm and transformer.")
+              help="Stop after this many epochs without a better validation score (--select-by; unused with "
+                   "--select-by last, the cnn's default). Default: 4 for the cnn, 8 for the lstm and transformer.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True, help="auto: CUDA when available (with bfloat16 mixed precision), else CPU.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds the initialisation, shuffling, augmentation and (without --split-seed) the split.")
 @click.option("--split-seed", type=int, default=None,
