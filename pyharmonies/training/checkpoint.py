@@ -21,7 +21,7 @@ import torch
 from pyharmonies._atomic import atomic_open
 from pyharmonies.training.errors import CheckpointError
 
-BEST = "best.pt"  # the weights with the best validation macro-F1
+BEST = "best.pt"  # the weights kept: the best epoch by select_by, or the last epoch (select_by "last")
 LAST = "last.pt"  # everything needed to resume: weights, optimizer, schedule, history
 
 #: What every checkpoint holds; ``last.pt`` also holds :data:`RESUME_KEYS`.
