@@ -163,6 +163,15 @@ def test_svm_arrays_predict_exactly_as_scikit_learn(rng, classes):
         assert (top2[:, 0] == top2[:, 1]).sum() >= 5  # ties were met, and broken as libsvm breaks them
 
 
+def test_svm_c_comes_from_the_grid_given(rng):
+    blobs = _Blobs(rng, 3)
+    x, y = blobs(120)
+    xv, yv = blobs(30)
+    assert fit_svm(x, y, None, None, ["a", "b", "c"], seed=0)[1] == 10.0  # no validation data: the default grid's middle C
+    assert fit_svm(x, y, None, None, ["a", "b", "c"], seed=0, grid=(100.0,))[1] == 100.0
+    assert fit_svm(x, y, xv, yv, ["a", "b", "c"], seed=0, grid=(0.5, 5.0))[1] in (0.5, 5.0)  # chosen on validation, within it
+
+
 def test_svm_arrays_survive_the_round_trip(rng, tmp_path):
     blobs = _Blobs(rng, 3)
     x, y = blobs(200)

@@ -415,6 +415,23 @@ def test_a_killed_cross_validation_resumes_keeping_the_finished_folds(corpus, ca
     assert again["test"]["clip"]["accuracy"]["values"] == first["test"]["clip"]["accuracy"]["values"]
 
 
+def test_resume_takes_a_folder_and_its_manifest_for_one_dataset(tmp_path):
+    from pyharmonies.errors import ParameterError
+    from pyharmonies.training.config import TrainConfig
+    from pyharmonies.training.loop import check_resumable
+
+    data, other = tmp_path / "set", tmp_path / "other"
+    for folder in (data, other):
+        folder.mkdir()
+        (folder / "manifest.csv").write_text("path,label,track_id\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    TrainConfig(data=str(data), model="lstm", out=str(run)).save(run / "config.json")
+    check_resumable(TrainConfig(data=str(data / "manifest.csv"), model="lstm", out=str(run)), run)  # the folder is read through it
+    with pytest.raises(ParameterError, match="data .*other"):
+        check_resumable(TrainConfig(data=str(other / "manifest.csv"), model="lstm", out=str(run)), run)
+
+
 def test_select_by_last_keeps_the_final_epoch_and_never_stops_early(three_class_corpus, tmp_path):
     from _tiny_runs import small_cnn_config
 

@@ -201,6 +201,16 @@ class DatasetIndex:
         return totals
 
 
+def dataset_source(path: str | os.PathLike[str]) -> Path:
+    """The resolved file or folder :func:`open_dataset` reads ``path`` through.
+
+    A folder holding a ``manifest.csv`` is read through that manifest, so
+    ``data/set`` and ``data/set/manifest.csv`` name one dataset.
+    """
+    path = Path(path)
+    return (path / MANIFEST_NAME if path.is_dir() and (path / MANIFEST_NAME).is_file() else path).resolve()
+
+
 def open_dataset(path: str | os.PathLike[str], *, min_clips_per_class: int = 5) -> DatasetIndex:
     """Read a labelled dataset: a folder of class folders, GTZAN, or a CSV manifest.
 

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from pyharmonies._atomic import write_atomic
 from pyharmonies.data.augment import AugmentConfig
 from pyharmonies.data.cache import FeatureCache
-from pyharmonies.data.sources import Clip, DatasetIndex, Problem, open_dataset
+from pyharmonies.data.sources import Clip, DatasetIndex, Problem, dataset_source, open_dataset
 from pyharmonies.data.splits import SPLITS, group_kfold, load_splits, run_splits, save_splits
 from pyharmonies.data.windows import Window, make_windows, window_frames
 from pyharmonies.errors import ParameterError
@@ -557,7 +557,8 @@ def check_resumable(cfg: TrainConfig, run_dir: Path) -> None:
     ------
     ParameterError
         One line naming each option that differs (and the dataset, when
-        ``data`` resolves to another path).
+        ``data`` resolves to another dataset: a folder holding a
+        ``manifest.csv`` and that manifest are one).
     """
     path = run_dir / "config.json"
     if not path.exists():
@@ -565,7 +566,7 @@ def check_resumable(cfg: TrainConfig, run_dir: Path) -> None:
     saved = TrainConfig.load(path).to_dict()
     now = cfg.to_dict()
     diffs = [f"{k} {saved[k]!r} -> {now[k]!r}" for k in sorted(now) if k not in RESUME_MAY_CHANGE and now[k] != saved.get(k)]
-    if Path(saved["data"]).resolve() != Path(now["data"]).resolve():
+    if dataset_source(saved["data"]) != dataset_source(now["data"]):  # a folder and its manifest.csv are one dataset
         diffs.insert(0, f"data {saved['data']!r} -> {now['data']!r}")
     if diffs:
         raise ParameterError(f"--resume: {path} was trained with other options ({'; '.join(diffs)}); "

@@ -193,11 +193,14 @@ class SvmModel:
         return model, info
 
 
-def fit_svm(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None, labels: Sequence[str], seed: int) -> tuple[SvmModel, float]:
+def fit_svm(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, y_val: np.ndarray | None, labels: Sequence[str], seed: int,
+            grid: Sequence[float] | None = None) -> tuple[SvmModel, float]:  # fmt: skip
     """A standardised RBF SVC; C picked on the validation data when there is any.
 
     gamma is scikit-learn's ``"scale"``, ``1 / (features * var)`` of the
     standardised training data, computed here so that it is stored as a number.
+    ``grid``: the C values to try (default :data:`C_GRID` with validation
+    data, its middle value without); without validation data the first is kept.
     """
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
@@ -208,7 +211,7 @@ def fit_svm(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, 
     gamma = 1.0 / (z_train.shape[1] * var) if var != 0 else 1.0  # as SVC(gamma="scale")
     has_val = x_val is not None and len(x_val) > 0
     best, best_score, best_c = None, -1.0, C_GRID[0]
-    for c in C_GRID if has_val else C_GRID[1:2]:
+    for c in grid or (C_GRID if has_val else C_GRID[1:2]):
         svc = SVC(C=c, kernel="rbf", gamma=gamma, class_weight="balanced", random_state=seed).fit(z_train, y_train)
         model = SvmModel.from_sklearn(scaler, svc)
         score = classification_metrics(y_val, model.predict(x_val), labels)["macro_f1"] if has_val else 0.0
