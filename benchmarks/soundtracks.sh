@@ -138,3 +138,8 @@ run cnn-e20 "${E10[@]}" --epochs 20 --patience 20
 run nostop "${E10[@]}" --patience 10
 .venv/bin/python benchmarks/last_epoch.py "$RUNS/nostop" "$RUNS/window6" "$RUNS/cnn-e20" "$RUNS/meanmax" --out "$RUNS/last-epoch.json"
 run last-s1 --model cnn --from-scratch --seed 1 --split-seed 0
+# Training on the validation tracks too: today's defaults with --val 0, two draws on the same test folds.
+run val0-s0 --model cnn --from-scratch --seed 0 --split-seed 0 --val 0
+run val0-s1 --model cnn --from-scratch --seed 1 --split-seed 0 --val 0
+# What the SVM baseline's choice of C on validation costs it (a diagnostic read on the test folds).
+.venv/bin/python benchmarks/svm_c.py "$DATA" --seed 0 --cache .cache/features --out "$RUNS/svm-c.json"
