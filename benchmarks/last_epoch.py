@@ -23,22 +23,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pyharmonies.training import checkpoint  # noqa: E402
 from pyharmonies.training.crossval import paired_difference  # noqa: E402
 from pyharmonies.training.evaluate import window_probabilities  # noqa: E402
+from pyharmonies.training.loop import evaluate_windows  # noqa: E402
 
 
 def clip_accuracy(run: Path, data: str, split: str) -> float:
     """Clip accuracy of ``run``'s best.pt on its ``split`` clips (mean probability per clip)."""
     s = window_probabilities(run, data, split=split, progress=False)
-    clip_ids = np.asarray([w.clip for w in s.windows])
-    hits = [int(s.probs[clip_ids == c].mean(axis=0).argmax() == s.y[clip_ids == c][0]) for c in np.unique(clip_ids)]
-    return float(np.mean(hits))
+    return float(evaluate_windows(s.probs, s.y, s.windows, s.labels)["clip"]["accuracy"])
 
 
 def last_epoch_figures(fold: Path, data: str) -> dict[str, float]:

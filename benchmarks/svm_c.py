@@ -39,30 +39,23 @@ from pyharmonies.training.metrics import classification_metrics  # noqa: E402
 from pyharmonies.training.svm import C_GRID, clip_statistics, fit_svm  # noqa: E402
 
 
-def c_by_grouped_folds(x: np.ndarray, y: np.ndarray, groups: np.ndarray, labels: list[str], seed: int, k: int = 3) -> float:
-    """The C of ``C_GRID`` with the best out-of-fold macro-F1 over ``k`` folds of whole groups.
+def c_by_grouped_folds(x: np.ndarray, y: np.ndarray, clips: list, labels: list[str], seed: int, k: int = 3) -> float:
+    """The C of ``C_GRID`` with the best out-of-fold macro-F1 over ``k`` folds of whole tracks of ``clips``.
 
-    Each class's groups are shuffled and dealt to the folds in turn, so every
-    fold's training part holds every class (each needs ``k`` groups).
+    The folds are :func:`group_kfold`'s (each class's tracks dealt to the folds in turn).
     """
-    rng = np.random.default_rng(seed)
-    fold_of, turn = {}, 0
-    for label in np.unique(y):
-        for name in rng.permutation(np.unique(groups[y == label])):
-            fold_of[name] = turn % k
-            turn += 1
-    fold = np.asarray([fold_of[g] for g in groups])
+    inner = group_kfold(clips, k, group_by="track", seed=seed, val=0.0)
     scores = []
     for c in C_GRID:
         predicted = np.empty_like(y)
-        for f in range(k):
-            held = fold == f
-            predicted[held] = fit_svm(x[~held], y[~held], None, None, labels, seed, grid=(c,))[0].predict(x[held])
+        for split in inner:
+            fit, held = np.asarray(split["train"]), np.asarray(split["test"])
+            predicted[held] = fit_svm(x[fit], y[fit], None, None, labels, seed, grid=(c,))[0].predict(x[held])
         scores.append(classification_metrics(y, predicted, labels)["macro_f1"])
     return C_GRID[int(np.argmax(scores))]
 
 
-def fold_figures(x: np.ndarray, y: np.ndarray, groups: np.ndarray, split: dict[str, list[int]], labels: list[str],
+def fold_figures(x: np.ndarray, y: np.ndarray, clips: list, split: dict[str, list[int]], labels: list[str],
                  seed: int) -> dict[str, float]:  # fmt: skip
     """Test clip accuracy (percent) of each way of fitting the baseline on one fold's ``split``."""
     tr, va, te = (np.asarray(split.get(s, []), dtype=np.int64) for s in ("train", "val", "test"))
@@ -76,7 +69,7 @@ def fold_figures(x: np.ndarray, y: np.ndarray, groups: np.ndarray, split: dict[s
     for c in C_GRID:
         row[f"train_C{c:g}"] = test_accuracy(fit_svm(x[tr], y[tr], None, None, labels, seed, grid=(c,))[0])
         row[f"train+val_C{c:g}"] = test_accuracy(fit_svm(x[both], y[both], None, None, labels, seed, grid=(c,))[0])
-    row["cv_C"] = c_by_grouped_folds(x[tr], y[tr], groups[tr], labels, seed)
+    row["cv_C"] = c_by_grouped_folds(x[tr], y[tr], [clips[i] for i in tr], labels, seed)
     row["train_C_by_cv"] = row[f"train_C{row['cv_C']:g}"]
     return row
 
@@ -95,8 +88,7 @@ def main() -> None:
     x = clip_statistics([prep.cache.clip_features(c, "frame_vector") for c in prep.clips])
     y = np.asarray([prep.label_index[c.label] for c in prep.clips])
     folds = group_kfold(prep.clips, args.folds, group_by="track", seed=args.seed, val=args.val)
-    groups = np.asarray([c.group("track") for c in prep.clips])
-    rows = [fold_figures(x, y, groups, split, prep.labels, args.seed) for split in folds]
+    rows = [fold_figures(x, y, prep.clips, split, prep.labels, args.seed) for split in folds]
     columns = [k for k in rows[0] if k not in ("chosen_C", "cv_C")]
     print("| fit | " + " | ".join(f"fold {k}" for k in range(len(rows))) + " | mean ± std |")
     print("|---|" + "---:|" * (len(rows) + 1))

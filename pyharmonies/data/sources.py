@@ -208,7 +208,13 @@ def dataset_source(path: str | os.PathLike[str]) -> Path:
     ``data/set`` and ``data/set/manifest.csv`` name one dataset.
     """
     path = Path(path)
-    return (path / MANIFEST_NAME if path.is_dir() and (path / MANIFEST_NAME).is_file() else path).resolve()
+    return (_folder_manifest(path) or path).resolve()
+
+
+def _folder_manifest(path: Path) -> Path | None:
+    """``path``'s ``manifest.csv`` when ``path`` is a folder holding one."""
+    manifest = path / MANIFEST_NAME
+    return manifest if path.is_dir() and manifest.is_file() else None
 
 
 def open_dataset(path: str | os.PathLike[str], *, min_clips_per_class: int = 5) -> DatasetIndex:
@@ -244,8 +250,8 @@ def open_dataset(path: str | os.PathLike[str], *, min_clips_per_class: int = 5) 
     if isinstance(min_clips_per_class, bool) or not isinstance(min_clips_per_class, int) or min_clips_per_class < 0:
         raise ParameterError(f"min_clips_per_class must be an integer >= 0, got {min_clips_per_class!r}")
     path = Path(path)
-    if path.is_dir() and (path / MANIFEST_NAME).is_file():
-        index = _open_manifest(path / MANIFEST_NAME)
+    if manifest := _folder_manifest(path):
+        index = _open_manifest(manifest)
         index.warnings.extend(_unlisted_audio(path, index))
     elif path.is_dir():
         index = _open_folders(path)
