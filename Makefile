@@ -116,7 +116,7 @@ native-test-asan: $(CMAKE)
 	cd build/asan && $(CTEST) --output-on-failure -j $(JOBS)
 
 test: install native-test native-test-aarch64 native-test-asan
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 # ---------------------------------------------------------------- arm64 (Raspberry Pi OS 64-bit)
 # Downloads are cached in .cache/arm64 (the root, the aarch64 wheels, the wheel tools): a second

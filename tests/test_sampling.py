@@ -1,4 +1,4 @@
-"""The class-balanced sampler: even classes, reproducible per epoch, one shared draw split across DDP ranks."""
+"""The class-balanced sampler: even classes (and tracks), reproducible per epoch, one shared draw split across DDP ranks."""
 
 import numpy as np
 import pytest
@@ -40,8 +40,24 @@ def test_ranks_split_one_draw_into_equal_parts():
     assert parts[0] != parts[1]
 
 
+def test_with_groups_every_track_of_a_class_is_drawn_alike():
+    # Class 0: a long track "a" (800 windows) and a short one "b" (100); class 1: one track "c" (100).
+    labels = [0] * 900 + [1] * 100
+    groups = ["a"] * 800 + ["b"] * 100 + ["c"] * 100
+    sampler = BalancedSampler(labels, seed=0, groups=groups)
+    assert np.allclose(sampler.probabilities[[0, 800, 900]], [1 / 3200, 1 / 400, 1 / 200])  # 1/4, 1/4, 1/2 in all
+    drawn = np.asarray(groups)[list(sampler)]
+    share = {g: float(np.mean(drawn == g)) for g in "abc"}
+    # 1000 draws: the share's standard deviation is at most 0.016; 0.06 is almost four of them.
+    assert abs(share["a"] - 0.25) < 0.06 and abs(share["b"] - 0.25) < 0.06 and abs(share["c"] - 0.5) < 0.06, share
+    plain = BalancedSampler(labels, seed=0)
+    assert plain.probabilities[0] == plain.probabilities[800]  # without groups a window of "a" weighs as one of "b"
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ParameterError, match="at least one"):
         BalancedSampler([], seed=0)
     with pytest.raises(ParameterError, match="rank"):
         BalancedSampler([0, 1], seed=0, rank=2, world_size=2)
+    with pytest.raises(ParameterError, match="one group per window"):
+        BalancedSampler([0, 1], seed=0, groups=["a"])

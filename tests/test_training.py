@@ -444,3 +444,25 @@ def test_select_by_last_keeps_the_final_epoch_and_never_stops_early(three_class_
     assert all(torch.equal(best["model"][k], last["model"][k]) for k in best["model"])
     assert all(entry["val_clip_accuracy"] is not None for entry in metrics["history"])  # still scored, for the report
     assert "Kept the last epoch's weights (3 of 3 run)" in (run / "report.md").read_text()
+
+
+def test_balance_tracks_hands_the_sampler_each_training_window_s_track(three_class_corpus, tmp_path, monkeypatch):
+    from _tiny_runs import small_cnn_config
+
+    from pyharmonies.training import loop
+    from pyharmonies.training.sampling import BalancedSampler
+
+    seen = []
+
+    class Recording(BalancedSampler):
+        def __init__(self, labels, **kwargs):
+            seen.append((list(labels), kwargs.get("groups")))
+            super().__init__(labels, **kwargs)
+
+    monkeypatch.setattr(loop, "BalancedSampler", Recording)
+    run = train_run(small_cnn_config(three_class_corpus, tmp_path / "run", epochs=1, balance="tracks"), progress=False)
+    (labels, groups), = seen
+    train_tracks = json.loads((run / "splits.json").read_text())["groups"]["train"]
+    assert groups is not None and len(groups) == len(labels)  # one track per training window
+    assert len(set(groups)) < len(groups)  # several windows per track share it
+    assert set(groups) == set(train_tracks)

@@ -46,8 +46,9 @@ def _parse_options(text: str | None, what: str) -> dict:
                    "with another random draw on the same tracks: how far a result moves by chance.")
 @click.option("--window", type=click.FloatRange(min=0.1, max=60), default=3.0, show_default=True, help="Seconds of audio per classified window.")
 @click.option("--window-hop", type=click.FloatRange(min=0.01), default=None, help="Seconds between training windows (default: half a window).")
-@click.option("--balance", type=click.Choice(["sampler", "weights", "none"]), default="sampler", show_default=True,
-              help="Class imbalance: draw training windows so every class is equally likely, weight the loss by inverse "
+@click.option("--balance", type=click.Choice(["sampler", "tracks", "weights", "none"]), default="sampler", show_default=True,
+              help="Class imbalance: draw training windows so every class is equally likely (sampler), and also every "
+                   "track of a class (tracks: a long track weighs no more than a short one), weight the loss by inverse "
                    "class frequency, or nothing (the sampler generalised best on real music: docs/EXPERIMENTS.md).")
 @click.option("--group-by", default="track", show_default=True,
               help="Never split a group across train/val/test: 'track' (a file, or a manifest's track_id) or a manifest column such as 'artist'.")

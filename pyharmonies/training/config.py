@@ -11,7 +11,7 @@ from pyharmonies._atomic import write_atomic
 from pyharmonies.errors import ParameterError, refuse_unknown_fields
 
 MODEL_CHOICES = ("cnn", "lstm", "transformer", "svm", "probe")
-BALANCE_CHOICES = ("sampler", "weights", "none")
+BALANCE_CHOICES = ("sampler", "tracks", "weights", "none")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 #: What picks the best epoch (and stops early): validation macro-F1 over windows, or over clips
 #: (the mean of a clip's window probabilities), or clip accuracy; or "last", the final epoch's
@@ -52,7 +52,7 @@ class TrainConfig:
     split_seed: int | None = None  # the splits' and folds' own seed; None: seed (another seed on the same folds: run-to-run noise)
     window: float = 3.0  # seconds of audio per classified window
     window_hop: float | None = None  # seconds between training windows; None: window / 2
-    balance: str = "sampler"  # class imbalance: class-balanced sampler | loss weights | none (docs/EXPERIMENTS.md)
+    balance: str = "sampler"  # class imbalance: class-balanced sampler | tracks: also every group of a class alike | loss weights | none (docs/EXPERIMENTS.md)
     group_by: str = "track"  # a split never separates clips of one group (track, or a manifest column)
     val: float = 0.15  # fraction of groups for validation
     test: float = 0.15  # fraction of groups for test

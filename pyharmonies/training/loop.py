@@ -365,8 +365,10 @@ class _Trainer:
             ds = WithIndex(ds)  # batches carry their windows' indices, to look up the teacher's answers
         sampler = None
         generator = torch.Generator() if shuffle else None
-        if shuffle and self.cfg.balance == "sampler":
-            sampler = BalancedSampler(ds.labels, seed=self.cfg.seed, rank=self.dist.rank, world_size=self.dist.world_size)
+        if shuffle and self.cfg.balance in ("sampler", "tracks"):
+            groups = [ds.clips[w.clip].group(self.cfg.group_by) for w in ds.windows] if self.cfg.balance == "tracks" else None
+            sampler = BalancedSampler(ds.labels, seed=self.cfg.seed, groups=groups, rank=self.dist.rank,
+                                      world_size=self.dist.world_size)
         elif shuffle and self.dist.enabled:
             sampler = torch.utils.data.distributed.DistributedSampler(
                 ds, num_replicas=self.dist.world_size, rank=self.dist.rank, shuffle=True, seed=self.cfg.seed

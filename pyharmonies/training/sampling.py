@@ -4,7 +4,9 @@ On a few hundred real recordings with two classes holding half the clips,
 drawing windows so that every class is equally likely in each batch
 generalised better than weighting the loss (docs/EXPERIMENTS.md: +6 points
 of clip accuracy over five folds), so it is the default (``--balance
-sampler``).
+sampler``). ``--balance tracks`` goes one step further: within a class,
+every track (group) is equally likely too, so a long track with many clips
+weighs no more than a short one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ __all__ = ["BalancedSampler"]
 class BalancedSampler(Sampler[int]):
     """Draws, each epoch, as many window indices as there are windows, with replacement, every class equally likely.
 
+    With ``groups``, every group of a class is equally likely within it as
+    well: a window's probability is ``1 / (classes * groups of its class *
+    windows of its group)``.
+
     Under DDP every rank draws the same list (its seed is ``(seed, epoch)``,
     not the rank) and keeps every ``world_size``-th index from ``rank`` on;
     the list is as long as the dataset rounded up to a multiple of
@@ -34,11 +40,14 @@ class BalancedSampler(Sampler[int]):
     labels : sequence of int
         Class index of each window, shape ``(n,)``.
     seed : int
+    groups : sequence of str, optional
+        Group (track) of each window, shape ``(n,)``; None: classes only.
     rank, world_size : int
         This process's place under DDP (0 and 1 on one process).
     """
 
-    def __init__(self, labels: Sequence[int], *, seed: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, labels: Sequence[int], *, seed: int, groups: Sequence[str] | None = None,
+                 rank: int = 0, world_size: int = 1) -> None:
         self.labels = np.asarray(labels, dtype=np.int64)
         if self.labels.ndim != 1 or self.labels.size == 0:
             raise ParameterError("BalancedSampler needs at least one labelled window")
@@ -46,8 +55,11 @@ class BalancedSampler(Sampler[int]):
             raise ParameterError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.epoch = 0
-        counts = np.bincount(self.labels).astype(np.float64)
-        weights = 1.0 / counts[self.labels]  # every class's windows together weigh the same
+        if groups is None:
+            counts = np.bincount(self.labels).astype(np.float64)
+            weights = 1.0 / counts[self.labels]  # every class's windows together weigh the same
+        else:
+            weights = _group_balanced_weights(self.labels, groups)
         self.probabilities = weights / weights.sum()
         self.total = -(-self.labels.size // self.world_size) * self.world_size
 
@@ -62,3 +74,14 @@ class BalancedSampler(Sampler[int]):
         rng = np.random.default_rng([self.seed, self.epoch, 0xBA1])
         drawn = rng.choice(self.labels.size, size=self.total, replace=True, p=self.probabilities)
         return iter(drawn[self.rank :: self.world_size].tolist())
+
+
+def _group_balanced_weights(labels: np.ndarray, groups: Sequence[str]) -> np.ndarray:
+    """Per window, ``1 / (groups of its class * windows of its group)``, shape ``(n,)``."""
+    if len(groups) != labels.size:
+        raise ParameterError(f"groups must name one group per window: {len(groups)} for {labels.size} windows")
+    _, group_index, windows_per_group = np.unique(np.asarray(groups, dtype=str), return_inverse=True, return_counts=True)
+    groups_per_class = np.zeros(labels.max() + 1, dtype=np.float64)
+    for label in np.unique(labels):  # a group spanning two classes counts once in each
+        groups_per_class[label] = np.unique(group_index[labels == label]).size
+    return 1.0 / (groups_per_class[labels] * windows_per_group[group_index])
