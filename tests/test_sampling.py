@@ -54,6 +54,16 @@ def test_with_groups_every_track_of_a_class_is_drawn_alike():
     assert plain.probabilities[0] == plain.probabilities[800]  # without groups a window of "a" weighs as one of "b"
 
 
+def test_a_group_in_two_classes_counts_once_in_each():
+    # Group "a" has 300 windows of class 0 and 100 of class 1; "b" 100 of class 0, "c" 100 of class 1.
+    labels = [0] * 300 + [1] * 100 + [0] * 100 + [1] * 100
+    groups = ["a"] * 400 + ["b"] * 100 + ["c"] * 100
+    p = BalancedSampler(labels, seed=0, groups=groups).probabilities
+    # Each class 1/2, each of its two groups 1/4, spread over that group's windows of the class.
+    assert np.allclose(p[[0, 300, 400, 500]], [1 / 1200, 1 / 400, 1 / 400, 1 / 400])
+    assert np.isclose(p.sum(), 1.0)
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ParameterError, match="at least one"):
         BalancedSampler([], seed=0)

@@ -26,7 +26,7 @@ class BalancedSampler(Sampler[int]):
 
     With ``groups``, every group of a class is equally likely within it as
     well: a window's probability is ``1 / (classes * groups of its class *
-    windows of its group)``.
+    windows of its group in that class)``.
 
     Under DDP every rank draws the same list (its seed is ``(seed, epoch)``,
     not the rank) and keeps every ``world_size``-th index from ``rank`` on;
@@ -77,11 +77,18 @@ class BalancedSampler(Sampler[int]):
 
 
 def _group_balanced_weights(labels: np.ndarray, groups: Sequence[str]) -> np.ndarray:
-    """Per window, ``1 / (groups of its class * windows of its group)``, shape ``(n,)``."""
+    """Per window, ``1 / (groups of its class * windows of its group in that class)``, shape ``(n,)``.
+
+    A group holding windows of two classes (grouping by artist, say) counts as
+    one group in each, and each part is weighed by its own windows.
+    """
     if len(groups) != labels.size:
         raise ParameterError(f"groups must name one group per window: {len(groups)} for {labels.size} windows")
-    _, group_index, windows_per_group = np.unique(np.asarray(groups, dtype=str), return_inverse=True, return_counts=True)
-    groups_per_class = np.zeros(labels.max() + 1, dtype=np.float64)
-    for label in np.unique(labels):  # a group spanning two classes counts once in each
-        groups_per_class[label] = np.unique(group_index[labels == label]).size
-    return 1.0 / (groups_per_class[labels] * windows_per_group[group_index])
+    _, group_index = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    _, part_index, windows_per_part = np.unique(np.stack([labels, group_index]), axis=1, return_inverse=True,
+                                                return_counts=True)  # a part: one group's windows of one class
+    part_index = part_index.reshape(-1)
+    part_label = np.zeros(windows_per_part.size, dtype=np.int64)
+    part_label[part_index] = labels
+    groups_per_class = np.bincount(part_label, minlength=labels.max() + 1).astype(np.float64)
+    return 1.0 / (groups_per_class[labels] * windows_per_part[part_index])
