@@ -143,6 +143,7 @@ run val0-s0 --model cnn --from-scratch --seed 0 --split-seed 0 --val 0
 run val0-s1 --model cnn --from-scratch --seed 1 --split-seed 0 --val 0
 # Two more single-network candidates: 2 s windows, and every track of a class equally likely.
 run win2   --model cnn --from-scratch --seed 0 --split-seed 0 --window 2
+run win2-s1 --model cnn --from-scratch --seed 1 --split-seed 0 --window 2
 run tracks --model cnn --from-scratch --seed 0 --split-seed 0 --balance tracks
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
