@@ -85,10 +85,9 @@ def _group_balanced_weights(labels: np.ndarray, groups: Sequence[str]) -> np.nda
     if len(groups) != labels.size:
         raise ParameterError(f"groups must name one group per window: {len(groups)} for {labels.size} windows")
     _, group_index = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
-    _, part_index, windows_per_part = np.unique(np.stack([labels, group_index]), axis=1, return_inverse=True,
-                                                return_counts=True)  # a part: one group's windows of one class
+    # a part: one group's windows of one class; parts[0] holds each part's class
+    parts, part_index, windows_per_part = np.unique(np.stack([labels, group_index]), axis=1, return_inverse=True,
+                                                    return_counts=True)
     part_index = part_index.reshape(-1)
-    part_label = np.zeros(windows_per_part.size, dtype=np.int64)
-    part_label[part_index] = labels
-    groups_per_class = np.bincount(part_label, minlength=labels.max() + 1).astype(np.float64)
+    groups_per_class = np.bincount(parts[0], minlength=labels.max() + 1).astype(np.float64)
     return 1.0 / (groups_per_class[labels] * windows_per_part[part_index])
