@@ -3,6 +3,7 @@ heard its validation or test clips."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -77,8 +78,9 @@ def test_a_teacher_on_other_splits_is_refused_before_training(corpus, contrary_t
 
 
 def test_a_teacher_with_other_features_is_refused(corpus, contrary_teacher, tmp_path):
+    other = json.loads((contrary_teacher / "config.json").read_text())["window"] + 1.0
     with pytest.raises(ParameterError, match="window_frames differs"):
-        train_run(_cfg(corpus, tmp_path / "s", teacher=str(contrary_teacher), window=2.0), progress=False)
+        train_run(_cfg(corpus, tmp_path / "s", teacher=str(contrary_teacher), window=other), progress=False)
 
 
 def test_a_folds_teacher_gives_each_fold_its_own(corpus, tmp_path):

@@ -44,7 +44,8 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--split-seed", type=int, default=None,
               help="Seeds the split or folds alone (default: --seed). `--seed 1 --split-seed 0` trains the same recipe again "
                    "with another random draw on the same tracks: how far a result moves by chance.")
-@click.option("--window", type=click.FloatRange(min=0.1, max=60), default=3.0, show_default=True, help="Seconds of audio per classified window.")
+@click.option("--window", type=click.FloatRange(min=0.1, max=60), default=None,
+              help="Seconds of audio per classified window. Default: 2 for the cnn, 3 for the lstm and transformer.")
 @click.option("--window-hop", type=click.FloatRange(min=0.01), default=None, help="Seconds between training windows (default: half a window).")
 @click.option("--balance", type=click.Choice(["sampler", "tracks", "weights", "none"]), default="sampler", show_default=True,
               help="Class imbalance: draw training windows so every class is equally likely (sampler), and also every "
@@ -119,7 +120,7 @@ def _parse_options(text: str | None, what: str) -> dict:
               "finished folds are kept and the fold that was running continues.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_size: int, lr: float, patience: int | None, device: str,
-          seed: int, split_seed: int | None, members: int, window: float, window_hop: float | None, balance: str, group_by: str, val: float, train_fraction: float,
+          seed: int, split_seed: int | None, members: int, window: float | None, window_hop: float | None, balance: str, group_by: str, val: float, train_fraction: float,
           test_fraction: float, folds: int, only_folds: tuple[int, ...], no_augment: bool, mixup: float, average_weights: float,
           teacher: Path | None, distill_weight: float, distill_temperature: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,

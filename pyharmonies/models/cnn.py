@@ -2,7 +2,7 @@
 
 Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks"
 (2018), scaled down for a ``1 x n_mels x frames`` log-mel input (by default
-``1 x 64 x 129``: 3 s at 22050 Hz, hop 512). Every op is one that converts to
+``1 x 64 x 86``: 2 s at 22050 Hz, hop 512). Every op is one that converts to
 int8 TFLite (litert-torch PT2E) and to int8 ONNX (onnxruntime QDQ): Conv2d,
 BatchNorm2d (folded into the convolution at export), ReLU6 (``hardtanh``),
 add, adaptive average (and max) pooling, concatenation, Linear.
