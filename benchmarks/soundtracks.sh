@@ -25,15 +25,16 @@ run() {  # run NAME ARGS...: one 5-fold experiment, skipped when its summary exi
   "${H[@]}" train "$DATA/manifest.csv" --folds 5 --seed 0 --out "$RUNS/$name" -q "${EXTRA[@]}" "$@"
 }
 
+# Every CNN run before "Two-second windows" used 3 s windows, the default then: they pass --window 3.
 # The first five runs predate today's defaults: they name the options of their time
 # (loss weights, best epoch by window macro-F1, no pretrained backbone).
 OLD=(--balance weights --select-by window_macro_f1)
 run svm            --model svm
 run lstm-defaults  --model lstm "${OLD[@]}"
-run cnn-e10        --model cnn --epochs 10 --patience 4 --from-scratch "${OLD[@]}"
-run cnn-e10-recipe --model cnn --epochs 10 --patience 4 --from-scratch --balance weights --select-by clip_accuracy \
+run cnn-e10        --model cnn --window 3 --epochs 10 --patience 4 --from-scratch "${OLD[@]}"
+run cnn-e10-recipe --model cnn --window 3 --epochs 10 --patience 4 --from-scratch --balance weights --select-by clip_accuracy \
                    --augment-options '{"p_eq": 0.5, "eq_db": 9, "p_bandlimit": 0.3}'
-run cnn-e10-balanced --model cnn --epochs 10 --patience 4 --from-scratch --balance sampler --select-by clip_accuracy
+run cnn-e10-balanced --model cnn --window 3 --epochs 10 --patience 4 --from-scratch --balance sampler --select-by clip_accuracy
 run cnn-e10-small  --model cnn --epochs 10 --patience 4 --from-scratch --balance weights --window 5 --mixup 0.4 \
                    --select-by clip_accuracy --model-options '{"width": 0.5, "dropout": 0.5}'
 
@@ -45,7 +46,7 @@ for k in 0 1 2 3 4; do
   "${H[@]}" pretrain "$DATA/manifest.csv" --exclude "$RUNS/svm/fold-$k/splits.json" --out "$RUNS/backbone-fold$k" \
     --epochs 8 --batch-size 64 -q "${EXTRA[@]}"
 done
-run cnn-e10-pretrained --model cnn --epochs 10 --patience 4 --select-by clip_accuracy --backbone "$RUNS/backbone-fold{fold}"
+run cnn-e10-pretrained --model cnn --window 3 --epochs 10 --patience 4 --select-by clip_accuracy --backbone "$RUNS/backbone-fold{fold}"
 run lstm-new-defaults --model lstm   # today's defaults
 run probe-pretrained --model probe --backbone "$RUNS/backbone-fold{fold}"
 
@@ -55,8 +56,8 @@ CURVE=()
 for f in 0.1 0.25 0.5; do
   run svm-$f --model svm --train-fraction $f
   run probe-$f --model probe --backbone "$RUNS/backbone-fold{fold}" --train-fraction $f
-  run scratch-$f --model cnn --epochs 10 --patience 4 --select-by clip_accuracy --from-scratch --train-fraction $f
-  run pretrained-$f --model cnn --epochs 10 --patience 4 --select-by clip_accuracy --backbone "$RUNS/backbone-fold{fold}" --train-fraction $f
+  run scratch-$f --model cnn --window 3 --epochs 10 --patience 4 --select-by clip_accuracy --from-scratch --train-fraction $f
+  run pretrained-$f --model cnn --window 3 --epochs 10 --patience 4 --select-by clip_accuracy --backbone "$RUNS/backbone-fold{fold}" --train-fraction $f
   CURVE+=(--run SVM $f "$RUNS/svm-$f" --run "linear probe" $f "$RUNS/probe-$f" \
           --run "CNN from scratch" $f "$RUNS/scratch-$f" --run "CNN from the fold's backbone" $f "$RUNS/pretrained-$f")
 done
@@ -75,7 +76,7 @@ done
 # against them, test-time crops on cnn-e10-balanced, then every run of the family averaged.
 # The recipe of the runs below: the best epoch chosen by validation clip accuracy, as the CNN did
 # by default until its last epoch was kept instead (the end of this script).
-E10=(--model cnn --epochs 10 --patience 4 --from-scratch --select-by clip_accuracy)
+E10=(--model cnn --window 3 --epochs 10 --patience 4 --from-scratch --select-by clip_accuracy)
 run r0-defaults "${E10[@]}"
 run mixup10 "${E10[@]}" --mixup 1.0
 run avg998 "${E10[@]}" --average-weights 0.998
@@ -123,7 +124,7 @@ done
 
 # The epoch budget: the 30 epochs and patience 8 that were the CNN's default, measured at last
 # (worse than 10 epochs and patience 4, which became the default).
-run cnn-e30 --model cnn --epochs 30 --patience 8 --select-by clip_accuracy
+run cnn-e30 --model cnn --window 3 --epochs 30 --patience 8 --select-by clip_accuracy
 run window6 "${E10[@]}" --window 6   # 6 s windows alone (every 3 s: half the windows, half the steps)
 
 # Mean and max pooling, and a 20-epoch schedule run to its end (both stopped after the folds that
@@ -137,15 +138,19 @@ run cnn-e20 "${E10[@]}" --epochs 20 --patience 20
 # --select-by last keeps); then today's CNN defaults, which keep the last epoch, with another draw.
 run nostop "${E10[@]}" --patience 10
 .venv/bin/python benchmarks/last_epoch.py "$RUNS/nostop" "$RUNS/window6" "$RUNS/cnn-e20" "$RUNS/meanmax" --out "$RUNS/last-epoch.json"
-run last-s1 --model cnn --from-scratch --seed 1 --split-seed 0
+run last-s1 --model cnn --window 3 --from-scratch --seed 1 --split-seed 0
 # Training on the validation tracks too: today's defaults with --val 0, two draws on the same test folds.
-run val0-s0 --model cnn --from-scratch --seed 0 --split-seed 0 --val 0
-run val0-s1 --model cnn --from-scratch --seed 1 --split-seed 0 --val 0
+run val0-s0 --model cnn --window 3 --from-scratch --seed 0 --split-seed 0 --val 0
+run val0-s1 --model cnn --window 3 --from-scratch --seed 1 --split-seed 0 --val 0
 # Two more single-network candidates: 2 s windows, and every track of a class equally likely.
 run win2   --model cnn --from-scratch --seed 0 --split-seed 0 --window 2
 run win2-s1 --model cnn --from-scratch --seed 1 --split-seed 0 --window 2
-run tracks --model cnn --from-scratch --seed 0 --split-seed 0 --balance tracks
+run win2-s2 --model cnn --from-scratch --seed 2 --split-seed 0 --window 2   # the third and fourth draws,
+run win2-s3 --model cnn --from-scratch --seed 3 --split-seed 0 --window 2   # after which 2 s became the default
+.venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/win2-s2"
+run tracks --model cnn --window 3 --from-scratch --seed 0 --split-seed 0 --balance tracks
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
+.venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"
 # What the SVM baseline's choice of C on validation costs it (a diagnostic read on the test folds).
 .venv/bin/python benchmarks/svm_c.py "$DATA" --seed 0 --cache .cache/features --out "$RUNS/svm-c.json"
