@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from pyharmonies.data.synth import synth_corpus
-from pyharmonies.training import checkpoint
+from pyharmonies.training import checkpoint, loop
 from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.evaluate import evaluate_run
 from pyharmonies.training.loop import train_run
@@ -476,3 +476,60 @@ def test_balance_tracks_hands_the_sampler_each_training_window_s_track(three_cla
     assert groups is not None and len(groups) == len(labels)  # one track per training window
     assert len(set(groups)) < len(groups)  # several windows per track share it
     assert set(groups) == set(train_tracks)
+
+
+def test_pooled_log_probabilities_are_the_log_of_each_bag_s_mean_probability():
+    logits = torch.randn(12, 5, generator=torch.Generator().manual_seed(0))
+    pooled = loop.pooled_log_probabilities(logits, 4)
+    expected = torch.log(torch.softmax(logits, dim=1).view(3, 4, 5).mean(dim=1))
+    assert pooled.shape == (3, 5)
+    torch.testing.assert_close(pooled, expected)
+    torch.testing.assert_close(torch.logsumexp(pooled, dim=1), torch.zeros(3))  # normalised: cross_entropy takes them as they are
+
+
+def test_a_clip_bag_run_scores_one_pooled_prediction_per_bag_of_one_clip(three_class_corpus, tmp_path, monkeypatch):
+    from _tiny_runs import small_cnn_config
+
+    from pyharmonies.training.sampling import ClipBagSampler
+
+    samplers, scored = [], []
+
+    class Recording(ClipBagSampler):
+        def __init__(self, clips, labels, **kwargs):
+            samplers.append(self)
+            super().__init__(clips, labels, **kwargs)
+
+    real_loss = loop._Trainer._loss
+
+    def recording_loss(self, logits, y):
+        scored.append((logits.detach().clone(), y.clone()))
+        return real_loss(self, logits, y)
+
+    monkeypatch.setattr(loop, "ClipBagSampler", Recording)
+    monkeypatch.setattr(loop._Trainer, "_loss", recording_loss)
+    run = train_run(small_cnn_config(three_class_corpus, tmp_path / "run", epochs=1, batch_size=8, clip_bag=4, mixup=0.0), progress=False)
+    (sampler,) = samplers
+    assert sampler.bag == 4 and (sampler.probabilities > 0).all()
+    assert sum(len(y) for _, y in scored) == len(sampler) // 4  # one score per bag
+    for logits, y in scored:
+        assert logits.shape == (len(y), 3) and len(y) <= 2  # a batch of 8 windows holds 2 bags
+        torch.testing.assert_close(torch.logsumexp(logits, dim=1), torch.zeros(len(y)))  # pooled probabilities
+    assert json.loads((run / "config.json").read_text())["clip_bag"] == 4
+    assert json.loads((run / "metrics.json").read_text())["epochs_run"] == 1
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"clip_bag": 1}, "clip_bag must be 0"),
+        ({"clip_bag": 3}, r"batch_size \(32\) must be a multiple of clip_bag \(3\)"),
+        ({"clip_bag": 4, "balance": "tracks"}, "class-balanced"),
+        ({"clip_bag": 4, "teacher": "runs/ensemble"}, "teacher"),
+        ({"clip_bag": 4, "model": "svm"}, "not the svm"),
+    ],
+)
+def test_clip_bag_options_that_cannot_work_are_refused(options, message):
+    from pyharmonies.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=message):
+        TrainConfig(data="d", **options)

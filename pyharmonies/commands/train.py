@@ -51,6 +51,11 @@ def _parse_options(text: str | None, what: str) -> dict:
               help="Class imbalance: draw training windows so every class is equally likely (sampler), and also every "
                    "track of a class (tracks: a long track weighs no more than a short one), weight the loss by inverse "
                    "class frequency, or nothing (the sampler generalised best on real music: docs/EXPERIMENTS.md).")
+@click.option("--clip-bag", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Clip-level targets: each batch holds bags of this many windows of one clip, and the loss scores each "
+                   "bag's pooled prediction (the mean probability, as a clip is classified) against the clip's label, so a "
+                   "window that does not sound like its game need not be forced to. 0: every window scored on its own. "
+                   "--batch-size must be a multiple of it.")
 @click.option("--group-by", default="track", show_default=True,
               help="Never split a group across train/val/test: 'track' (a file, or a manifest's track_id) or a manifest column such as 'artist'.")
 @click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True, help="Fraction of groups for validation.")
@@ -120,7 +125,7 @@ def _parse_options(text: str | None, what: str) -> dict:
               "finished folds are kept and the fold that was running continues.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_size: int, lr: float, patience: int | None, device: str,
-          seed: int, split_seed: int | None, members: int, window: float | None, window_hop: float | None, balance: str, group_by: str, val: float, train_fraction: float,
+          seed: int, split_seed: int | None, members: int, window: float | None, window_hop: float | None, clip_bag: int, balance: str, group_by: str, val: float, train_fraction: float,
           test_fraction: float, folds: int, only_folds: tuple[int, ...], no_augment: bool, mixup: float, average_weights: float,
           teacher: Path | None, distill_weight: float, distill_temperature: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
@@ -162,7 +167,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_si
         features = _parse_options(feature_config.read_text(), "--feature-config") if feature_config else {}
         values = dict(
             model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-            device=device, seed=seed, split_seed=split_seed, window=window, window_hop=window_hop, balance=balance, group_by=group_by,
+            device=device, seed=seed, split_seed=split_seed, window=window, window_hop=window_hop, clip_bag=clip_bag, balance=balance, group_by=group_by,
             val=val, test=test_fraction, train_fraction=train_fraction, folds=folds, members=members, augment=not no_augment, mixup=mixup, average_weights=average_weights, workers=workers,
             teacher=str(teacher) if teacher else None, distill_weight=distill_weight, distill_temperature=distill_temperature,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
@@ -235,7 +240,7 @@ NOT_FOR_SVM = {
     "init_run": "--init", "freeze_backbone": "--freeze-backbone", "resume": "--resume",
     "model_options": "--model-options", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
     "patience": "--patience", "device": "--device", "window": "--window", "window_hop": "--window-hop",
-    "balance": "--balance", "no_augment": "--no-augment", "mixup": "--mixup", "average_weights": "--average-weights", "workers": "--workers",
+    "clip_bag": "--clip-bag", "balance": "--balance", "no_augment": "--no-augment", "mixup": "--mixup", "average_weights": "--average-weights", "workers": "--workers",
     "teacher": "--teacher", "distill_weight": "--distill-weight", "distill_temperature": "--distill-temperature",
     "no_cache": "--no-cache", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
     "select_by": "--select-by", "augment_options": "--augment-options", "backbone": "--backbone",

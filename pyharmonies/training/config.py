@@ -57,6 +57,7 @@ class TrainConfig:
     split_seed: int | None = None  # the splits' and folds' own seed; None: seed (another seed on the same folds: run-to-run noise)
     window: float | None = None  # seconds of audio per classified window; None: DEFAULT_WINDOW
     window_hop: float | None = None  # seconds between training windows; None: window / 2
+    clip_bag: int = 0  # >= 2: clip-level targets, batches of bags of this many windows of one clip, each bag's pooled prediction scored; 0: every window on its own
     balance: str = "sampler"  # class imbalance: class-balanced sampler | tracks: also every group of a class alike | loss weights | none (docs/EXPERIMENTS.md)
     group_by: str = "track"  # a split never separates clips of one group (track, or a manifest column)
     val: float = 0.15  # fraction of groups for validation
@@ -120,6 +121,17 @@ class TrainConfig:
             raise ParameterError(f"members must be an integer of at least 1, got {self.members!r}")
         if self.members > 1 and self.model != "cnn":
             raise ParameterError(f"members: only cnn networks are averaged into one model, not the {self.model}")
+        if isinstance(self.clip_bag, bool) or not isinstance(self.clip_bag, int) or self.clip_bag < 0 or self.clip_bag == 1:
+            raise ParameterError(f"clip_bag must be 0 (windows on their own) or an integer of at least 2, got {self.clip_bag!r}")
+        if self.clip_bag:
+            if self.model not in ("cnn", "lstm", "transformer"):
+                raise ParameterError(f"clip_bag trains a cnn, lstm or transformer, not the {self.model}")
+            if self.batch_size % self.clip_bag:
+                raise ParameterError(f"batch_size ({self.batch_size}) must be a multiple of clip_bag ({self.clip_bag}): a batch holds whole bags")
+            if self.balance not in ("sampler", "none"):
+                raise ParameterError(f"clip_bag draws clips class-balanced (balance 'sampler') or not ('none'), not with balance {self.balance!r}")
+            if self.teacher is not None:
+                raise ParameterError("clip_bag and a teacher do not go together: the teacher answers for windows, the bag loss for clips")
         if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
         if not 0 <= self.average_weights < 1:

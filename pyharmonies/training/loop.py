@@ -39,7 +39,7 @@ from pyharmonies.training.distill import WithIndex, check_teacher_splits, distil
 from pyharmonies.training.distributed import Distributed
 from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics
-from pyharmonies.training.sampling import BalancedSampler
+from pyharmonies.training.sampling import BalancedSampler, ClipBagSampler
 
 
 @dataclass
@@ -161,6 +161,16 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple
         probs.append(torch.softmax(logits, dim=1).cpu().numpy())
         labels.append(y.numpy())
     return np.concatenate(probs), np.concatenate(labels)
+
+
+def pooled_log_probabilities(logits: torch.Tensor, bag: int) -> torch.Tensor:
+    """Log of the mean probability over each bag of ``bag`` consecutive windows: a clip's prediction.
+
+    ``logits`` (n * bag, classes) -> (n, classes), normalised log-probabilities: the
+    mean-probability rule that pools a clip's windows in every report, ``classify`` and ``listen``.
+    """
+    log_p = F.log_softmax(logits, dim=1).view(-1, bag, logits.shape[1])
+    return torch.logsumexp(log_p, dim=1) - math.log(bag)
 
 
 def evaluate_windows(
@@ -365,7 +375,10 @@ class _Trainer:
             ds = WithIndex(ds)  # batches carry their windows' indices, to look up the teacher's answers
         sampler = None
         generator = torch.Generator() if shuffle else None
-        if shuffle and self.cfg.balance in ("sampler", "tracks"):
+        if shuffle and self.cfg.clip_bag:
+            sampler = ClipBagSampler([w.clip for w in ds.windows], ds.labels, bag=self.cfg.clip_bag, seed=self.cfg.seed,
+                                     balanced=self.cfg.balance == "sampler", rank=self.dist.rank, world_size=self.dist.world_size)
+        elif shuffle and self.cfg.balance in ("sampler", "tracks"):
             groups = [ds.clips[w.clip].group(self.cfg.group_by) for w in ds.windows] if self.cfg.balance == "tracks" else None
             sampler = BalancedSampler(ds.labels, seed=self.cfg.seed, groups=groups, rank=self.dist.rank,
                                       world_size=self.dist.world_size)
@@ -419,7 +432,7 @@ class _Trainer:
             self.core.backbone.eval()  # frozen BatchNorm statistics stay as trained
         ds = self.datasets["train"]
         ds.set_epoch(epoch)
-        if isinstance(self.train_loader.sampler, (BalancedSampler, torch.utils.data.distributed.DistributedSampler)):
+        if isinstance(self.train_loader.sampler, (BalancedSampler, ClipBagSampler, torch.utils.data.distributed.DistributedSampler)):
             self.train_loader.sampler.set_epoch(epoch)
         self.train_generator.manual_seed(self.cfg.seed * 1000003 + epoch)
         torch.manual_seed(self.cfg.seed * 1000003 + epoch * 101 + self.dist.rank)  # dropout, resumable
@@ -433,14 +446,21 @@ class _Trainer:
         for batch in batches:
             x = batch[0].to(self.device, non_blocking=True)
             y = batch[1].to(self.device, non_blocking=True)
+            bag = max(1, self.cfg.clip_bag)
+            if bag > 1:
+                y = y[::bag]  # one label per bag: its clip's
             lam, perm = 1.0, None
-            if self.cfg.mixup > 0 and x.shape[0] > 1:
+            if self.cfg.mixup > 0 and y.shape[0] > 1:
                 lam = float(rng.beta(self.cfg.mixup, self.cfg.mixup))
-                perm = torch.as_tensor(rng.permutation(x.shape[0]), device=self.device)
-                x = lam * x + (1.0 - lam) * x[perm]
+                perm = torch.as_tensor(rng.permutation(y.shape[0]), device=self.device)
+                # bags are mixed whole: window i of one bag with window i of another
+                rows = (perm[:, None] * bag + torch.arange(bag, device=self.device)).reshape(-1)
+                x = lam * x + (1.0 - lam) * x[rows]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 logits = self.model(x)
             logits = logits.float()
+            if bag > 1:
+                logits = pooled_log_probabilities(logits, bag)
             loss = self._loss(logits, y)
             if perm is not None:
                 loss = lam * loss + (1.0 - lam) * self._loss(logits, y[perm])
@@ -465,6 +485,7 @@ class _Trainer:
         return total / max(count, 1)
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # Pooled log-probabilities (clip bags) are their own log-softmax, so cross_entropy takes them as they are.
         return F.cross_entropy(logits, y, weight=self.class_weights, label_smoothing=self.cfg.label_smoothing)
 
     def evaluate(self, split: str) -> dict[str, Any]:
