@@ -36,6 +36,10 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.harmonies-install.stamp
 EXTRAS ?= train,test,demo
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# pytest processes (pytest-xdist). The fixtures that train do so on one torch thread (their
+# weights are the same on any machine), so on the 2-core CI box one process left a core idle.
+# Capped at 4: each process holds torch and its own session fixtures (about 1 GB).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 
 # cmake and ctest come from pip (the `cmake` wheel in .venv), like the Python build's.
 VBIN := $(CURDIR)/$(VENV)/bin
@@ -116,7 +120,8 @@ native-test-asan: $(CMAKE)
 	cd build/asan && $(CTEST) --output-on-failure -j $(JOBS)
 
 test: install native-test native-test-aarch64 native-test-asan
-	$(PY) -m pytest -q --durations=25
+	@# --dist loadfile: a test file runs in one process, so its module fixtures are made once.
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 # ---------------------------------------------------------------- arm64 (Raspberry Pi OS 64-bit)
 # Downloads are cached in .cache/arm64 (the root, the aarch64 wheels, the wheel tools): a second
