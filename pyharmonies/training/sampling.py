@@ -100,12 +100,11 @@ class ClipBagSampler(Sampler[int]):
     its windows together (``balanced``: every class equally likely; else in
     proportion to its windows), with replacement; then ``bag`` of its windows
     without replacement, or, from a clip with fewer, each of them once and the
-    rest drawn again. An epoch holds as
-    many windows as the dataset, rounded up to whole bags and to a multiple of
-    ``world_size`` bags; under DDP every rank draws the same bags (seed
-    ``(seed, epoch)``) and keeps every ``world_size``-th bag from ``rank`` on.
-    With a batch size that is a multiple of ``bag``, every batch holds whole
-    bags.
+    rest drawn again. An epoch holds as many windows as the dataset, rounded
+    up to whole bags and to a multiple of ``world_size`` bags. Under DDP every
+    rank draws the same list of clips (seed ``(seed, epoch)``) and takes every
+    ``world_size``-th of them from ``rank`` on. With a batch size that is a
+    multiple of ``bag``, every batch holds whole bags.
 
     Parameters
     ----------
@@ -135,7 +134,7 @@ class ClipBagSampler(Sampler[int]):
         self.bag, self.seed, self.rank, self.world_size = int(bag), int(seed), int(rank), int(world_size)
         self.epoch = 0
         order = np.argsort(clips_arr, kind="stable")
-        self.clip_ids, starts, counts = np.unique(clips_arr[order], return_index=True, return_counts=True)
+        _, starts, counts = np.unique(clips_arr[order], return_index=True, return_counts=True)
         self.windows_of = np.split(order, starts[1:])  # window indices of each clip, in dataset order
         clip_labels = labels_arr[order][starts]
         if any(np.unique(labels_arr[w]).size != 1 for w in self.windows_of):
