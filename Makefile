@@ -38,7 +38,7 @@ EXTRAS ?= train,test,demo
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # pytest processes (pytest-xdist). The fixtures that train do so on one torch thread (their
 # weights are the same on any machine), so on the 2-core CI box one process left a core idle.
-# Capped at 4: each process holds torch and its own session fixtures (about 1 GB).
+# Capped at 4: each process holds torch and its own copy of the session fixtures.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 
 # cmake and ctest come from pip (the `cmake` wheel in .venv), like the Python build's.

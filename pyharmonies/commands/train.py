@@ -55,7 +55,7 @@ def _parse_options(text: str | None, what: str) -> dict:
               help="Clip-level targets: each batch holds bags of this many windows of one clip, and the loss scores each "
                    "bag's pooled prediction (the mean probability, as a clip is classified) against the clip's label, so a "
                    "window that does not sound like its game need not be forced to. 0: every window scored on its own. "
-                   "--batch-size must be a multiple of it.")
+                   "--batch-size must be a multiple of it. On the soundtracks set 4 did worse than 0 (docs/EXPERIMENTS.md).")
 @click.option("--group-by", default="track", show_default=True,
               help="Never split a group across train/val/test: 'track' (a file, or a manifest's track_id) or a manifest column such as 'artist'.")
 @click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True, help="Fraction of groups for validation.")

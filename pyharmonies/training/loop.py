@@ -443,10 +443,10 @@ class _Trainer:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc=f"epoch {epoch + 1}/{self.cfg.epochs}", leave=False, unit="batch", dynamic_ncols=True)
+        bag = max(1, self.cfg.clip_bag)  # windows per scored prediction
         for batch in batches:
             x = batch[0].to(self.device, non_blocking=True)
             y = batch[1].to(self.device, non_blocking=True)
-            bag = max(1, self.cfg.clip_bag)
             if bag > 1:
                 y = y[::bag]  # one label per bag: its clip's
             lam, perm = 1.0, None

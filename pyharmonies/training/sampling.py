@@ -137,7 +137,7 @@ class ClipBagSampler(Sampler[int]):
         _, starts, counts = np.unique(clips_arr[order], return_index=True, return_counts=True)
         self.windows_of = np.split(order, starts[1:])  # window indices of each clip, in dataset order
         clip_labels = labels_arr[order][starts]
-        if any(np.unique(labels_arr[w]).size != 1 for w in self.windows_of):
+        if np.any(labels_arr[order] != np.repeat(clip_labels, counts)):
             raise ParameterError("ClipBagSampler: the windows of one clip carry different labels")
         weights = counts.astype(np.float64)
         if balanced:
