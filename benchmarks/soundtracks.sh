@@ -148,6 +148,7 @@ run win2-s1 --model cnn --from-scratch --seed 1 --split-seed 0 --window 2
 run win2-s2 --model cnn --from-scratch --seed 2 --split-seed 0 --window 2   # the third and fourth draws,
 run win2-s3 --model cnn --from-scratch --seed 3 --split-seed 0 --window 2   # after which 2 s became the default
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/win2-s2"
+[[ -f "$RUNS/ensemble-win2/metrics.json" ]] || { rm -rf "$RUNS/ensemble-win2"; "${H[@]}" ensemble "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/ensemble-win2" -q; }
 run tracks --model cnn --window 3 --from-scratch --seed 0 --split-seed 0 --balance tracks
 # With 2 s windows the default: 1.5 s windows, and clip-level targets (bags of 4 windows of one clip).
 run win1.5 --model cnn --from-scratch --seed 0 --split-seed 0 --window 1.5
