@@ -155,6 +155,8 @@ run win1.5 --model cnn --from-scratch --seed 0 --split-seed 0 --window 1.5
 run bag4   --model cnn --from-scratch --seed 0 --split-seed 0 --clip-bag 4
 # What one network can see or hold: width 1.5 (about twice the int8 size budget), 128 mels from a 2048-point FFT.
 run w15    --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"width": 1.5}'
+echo '{"n_fft": 2048, "n_mels": 128}' > "$RUNS/mel128.json"
+run mel128 --model cnn --from-scratch --seed 0 --split-seed 0 --feature-config "$RUNS/mel128.json"
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"
