@@ -153,7 +153,7 @@ run tracks --model cnn --window 3 --from-scratch --seed 0 --split-seed 0 --balan
 # With 2 s windows the default: 1.5 s windows, and clip-level targets (bags of 4 windows of one clip).
 run win1.5 --model cnn --from-scratch --seed 0 --split-seed 0 --window 1.5
 run bag4   --model cnn --from-scratch --seed 0 --split-seed 0 --clip-bag 4
-# What one network can see or hold: width 1.5 (about twice the int8 size budget), 128 mels from a 2048-point FFT.
+# What one network can hold or see: width 1.5 (412 kB int8, over the 250 kB budget), 128 mels from a 2048-point FFT.
 run w15    --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"width": 1.5}'
 echo '{"n_fft": 2048, "n_mels": 128}' > "$RUNS/mel128.json"
 run mel128 --model cnn --from-scratch --seed 0 --split-seed 0 --feature-config "$RUNS/mel128.json"
