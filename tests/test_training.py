@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -529,6 +530,47 @@ def test_a_clip_bag_run_scores_one_pooled_prediction_per_bag_of_one_clip(three_c
     ],
 )
 def test_clip_bag_options_that_cannot_work_are_refused(options, message):
+    from pyharmonies.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=message):
+        TrainConfig(data="d", **options)
+
+
+def test_pooled_normalizer_uses_one_mean_and_std_for_every_row():
+    from pyharmonies.training.dataset import Normalizer
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=(4, n)) * np.arange(1, 5)[:, None] + np.arange(4)[:, None] for n in (10, 7)]
+    everything = np.concatenate(arrays, axis=1)
+    pooled = Normalizer.fit(arrays, pooled=True)
+    np.testing.assert_allclose(pooled.mean, np.full(4, everything.mean()), rtol=1e-5)
+    np.testing.assert_allclose(pooled.std, np.full(4, everything.std()), rtol=1e-5)
+    per_band = Normalizer.fit(arrays)
+    np.testing.assert_allclose(per_band.mean, everything.mean(axis=1), rtol=1e-5)
+    # The pooled standardisation keeps the rows' order of level; the per-band one removes it.
+    assert np.all(np.diff(pooled(everything).mean(axis=1)) > 0)
+    np.testing.assert_allclose(per_band(everything).mean(axis=1), 0.0, atol=1e-5)
+
+
+def test_global_normalisation_is_saved_with_the_model(three_class_corpus, tmp_path):
+    from _tiny_runs import small_cnn_config
+
+    run = train_run(small_cnn_config(three_class_corpus, tmp_path / "run", epochs=1, normalize="global"), progress=False)
+    normalizer = checkpoint.load(run / checkpoint.BEST)["meta"]["normalizer"]
+    assert len(normalizer["mean"]) == 64 and len(set(normalizer["mean"])) == 1 and len(set(normalizer["std"])) == 1
+    assert json.loads((run / "config.json").read_text())["normalize"] == "global"
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"normalize": "rows"}, "normalize must be one of band, global"),
+        ({"normalize": "global", "model": "lstm"}, "the lstm's inputs"),
+        ({"normalize": "global", "backbone": "shipped"}, "keeps that model's input standardisation"),
+        ({"normalize": "global", "init": "runs/cnn"}, "keeps that model's input standardisation"),
+    ],
+)
+def test_normalize_options_that_cannot_work_are_refused(options, message):
     from pyharmonies.errors import ParameterError
 
     with pytest.raises(ParameterError, match=message):

@@ -12,6 +12,8 @@ from pyharmonies.errors import ParameterError, refuse_unknown_fields
 
 MODEL_CHOICES = ("cnn", "lstm", "transformer", "svm", "probe")
 BALANCE_CHOICES = ("sampler", "tracks", "weights", "none")
+#: TrainConfig.normalize's choices: one mean and std per input row, or one for the whole log-mel.
+NORMALIZE_CHOICES = ("band", "global")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 #: What picks the best epoch (and stops early): validation macro-F1 over windows, or over clips
 #: (the mean of a clip's window probabilities), or clip accuracy; or "last", the final epoch's
@@ -66,6 +68,7 @@ class TrainConfig:
     folds: int = 0  # > 1: grouped k-fold cross-validation, one model per fold
     members: int = 1  # cnn, > 1: this many networks (seed, seed + 1, ...) on one split, averaged into one model
     augment: bool = True  # gain, noise, time shift, SpecAugment (feature domain)
+    normalize: str = "band"  # band: standardise each input row by its own training mean and std | global (cnn): one mean and std for the whole log-mel, so bands keep their relative levels
     mixup: float = 0.2  # mixup alpha; 0 disables
     average_weights: float = 0.0  # decay per step of the weights' moving average that is validated and kept; 0: the raw weights
     teacher: str | None = None  # distil from this run (e.g. a `harmonies ensemble`); a --folds run gives each fold its own
@@ -132,6 +135,15 @@ class TrainConfig:
                 raise ParameterError(f"clip_bag draws clips class-balanced (balance 'sampler') or not ('none'), not with balance {self.balance!r}")
             if self.teacher is not None:
                 raise ParameterError("clip_bag and a teacher do not go together: the teacher answers for windows, the bag loss for clips")
+        if self.normalize not in NORMALIZE_CHOICES:
+            raise ParameterError(f"normalize must be one of {', '.join(NORMALIZE_CHOICES)}, got {self.normalize!r}")
+        if self.normalize != "band":
+            if self.model != "cnn":
+                raise ParameterError(f"normalize {self.normalize!r} is for the cnn's log-mel; the {self.model}'s inputs "
+                                     "are standardised row by row (band)")  # fmt: skip
+            if self.init or self.backbone != "none":
+                raise ParameterError(f"normalize {self.normalize!r}: a run started from --init or a backbone keeps that "
+                                     "model's input standardisation; train from scratch to choose another")  # fmt: skip
         if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
         if not 0 <= self.average_weights < 1:

@@ -50,8 +50,13 @@ class Normalizer:
     std: np.ndarray  # (n,)
 
     @classmethod
-    def fit(cls, arrays: Sequence[np.ndarray]) -> Normalizer:
-        """Mean and std of every row over all frames of ``arrays`` (each (n, frames))."""
+    def fit(cls, arrays: Sequence[np.ndarray], *, pooled: bool = False) -> Normalizer:
+        """Mean and std of every row over all frames of ``arrays`` (each (n, frames)).
+
+        ``pooled``: one mean and std over every row and frame, repeated for each
+        row, so the standardised rows keep their relative levels (a log-mel's
+        spectral tilt); the result has the same (n,) shape either way.
+        """
         n = arrays[0].shape[0]
         total = np.zeros(n)
         total_sq = np.zeros(n)
@@ -61,6 +66,8 @@ class Normalizer:
             total += a.sum(axis=1)
             total_sq += (a * a).sum(axis=1)
             count += a.shape[1]
+        if pooled:
+            total, total_sq, count = np.full(n, total.sum()), np.full(n, total_sq.sum()), count * n
         mean = total / max(count, 1)
         var = np.maximum(total_sq / max(count, 1) - mean * mean, 0.0)
         # A constant row (e.g. a band always at the floor) must not blow up.

@@ -231,7 +231,7 @@ class _Trainer:
             self.normalizer = Normalizer.from_dict(init_meta["normalizer"])
             self.options = dict(init_meta["model_config"])
         else:
-            self.normalizer = Normalizer.fit(train_arrays)
+            self.normalizer = Normalizer.fit(train_arrays, pooled=cfg.normalize == "global")
             self.options = dict(cfg.model_options)
         # Resolve every model option to its default so the checkpoint is self-contained.
         self.options = config_to_dict(model_config(cfg.model, self.options))
