@@ -157,6 +157,10 @@ run bag4   --model cnn --from-scratch --seed 0 --split-seed 0 --clip-bag 4
 run w15    --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"width": 1.5}'
 echo '{"n_fft": 2048, "n_mels": 128}' > "$RUNS/mel128.json"
 run mel128 --model cnn --from-scratch --seed 0 --split-seed 0 --feature-config "$RUNS/mel128.json"
+# Three training options: stronger regularisation, a lower peak learning rate, one standardisation for the whole log-mel.
+run reg    --model cnn --from-scratch --seed 0 --split-seed 0 --weight-decay 0.05 --model-options '{"dropout": 0.5}'
+run lr1e-3 --model cnn --from-scratch --seed 0 --split-seed 0 --lr 1e-3
+run global --model cnn --from-scratch --seed 0 --split-seed 0 --normalize global
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"
