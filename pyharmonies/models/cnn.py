@@ -20,7 +20,7 @@ from torch import nn
 
 from pyharmonies.errors import ParameterError
 
-__all__ = ["CNNConfig", "InvertedResidual", "MeanMaxPool", "MobileNetV2", "make_divisible"]
+__all__ = ["CNNConfig", "InvertedResidual", "MeanMaxPool", "MobileNetV2", "make_divisible", "receptive_field"]
 
 #: CNNConfig.pool's choices.
 POOLS = ("global", "time", "meanmax")
@@ -28,6 +28,8 @@ POOLS = ("global", "time", "meanmax")
 #: One stage of the network: (expansion t, output channels c, repeats n, stride s),
 #: MobileNetV2's notation (Table 2 of the paper).
 BlockSpec = tuple[int, int, int, int]
+#: The (frequency, time) size of one stage's depthwise kernels.
+KernelSpec = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ class CNNConfig:
     # and the global maximum of each channel, as music taggers do (how much of a window holds a
     # pattern, and how strongly it appears at its peak; docs/EXPERIMENTS.md).
     pool: str = "global"
+    # (frequency, time) size of the depthwise kernels of each stage in `blocks`; None: 3 x 3 in every
+    # stage. A 1 in the deep stages shrinks the receptive field: each output then sees a patch of the
+    # log-mel rather than the whole window (`receptive_field`; Koutini et al., "The Receptive Field as
+    # a Regularizer in Deep Convolutional Neural Networks for Acoustic Scene Classification", 2019).
+    kernels: tuple[KernelSpec, ...] | None = None
     round_to: int = 8  # channel counts after `width` are rounded to multiples of this (SIMD-friendly)
 
     def __post_init__(self) -> None:
@@ -84,6 +91,37 @@ class CNNConfig:
                 raise ParameterError(f"block stride must be 1 or 2, got {spec!r}")
         # JSON and torch checkpoints hand back lists; keep the field a hashable tuple of tuples.
         object.__setattr__(self, "blocks", tuple(tuple(int(v) for v in spec) for spec in self.blocks))
+        if self.kernels is not None:
+            if len(self.kernels) != len(self.blocks):
+                raise ParameterError(f"kernels gives one (frequency, time) size per stage: {len(self.blocks)} stages, "
+                                     f"got {len(self.kernels)}")  # fmt: skip
+            for spec in self.kernels:
+                if len(spec) != 2 or any(int(v) != v or v < 1 or v % 2 == 0 for v in spec):
+                    raise ParameterError(f"each kernel is (frequency, time) of odd positive integers, got {spec!r}")
+            object.__setattr__(self, "kernels", tuple(tuple(int(v) for v in spec) for spec in self.kernels))
+
+    def stage_kernels(self) -> tuple[KernelSpec, ...]:
+        """The (frequency, time) depthwise kernel of each stage, ``kernels`` or 3 x 3 throughout."""
+        return self.kernels if self.kernels is not None else ((3, 3),) * len(self.blocks)
+
+
+def receptive_field(config: CNNConfig) -> KernelSpec:
+    """How many (mel bands, frames) of the input one position of the last feature map sees.
+
+    The stem's 3 x 3 stride-2 convolution, then each block's depthwise
+    convolution (its stage's kernel; the first block of a stage carries the
+    stride); 1 x 1 convolutions add nothing. With the defaults: (123, 123),
+    more than a whole 64 x 86 window.
+    """
+    sizes = []
+    for axis in (0, 1):
+        field, jump = 3, 2  # the stem
+        for (_t, _c, n, s), kernel in zip(config.blocks, config.stage_kernels()):
+            for i in range(n):
+                field += (kernel[axis] - 1) * jump
+                jump *= s if i == 0 else 1
+        sizes.append(field)
+    return sizes[0], sizes[1]
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -103,10 +141,18 @@ class ConvBNReLU6(nn.Sequential):
     """Conv2d (no bias) -> BatchNorm2d -> ReLU6; ``activation=False`` drops the ReLU6 (linear bottleneck)."""
 
     def __init__(
-        self, in_ch: int, out_ch: int, kernel: int = 1, stride: int = 1, groups: int = 1, activation: bool = True
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel: int | KernelSpec = 1,
+        stride: int = 1,
+        groups: int = 1,
+        activation: bool = True,
     ) -> None:
+        rows, cols = (kernel, kernel) if isinstance(kernel, int) else kernel
         layers: list[nn.Module] = [
-            nn.Conv2d(in_ch, out_ch, kernel, stride, padding=(kernel - 1) // 2, groups=groups, bias=False),
+            nn.Conv2d(in_ch, out_ch, (rows, cols), stride, padding=((rows - 1) // 2, (cols - 1) // 2), groups=groups,
+                      bias=False),  # fmt: skip
             nn.BatchNorm2d(out_ch),
         ]
         if activation:
@@ -115,15 +161,15 @@ class ConvBNReLU6(nn.Sequential):
 
 
 class InvertedResidual(nn.Module):
-    """1x1 expansion (skipped when t = 1) -> 3x3 depthwise -> 1x1 linear projection, plus the input when it fits."""
+    """1x1 expansion (skipped when t = 1) -> depthwise (``kernel``) -> 1x1 linear projection, plus the input when it fits."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int, expansion: int) -> None:
+    def __init__(self, in_ch: int, out_ch: int, stride: int, expansion: int, kernel: KernelSpec = (3, 3)) -> None:
         super().__init__()
         hidden = in_ch * expansion
         layers: list[nn.Module] = []
         if expansion != 1:
             layers.append(ConvBNReLU6(in_ch, hidden, 1))  # (B, in, H, W) -> (B, hidden, H, W)
-        layers.append(ConvBNReLU6(hidden, hidden, 3, stride, groups=hidden))  # -> (B, hidden, H/s, W/s)
+        layers.append(ConvBNReLU6(hidden, hidden, kernel, stride, groups=hidden))  # -> (B, hidden, H/s, W/s)
         layers.append(ConvBNReLU6(hidden, out_ch, 1, activation=False))  # -> (B, out, H/s, W/s), linear
         self.conv = nn.Sequential(*layers)
         self.use_residual = stride == 1 and in_ch == out_ch
@@ -178,10 +224,10 @@ class MobileNetV2(nn.Module):
 
         in_ch = make_divisible(config.stem_channels * width, div)
         layers: list[nn.Module] = [ConvBNReLU6(1, in_ch, 3, stride=2)]  # (B, 1, M, T) -> (B, stem, M/2, T/2)
-        for t, c, n, s in config.blocks:
+        for (t, c, n, s), kernel in zip(config.blocks, config.stage_kernels()):
             out_ch = make_divisible(c * width, div)
             for i in range(n):
-                layers.append(InvertedResidual(in_ch, out_ch, s if i == 0 else 1, t))
+                layers.append(InvertedResidual(in_ch, out_ch, s if i == 0 else 1, t, kernel))
                 in_ch = out_ch
         last = make_divisible(config.last_channels * max(1.0, width), div)
         layers.append(ConvBNReLU6(in_ch, last, 1))  # (B, C, M/16, T/16) -> (B, last, M/16, T/16)
