@@ -51,6 +51,7 @@ def test_three_by_three_everywhere_is_the_default_network():
     default = MobileNetV2(4, (64, 86))
     torch.manual_seed(0)
     spelt_out = MobileNetV2(4, (64, 86), CNNConfig(kernels=THREE_BY_THREE))
+    assert spelt_out.config == default.config  # the one form of the default: None
     x = torch.randn(2, 1, 64, 86)
     with torch.no_grad():
         torch.testing.assert_close(default.eval()(x), spelt_out.eval()(x), rtol=0, atol=0)
@@ -87,3 +88,14 @@ def test_a_run_with_one_by_one_deep_stages_exports_as_a_verified_int8_bundle(thr
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["model"]["config"]["kernels"] == [list(k) for k in DEEP_ONE_BY_ONE]
     load_bundle(bundle)  # the device side's checks pass: every file matches the reference outputs
+
+
+def test_the_shipped_backbone_is_three_by_three_and_refuses_other_kernels():
+    from pyharmonies.features import FeatureConfig
+    from pyharmonies.training.backbone import load_backbone, shipped_backbone_path
+
+    found = load_backbone(shipped_backbone_path())
+    assert "kernels" not in found.meta["model_config"]  # pretrained before the option: 3 x 3 throughout
+    assert found.mismatch(FeatureConfig(), {"kernels": [list(k) for k in THREE_BY_THREE]}) is None
+    why = found.mismatch(FeatureConfig(), {"kernels": [list(k) for k in DEEP_ONE_BY_ONE]})
+    assert why is not None and why.startswith("its network has another shape (kernels None vs")

@@ -98,7 +98,9 @@ class CNNConfig:
             for spec in self.kernels:
                 if len(spec) != 2 or any(int(v) != v or v < 1 or v % 2 == 0 for v in spec):
                     raise ParameterError(f"each kernel is (frequency, time) of odd positive integers, got {spec!r}")
-            object.__setattr__(self, "kernels", tuple(tuple(int(v) for v in spec) for spec in self.kernels))
+            kernels = tuple(tuple(int(v) for v in spec) for spec in self.kernels)
+            # 3 x 3 spelt out is the default: one form, so configs (and backbones) compare equal.
+            object.__setattr__(self, "kernels", None if set(kernels) == {(3, 3)} else kernels)
 
     def stage_kernels(self) -> tuple[KernelSpec, ...]:
         """The (frequency, time) depthwise kernel of each stage, ``kernels`` or 3 x 3 throughout."""

@@ -41,7 +41,7 @@ BACKBONE_FILE = "backbone.npz"  # in a pretraining run's folder
 SHIPPED_NAME = "soundtracks-cnn.npz"
 META_KEY = "__meta__"
 #: Model config fields that must match for the weights to fit; ``dropout`` only acts on the head.
-SHAPE_FIELDS = ("width", "stem_channels", "blocks", "last_channels", "round_to")
+SHAPE_FIELDS = ("width", "stem_channels", "blocks", "last_channels", "round_to", "kernels")
 
 
 @dataclass
@@ -85,8 +85,8 @@ class Backbone:
                                if mine.get(k) != theirs.get(k))  # fmt: skip
             return f"it was pretrained on other features ({differ})"
         wanted = config_to_dict(model_config("cnn", model_options))
-        differ = [f"{k} {self.meta['model_config'][k]!r} vs {wanted[k]!r}" for k in SHAPE_FIELDS
-                  if _plain(self.meta["model_config"][k]) != _plain(wanted[k])]  # fmt: skip
+        mine = {"kernels": None, **self.meta["model_config"]}  # backbones from before `kernels`: 3 x 3 throughout
+        differ = [f"{k} {mine[k]!r} vs {wanted[k]!r}" for k in SHAPE_FIELDS if _plain(mine[k]) != _plain(wanted[k])]
         if differ:
             return f"its network has another shape ({', '.join(differ)})"
         return None
