@@ -161,6 +161,10 @@ run mel128 --model cnn --from-scratch --seed 0 --split-seed 0 --feature-config "
 run reg    --model cnn --from-scratch --seed 0 --split-seed 0 --weight-decay 0.05 --model-options '{"dropout": 0.5}'
 run lr1e-3 --model cnn --from-scratch --seed 0 --split-seed 0 --lr 1e-3
 run global --model cnn --from-scratch --seed 0 --split-seed 0 --normalize global
+# The receptive field: 1 x 1 depthwise kernels in the deep stages (43 x 43 and 19 x 19 of the log-mel), and in frequency only.
+run rf43   --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[3,3],[1,1],[1,1]]}'
+run rf19   --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[1,1],[1,1],[1,1]]}'
+run rf43f  --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[3,3],[1,3],[1,3]]}'
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"
