@@ -165,6 +165,8 @@ run global --model cnn --from-scratch --seed 0 --split-seed 0 --normalize global
 run rf43   --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[3,3],[1,1],[1,1]]}'
 run rf19   --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[1,1],[1,1],[1,1]]}'
 run rf43f  --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[3,3],[1,3],[1,3]]}'
+# Softer targets: label smoothing 0.2 (the default 0.05).
+run ls0.2  --model cnn --from-scratch --seed 0 --split-seed 0 --label-smoothing 0.2
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"

@@ -85,7 +85,7 @@ class Backbone:
                                if mine.get(k) != theirs.get(k))  # fmt: skip
             return f"it was pretrained on other features ({differ})"
         wanted = config_to_dict(model_config("cnn", model_options))
-        mine = {"kernels": None, **self.meta["model_config"]}  # backbones from before `kernels`: 3 x 3 throughout
+        mine = config_to_dict(model_config("cnn", self.meta["model_config"]))  # as `model` builds it: absent fields default
         differ = [f"{k} {mine[k]!r} vs {wanted[k]!r}" for k in SHAPE_FIELDS if _plain(mine[k]) != _plain(wanted[k])]
         if differ:
             return f"its network has another shape ({', '.join(differ)})"
