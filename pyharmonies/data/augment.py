@@ -153,6 +153,51 @@ def add_noise(
     return (10.0 * np.log10(np.maximum(noisy, config.amin)) - ref_db).astype(np.float32)
 
 
+def mix_in(x: np.ndarray, other: np.ndarray, kind: str, other_db: float, config: FeatureConfig) -> np.ndarray:
+    """The features of two pieces of audio played together, the second ``other_db`` louder than it was.
+
+    Parameters
+    ----------
+    x, other : np.ndarray, shape (n, frames)
+        Two ``kind`` windows of the same length, computed with ``config``.
+    kind : {"log_mel", "frame_vector"}
+    other_db : float
+        Gain applied to ``other`` before the sum, dB (negative: quieter).
+    config : FeatureConfig
+
+    Returns
+    -------
+    np.ndarray, shape (n, frames), float32
+
+    Notes
+    -----
+    ``log_mel``: power-domain addition, ``10 log10(10**(x/10) + 10**((other
+    + other_db)/10))`` relative to ``ref``; cells at the floor count as no
+    power. Exact for the expected mel power of two independent sources
+    (their cross terms average to zero), approximate for one frame, as in
+    :func:`add_noise`.
+
+    ``frame_vector``: not supported (the features of a sum are not functions
+    of the parts' features): ``x`` is returned unchanged, as a copy.
+    """
+    x = _checked(x, kind, config)
+    other = _checked(other, kind, config)
+    if other.shape != x.shape:
+        raise ParameterError(f"windows to mix must have the same shape, got {x.shape} and {other.shape}")
+    if kind != "log_mel":
+        return np.array(x, dtype=np.float32)
+    floor = _floor_db(config)
+    ref_db = 10.0 * math.log10(max(config.amin, config.ref))
+
+    def power(v: np.ndarray, offset_db: float) -> np.ndarray:
+        p = np.power(10.0, (v.astype(np.float64) + offset_db + ref_db) / 10.0)
+        p[v <= floor + 1e-4] = 0.0  # power somewhere under amin: nothing to add
+        return p
+
+    total = power(x, 0.0) + power(other, other_db)
+    return (10.0 * np.log10(np.maximum(total, config.amin)) - ref_db).astype(np.float32)
+
+
 def white_noise_profile(config: FeatureConfig) -> np.ndarray:
     """Mean mel power of unit-variance white noise, per band.
 
@@ -529,6 +574,8 @@ class AugmentConfig:
     pitch_semitones: float = 2.0  # shift uniform in [-pitch_semitones, +pitch_semitones]
     p_stretch: float = 0.0  # the window played faster or slower (see time_stretch)
     stretch: float = 0.15  # rate log-uniform in [1 / (1 + stretch), 1 + stretch]
+    p_mix_class: float = 0.0  # a window of another track of the same class played along (log_mel only; see mix_in)
+    mix_class_db: tuple[float, float] = (-12.0, 0.0)  # that window's gain uniform in this range, dB
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -540,6 +587,9 @@ class AugmentConfig:
         self.bandlimit_hz = tuple(float(v) for v in self.bandlimit_hz)  # type: ignore[assignment]
         if len(self.bandlimit_hz) != 2 or not 0 < self.bandlimit_hz[0] <= self.bandlimit_hz[1]:
             raise ParameterError(f"bandlimit_hz must be (low, high) with 0 < low <= high, got {self.bandlimit_hz!r}")
+        self.mix_class_db = tuple(float(v) for v in self.mix_class_db)  # type: ignore[assignment]
+        if len(self.mix_class_db) != 2 or not self.mix_class_db[0] <= self.mix_class_db[1] <= 0.0:
+            raise ParameterError(f"mix_class_db must be (low, high) with low <= high <= 0 dB, got {self.mix_class_db!r}")
         if not 0.0 <= self.crop_jitter <= 1.0:
             raise ParameterError(f"crop_jitter is a fraction of the window, in [0, 1], got {self.crop_jitter!r}")
         for name in ("gain_db", "eq_db", "max_shift", "mixup_alpha", "freq_masks", "freq_width", "time_masks", "time_width",
@@ -567,6 +617,7 @@ class AugmentConfig:
         data = dataclasses.asdict(self)
         data["snr_db"] = list(self.snr_db)
         data["bandlimit_hz"] = list(self.bandlimit_hz)
+        data["mix_class_db"] = list(self.mix_class_db)
         return data
 
     @classmethod

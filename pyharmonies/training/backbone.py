@@ -86,17 +86,10 @@ class Backbone:
             return f"it was pretrained on other features ({differ})"
         wanted = config_to_dict(model_config("cnn", model_options))
         mine = config_to_dict(model_config("cnn", self.meta["model_config"]))  # as `model` builds it: absent fields default
-        differ = [f"{k} {mine[k]!r} vs {wanted[k]!r}" for k in SHAPE_FIELDS if _plain(mine[k]) != _plain(wanted[k])]
+        differ = [f"{k} {mine[k]!r} vs {wanted[k]!r}" for k in SHAPE_FIELDS if mine[k] != wanted[k]]
         if differ:
             return f"its network has another shape ({', '.join(differ)})"
         return None
-
-
-def _plain(value: Any) -> Any:
-    """Tuples and lists compare equal (JSON hands back lists)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def save_backbone(path: str | Path, model: MobileNetV2, meta: dict[str, Any]) -> Path:

@@ -16,7 +16,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pyharmonies.data.augment import AugmentConfig, augment_window, stretch_source_frames, time_stretch, white_noise_profile
+from pyharmonies.data.augment import (
+    AugmentConfig,
+    augment_window,
+    mix_in,
+    stretch_source_frames,
+    time_stretch,
+    white_noise_profile,
+)
 from pyharmonies.data.cache import FeatureCache
 from pyharmonies.data.sources import Clip
 from pyharmonies.features import FeatureConfig
@@ -116,6 +123,7 @@ class WindowDataset(Dataset):
         self.epoch = 0
         self.pad = silence_values(source.config)[source.kind]
         self.noise_profile = white_noise_profile(source.config) if augment is not None else None
+        self.partners = class_partners(clips, windows) if augment is not None and augment.p_mix_class else None
 
     def set_epoch(self, epoch: int) -> None:
         """Augmentation randomness is a function of (seed, epoch, index): resumable."""
@@ -149,10 +157,41 @@ class WindowDataset(Dataset):
             # The crop's draw comes first and only when cropping is on: runs without it draw as before.
             jitter = float(rng.uniform(-1.0, 1.0)) if self.augment.crop_jitter > 0 else 0.0
             rate = self.augment.stretch_rate(rng)
-            x = augment_window(self.raw(i, jitter, rate), self.source.kind, rng, self.augment, self.source.config, self.noise_profile)
+            x = self.raw(i, jitter, rate)
+            if self.partners is not None and self.partners[i].size and rng.random() < self.augment.p_mix_class:
+                other = self.raw(int(self.partners[i][rng.integers(self.partners[i].size)]))
+                x = mix_in(x, other, self.source.kind, float(rng.uniform(*self.augment.mix_class_db)), self.source.config)
+            x = augment_window(x, self.source.kind, rng, self.augment, self.source.config, self.noise_profile)
         else:
             x = self.raw(i)
         x = self.normalizer(x).astype(np.float32, copy=False)
         if self.source.kind == "log_mel":
             x = x[None]
         return torch.from_numpy(np.ascontiguousarray(x)), int(self.labels[i])
+
+
+def class_partners(clips: Sequence[Clip], windows: Sequence[Window]) -> list[np.ndarray]:
+    """For each window, the windows of its class that come from other tracks.
+
+    Parameters
+    ----------
+    clips : sequence of Clip
+    windows : sequence of Window
+        Windows of ``clips`` (their ``clip`` indexes it).
+
+    Returns
+    -------
+    list of np.ndarray
+        One int64 array of window indices per window, ascending; empty where
+        the class has no other track. Windows of one track share one array.
+    """
+    by_class: dict[str, dict[str, list[int]]] = {}
+    for i, w in enumerate(windows):
+        clip = clips[w.clip]
+        by_class.setdefault(clip.label, {}).setdefault(clip.track, []).append(i)
+    shared: dict[tuple[str, str], np.ndarray] = {}
+    for label, tracks in by_class.items():
+        for track in tracks:
+            others = sorted(j for t, idx in tracks.items() if t != track for j in idx)
+            shared[label, track] = np.asarray(others, dtype=np.int64)
+    return [shared[clips[w.clip].label, clips[w.clip].track] for w in windows]

@@ -122,6 +122,7 @@ SEARCH_SPACES: dict[str, tuple[Param, ...]] = {
         Param("augment_options.pitch_semitones", "uniform", (1.0, 4.0)),
         Param("augment_options.p_stretch", "uniform", (0.0, 1.0)),  # played faster or slower
         Param("augment_options.stretch", "uniform", (0.05, 0.3)),
+        Param("augment_options.p_mix_class", "uniform", (0.0, 1.0)),  # another track of the class played along
     ) + _CHOICES,
     "lstm": _OPTIMISER + (
         Param("model_options.hidden", "int", (32, 128, 16)),
