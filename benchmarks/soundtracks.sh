@@ -167,6 +167,11 @@ run rf19   --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{
 run rf43f  --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[3,3],[1,3],[1,3]]}'
 # Softer targets: label smoothing 0.2 (the default 0.05).
 run ls0.2  --model cnn --from-scratch --seed 0 --split-seed 0 --label-smoothing 0.2
+# Another track of the same class played along (p_mix_class): half the windows, then every one; two more draws of 0.5.
+run mix0.5    --model cnn --from-scratch --seed 0 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
+run mix1.0    --model cnn --from-scratch --seed 0 --split-seed 0 --augment-options '{"p_mix_class": 1.0}'
+run mix0.5-s1 --model cnn --from-scratch --seed 1 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
+run mix0.5-s2 --model cnn --from-scratch --seed 2 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"

@@ -52,6 +52,17 @@ def _shift_log_mel(x: np.ndarray, offset_db: np.ndarray | np.float32, config: Fe
     return out
 
 
+def _mel_power(x: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """The mel power (float64) of a log-mel in dB, as computed with ``config``."""
+    return np.power(10.0, (x.astype(np.float64) + 10.0 * math.log10(max(config.amin, config.ref))) / 10.0)
+
+
+def _log_mel(power: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Inverse of :func:`_mel_power`: dB relative to ``ref``, floored at ``amin``, float32."""
+    ref_db = 10.0 * math.log10(max(config.amin, config.ref))
+    return (10.0 * np.log10(np.maximum(power, config.amin)) - ref_db).astype(np.float32)
+
+
 def _checked(x: np.ndarray, kind: str, config: FeatureConfig) -> np.ndarray:
     if kind not in KINDS:
         raise ParameterError(f"unknown feature kind {kind!r}; choose from {', '.join(KINDS)}")
@@ -146,11 +157,9 @@ def add_noise(
     profile = white_noise_profile(config) if noise_profile is None else np.asarray(noise_profile, dtype=np.float64)
     if profile.shape != (config.n_mels,):
         raise ParameterError(f"noise_profile must have shape ({config.n_mels},), got {profile.shape}")
-    ref_db = 10.0 * math.log10(max(config.amin, config.ref))
-    power = np.power(10.0, (x.astype(np.float64) + ref_db) / 10.0)
+    power = _mel_power(x, config)
     scale = power.mean() / (profile.mean() * 10.0 ** (snr_db / 10.0))
-    noisy = power + scale * profile[:, None]
-    return (10.0 * np.log10(np.maximum(noisy, config.amin)) - ref_db).astype(np.float32)
+    return _log_mel(power + scale * profile[:, None], config)
 
 
 def mix_in(x: np.ndarray, other: np.ndarray, kind: str, other_db: float, config: FeatureConfig) -> np.ndarray:
@@ -186,16 +195,11 @@ def mix_in(x: np.ndarray, other: np.ndarray, kind: str, other_db: float, config:
         raise ParameterError(f"windows to mix must have the same shape, got {x.shape} and {other.shape}")
     if kind != "log_mel":
         return np.array(x, dtype=np.float32)
-    floor = _floor_db(config)
-    ref_db = 10.0 * math.log10(max(config.amin, config.ref))
-
-    def power(v: np.ndarray, offset_db: float) -> np.ndarray:
-        p = np.power(10.0, (v.astype(np.float64) + offset_db + ref_db) / 10.0)
-        p[v <= floor + 1e-4] = 0.0  # power somewhere under amin: nothing to add
-        return p
-
-    total = power(x, 0.0) + power(other, other_db)
-    return (10.0 * np.log10(np.maximum(total, config.amin)) - ref_db).astype(np.float32)
+    floor = _floor_db(config) + 1e-4
+    mine, theirs = _mel_power(x, config), _mel_power(other, config) * 10.0 ** (other_db / 10.0)
+    mine[x <= floor] = 0.0  # power somewhere under amin: nothing to add
+    theirs[other <= floor] = 0.0
+    return _log_mel(mine + theirs, config)
 
 
 def white_noise_profile(config: FeatureConfig) -> np.ndarray:
