@@ -517,3 +517,11 @@ def test_mixing_in_is_off_by_default_and_then_leaves_the_random_stream_alone():
         for i in range(2):
             np.testing.assert_array_equal(plain[i][0].numpy(), off[i][0].numpy())
             assert np.flatnonzero(plain[i][0].numpy()[0].max(axis=1) > -90.0).tolist() == [i]
+
+
+def test_pretraining_refuses_a_class_mix_it_could_not_apply():
+    from pyharmonies.training.pretrain import PretrainConfig
+
+    with pytest.raises(ParameterError, match="no classes to mix within"):
+        PretrainConfig(audio=["a"], augment_options={"p_mix_class": 0.5})
+    PretrainConfig(audio=["a"], augment_options={"p_mix_class": 0.0})  # off: accepted

@@ -114,8 +114,11 @@ class PretrainConfig:
             raise ParameterError(f"steps_per_epoch must be at least 1, got {self.steps_per_epoch}")
         if not 0 < self.window <= 60:
             raise ParameterError(f"window must be in (0, 60] seconds, got {self.window}")
-        if AugmentConfig.from_dict(self.augment_options).p_stretch:
+        augment = AugmentConfig.from_dict(self.augment_options)
+        if augment.p_stretch:
             raise ParameterError("pretrain does not time-stretch its crops (p_stretch is a training option): leave it out")
+        if augment.p_mix_class:
+            raise ParameterError("pretrain has no classes to mix within (p_mix_class is a training option): leave it out")
         model_config("cnn", self.model_options)
 
     def to_dict(self) -> dict[str, Any]:
