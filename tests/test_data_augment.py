@@ -525,3 +525,12 @@ def test_pretraining_refuses_a_class_mix_it_could_not_apply():
     with pytest.raises(ParameterError, match="no classes to mix within"):
         PretrainConfig(audio=["a"], augment_options={"p_mix_class": 0.5})
     PretrainConfig(audio=["a"], augment_options={"p_mix_class": 0.0})  # off: accepted
+
+
+def test_frame_vector_windows_are_never_mixed_and_no_partner_is_read():
+    ds = _ramp_dataset(0.0, [0, 40, 80])
+    ds.augment.p_mix_class = 1.0
+    mixing = type(ds)(ds.clips, {"a": 0}, ds.windows, ds.source, ds.normalizer, 20, augment=ds.augment, seed=3)
+    assert mixing.partners is None
+    for i, start in enumerate([0, 40, 80]):
+        np.testing.assert_array_equal(mixing[i][0].numpy()[0], np.arange(start, start + 20))

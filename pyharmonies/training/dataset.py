@@ -123,7 +123,9 @@ class WindowDataset(Dataset):
         self.epoch = 0
         self.pad = silence_values(source.config)[source.kind]
         self.noise_profile = white_noise_profile(source.config) if augment is not None else None
-        self.partners = class_partners(clips, windows) if augment is not None and augment.p_mix_class else None
+        # Frame vectors cannot be mixed (see mix_in): no partner is looked up or read for them.
+        mixing = augment is not None and augment.p_mix_class and source.kind == "log_mel"
+        self.partners = class_partners(clips, windows) if mixing else None
 
     def set_epoch(self, epoch: int) -> None:
         """Augmentation randomness is a function of (seed, epoch, index): resumable."""
