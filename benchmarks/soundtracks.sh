@@ -172,6 +172,12 @@ run mix0.5    --model cnn --from-scratch --seed 0 --split-seed 0 --augment-optio
 run mix1.0    --model cnn --from-scratch --seed 0 --split-seed 0 --augment-options '{"p_mix_class": 1.0}'
 run mix0.5-s1 --model cnn --from-scratch --seed 1 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
 run mix0.5-s2 --model cnn --from-scratch --seed 2 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
+# Small averaged networks inside the 250 kB int8 budget: three at width 0.4 (226 kB) and two at width 0.6 (239 kB),
+# each member an ordinary run on the same folds; averaged by benchmarks/ensemble_folds.py (as `train --members` averages).
+for s in 0 1 2; do run w04-s$s --model cnn --from-scratch --seed $s --split-seed 0 --model-options '{"width": 0.4}'; done
+for s in 0 1; do run w06-s$s --model cnn --from-scratch --seed $s --split-seed 0 --model-options '{"width": 0.6}'; done
+.venv/bin/python benchmarks/ensemble_folds.py "$RUNS"/w04-s{0,1,2} --out "$RUNS/ensemble-w04.json"
+.venv/bin/python benchmarks/ensemble_folds.py "$RUNS"/w06-s{0,1} --out "$RUNS/ensemble-w06.json"
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"
