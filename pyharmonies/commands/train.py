@@ -72,7 +72,7 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
               help="cnn: train N networks on the same split (seeds --seed, --seed + 1, ...; each in OUT/member-i) and "
                    "average their logits into one model, exported as one file at N times one network's cost. On real "
-                   "music three members at width 0.4 (--model-options '{\"width\": 0.4}'; 226 kB int8) scored 10 points "
+                   "music three members at width 0.4 (--model-options '{\"width\": 0.4}'; under 250 kB int8) scored 10 points "
                    "above the SVM and 3 above one default CNN (docs/EXPERIMENTS.md).")
 @click.option("--no-augment", is_flag=True, help="Disable gain/noise/shift/SpecAugment augmentation.")
 @click.option("--normalize", type=click.Choice(["band", "global"]), default="band", show_default=True,
