@@ -31,11 +31,11 @@ run() {  # run NAME ARGS...: one 5-fold experiment, skipped when its summary exi
 OLD=(--balance weights --select-by window_macro_f1)
 run svm            --model svm
 run lstm-defaults  --model lstm "${OLD[@]}"
-run cnn-e10        --model cnn --window 3 --epochs 10 --patience 4 --from-scratch "${OLD[@]}"
-run cnn-e10-recipe --model cnn --window 3 --epochs 10 --patience 4 --from-scratch --balance weights --select-by clip_accuracy \
+run cnn-e10        --model cnn --members 1 --window 3 --epochs 10 --patience 4 --from-scratch "${OLD[@]}"
+run cnn-e10-recipe --model cnn --members 1 --window 3 --epochs 10 --patience 4 --from-scratch --balance weights --select-by clip_accuracy \
                    --augment-options '{"p_eq": 0.5, "eq_db": 9, "p_bandlimit": 0.3}'
-run cnn-e10-balanced --model cnn --window 3 --epochs 10 --patience 4 --from-scratch --balance sampler --select-by clip_accuracy
-run cnn-e10-small  --model cnn --epochs 10 --patience 4 --from-scratch --balance weights --window 5 --mixup 0.4 \
+run cnn-e10-balanced --model cnn --members 1 --window 3 --epochs 10 --patience 4 --from-scratch --balance sampler --select-by clip_accuracy
+run cnn-e10-small  --model cnn --members 1 --epochs 10 --patience 4 --from-scratch --balance weights --window 5 --mixup 0.4 \
                    --select-by clip_accuracy --model-options '{"width": 0.5, "dropout": 0.5}'
 
 # Pretraining, measured honestly: one backbone per fold, pretrained on the set's music without
@@ -46,7 +46,7 @@ for k in 0 1 2 3 4; do
   "${H[@]}" pretrain "$DATA/manifest.csv" --exclude "$RUNS/svm/fold-$k/splits.json" --out "$RUNS/backbone-fold$k" \
     --epochs 8 --batch-size 64 -q "${EXTRA[@]}"
 done
-run cnn-e10-pretrained --model cnn --window 3 --epochs 10 --patience 4 --select-by clip_accuracy --backbone "$RUNS/backbone-fold{fold}"
+run cnn-e10-pretrained --model cnn --members 1 --window 3 --epochs 10 --patience 4 --select-by clip_accuracy --backbone "$RUNS/backbone-fold{fold}"
 run lstm-new-defaults --model lstm   # today's defaults
 run probe-pretrained --model probe --backbone "$RUNS/backbone-fold{fold}"
 
@@ -56,8 +56,8 @@ CURVE=()
 for f in 0.1 0.25 0.5; do
   run svm-$f --model svm --train-fraction $f
   run probe-$f --model probe --backbone "$RUNS/backbone-fold{fold}" --train-fraction $f
-  run scratch-$f --model cnn --window 3 --epochs 10 --patience 4 --select-by clip_accuracy --from-scratch --train-fraction $f
-  run pretrained-$f --model cnn --window 3 --epochs 10 --patience 4 --select-by clip_accuracy --backbone "$RUNS/backbone-fold{fold}" --train-fraction $f
+  run scratch-$f --model cnn --members 1 --window 3 --epochs 10 --patience 4 --select-by clip_accuracy --from-scratch --train-fraction $f
+  run pretrained-$f --model cnn --members 1 --window 3 --epochs 10 --patience 4 --select-by clip_accuracy --backbone "$RUNS/backbone-fold{fold}" --train-fraction $f
   CURVE+=(--run SVM $f "$RUNS/svm-$f" --run "linear probe" $f "$RUNS/probe-$f" \
           --run "CNN from scratch" $f "$RUNS/scratch-$f" --run "CNN from the fold's backbone" $f "$RUNS/pretrained-$f")
 done
@@ -76,7 +76,7 @@ done
 # against them, test-time crops on cnn-e10-balanced, then every run of the family averaged.
 # The recipe of the runs below: the best epoch chosen by validation clip accuracy, as the CNN did
 # by default until its last epoch was kept instead (the end of this script).
-E10=(--model cnn --window 3 --epochs 10 --patience 4 --from-scratch --select-by clip_accuracy)
+E10=(--model cnn --members 1 --window 3 --epochs 10 --patience 4 --from-scratch --select-by clip_accuracy)
 run r0-defaults "${E10[@]}"
 run mixup10 "${E10[@]}" --mixup 1.0
 run avg998 "${E10[@]}" --average-weights 0.998
@@ -124,7 +124,7 @@ done
 
 # The epoch budget: the 30 epochs and patience 8 that were the CNN's default, measured at last
 # (worse than 10 epochs and patience 4, which became the default).
-run cnn-e30 --model cnn --window 3 --epochs 30 --patience 8 --select-by clip_accuracy
+run cnn-e30 --model cnn --members 1 --window 3 --epochs 30 --patience 8 --select-by clip_accuracy
 run window6 "${E10[@]}" --window 6   # 6 s windows alone (every 3 s: half the windows, half the steps)
 
 # Mean and max pooling, and a 20-epoch schedule run to its end (both stopped after the folds that
@@ -138,46 +138,52 @@ run cnn-e20 "${E10[@]}" --epochs 20 --patience 20
 # --select-by last keeps); then today's CNN defaults, which keep the last epoch, with another draw.
 run nostop "${E10[@]}" --patience 10
 .venv/bin/python benchmarks/last_epoch.py "$RUNS/nostop" "$RUNS/window6" "$RUNS/cnn-e20" "$RUNS/meanmax" --out "$RUNS/last-epoch.json"
-run last-s1 --model cnn --window 3 --from-scratch --seed 1 --split-seed 0
+run last-s1 --model cnn --members 1 --window 3 --from-scratch --seed 1 --split-seed 0
 # Training on the validation tracks too: today's defaults with --val 0, two draws on the same test folds.
-run val0-s0 --model cnn --window 3 --from-scratch --seed 0 --split-seed 0 --val 0
-run val0-s1 --model cnn --window 3 --from-scratch --seed 1 --split-seed 0 --val 0
+run val0-s0 --model cnn --members 1 --window 3 --from-scratch --seed 0 --split-seed 0 --val 0
+run val0-s1 --model cnn --members 1 --window 3 --from-scratch --seed 1 --split-seed 0 --val 0
 # Two more single-network candidates: 2 s windows, and every track of a class equally likely.
-run win2   --model cnn --from-scratch --seed 0 --split-seed 0 --window 2
-run win2-s1 --model cnn --from-scratch --seed 1 --split-seed 0 --window 2
-run win2-s2 --model cnn --from-scratch --seed 2 --split-seed 0 --window 2   # the third and fourth draws,
-run win2-s3 --model cnn --from-scratch --seed 3 --split-seed 0 --window 2   # after which 2 s became the default
+run win2   --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --window 2
+run win2-s1 --model cnn --members 1 --from-scratch --seed 1 --split-seed 0 --window 2
+run win2-s2 --model cnn --members 1 --from-scratch --seed 2 --split-seed 0 --window 2   # the third and fourth draws,
+run win2-s3 --model cnn --members 1 --from-scratch --seed 3 --split-seed 0 --window 2   # after which 2 s became the default
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/win2-s2"
 [[ -f "$RUNS/ensemble-win2/metrics.json" ]] || { rm -rf "$RUNS/ensemble-win2"; "${H[@]}" ensemble "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/ensemble-win2" -q; }
-run tracks --model cnn --window 3 --from-scratch --seed 0 --split-seed 0 --balance tracks
+run tracks --model cnn --members 1 --window 3 --from-scratch --seed 0 --split-seed 0 --balance tracks
 # With 2 s windows the default: 1.5 s windows, and clip-level targets (bags of 4 windows of one clip).
-run win1.5 --model cnn --from-scratch --seed 0 --split-seed 0 --window 1.5
-run bag4   --model cnn --from-scratch --seed 0 --split-seed 0 --clip-bag 4
+run win1.5 --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --window 1.5
+run bag4   --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --clip-bag 4
 # What one network can hold or see: width 1.5 (412 kB int8, over the 250 kB budget), 128 mels from a 2048-point FFT.
-run w15    --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"width": 1.5}'
+run w15    --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --model-options '{"width": 1.5}'
 echo '{"n_fft": 2048, "n_mels": 128}' > "$RUNS/mel128.json"
-run mel128 --model cnn --from-scratch --seed 0 --split-seed 0 --feature-config "$RUNS/mel128.json"
+run mel128 --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --feature-config "$RUNS/mel128.json"
 # Three training options: stronger regularisation, a lower peak learning rate, one standardisation for the whole log-mel.
-run reg    --model cnn --from-scratch --seed 0 --split-seed 0 --weight-decay 0.05 --model-options '{"dropout": 0.5}'
-run lr1e-3 --model cnn --from-scratch --seed 0 --split-seed 0 --lr 1e-3
-run global --model cnn --from-scratch --seed 0 --split-seed 0 --normalize global
+run reg    --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --weight-decay 0.05 --model-options '{"dropout": 0.5}'
+run lr1e-3 --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --lr 1e-3
+run global --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --normalize global
 # The receptive field: 1 x 1 depthwise kernels in the deep stages (43 x 43 and 19 x 19 of the log-mel), and in frequency only.
-run rf43   --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[3,3],[1,1],[1,1]]}'
-run rf19   --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[1,1],[1,1],[1,1]]}'
-run rf43f  --model cnn --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[3,3],[1,3],[1,3]]}'
+run rf43   --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[3,3],[1,1],[1,1]]}'
+run rf19   --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[1,1],[1,1],[1,1]]}'
+run rf43f  --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --model-options '{"kernels": [[3,3],[3,3],[3,3],[1,3],[1,3]]}'
 # Softer targets: label smoothing 0.2 (the default 0.05).
-run ls0.2  --model cnn --from-scratch --seed 0 --split-seed 0 --label-smoothing 0.2
+run ls0.2  --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --label-smoothing 0.2
 # Another track of the same class played along (p_mix_class): half the windows, then every one; two more draws of 0.5.
-run mix0.5    --model cnn --from-scratch --seed 0 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
-run mix1.0    --model cnn --from-scratch --seed 0 --split-seed 0 --augment-options '{"p_mix_class": 1.0}'
-run mix0.5-s1 --model cnn --from-scratch --seed 1 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
-run mix0.5-s2 --model cnn --from-scratch --seed 2 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
+run mix0.5    --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
+run mix1.0    --model cnn --members 1 --from-scratch --seed 0 --split-seed 0 --augment-options '{"p_mix_class": 1.0}'
+run mix0.5-s1 --model cnn --members 1 --from-scratch --seed 1 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
+run mix0.5-s2 --model cnn --members 1 --from-scratch --seed 2 --split-seed 0 --augment-options '{"p_mix_class": 0.5}'
 # Small averaged networks inside the 250 kB int8 budget: three at width 0.4 (226 kB) and two at width 0.6 (239 kB),
 # each member an ordinary run on the same folds; averaged by benchmarks/ensemble_folds.py (as `train --members` averages).
-for s in 0 1 2; do run w04-s$s --model cnn --from-scratch --seed $s --split-seed 0 --model-options '{"width": 0.4}'; done
-for s in 0 1; do run w06-s$s --model cnn --from-scratch --seed $s --split-seed 0 --model-options '{"width": 0.6}'; done
+for s in 0 1 2; do run w04-s$s --model cnn --members 1 --from-scratch --seed $s --split-seed 0 --model-options '{"width": 0.4}'; done
+for s in 0 1; do run w06-s$s --model cnn --members 1 --from-scratch --seed $s --split-seed 0 --model-options '{"width": 0.6}'; done
 .venv/bin/python benchmarks/ensemble_folds.py "$RUNS"/w04-s{0,1,2} --out "$RUNS/ensemble-w04.json"
 .venv/bin/python benchmarks/ensemble_folds.py "$RUNS"/w06-s{0,1} --out "$RUNS/ensemble-w06.json"
+# A second draw of the width-0.4 triple (seeds 3-5), then today's CNN default, which is that recipe: `train`
+# with no options trains three width-0.4 members (seeds 0-2), the same networks as w04-s{0,1,2} averaged.
+for s in 3 4 5; do run w04-s$s --model cnn --members 1 --from-scratch --seed $s --split-seed 0 --model-options '{"width": 0.4}'; done
+.venv/bin/python benchmarks/ensemble_folds.py "$RUNS"/w04-s{3,4,5} --out "$RUNS/ensemble-w04-s345.json"
+run cnn-defaults --model cnn
+.venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-defaults" --format tflite
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"

@@ -3,8 +3,9 @@
 1. builds the instrument corpus (``harmonies dataset instruments``): folk
    tunes from music21's corpus played by six instrument families, rendered by
    fluidsynth from a General-MIDI SoundFont of recorded samples;
-2. trains the MobileNetV2-style CNN on CPU, tunes split by track so that no
-   test melody is heard in training;
+2. trains the MobileNetV2-style CNN on CPU as ``harmonies train`` does by
+   default (three narrow networks averaged into one), tunes split by track so
+   that no test melody is heard in training;
 3. exports the int8 bundle to ``export/demo/`` (verified against PyTorch);
 4. evaluates the bundle's fp32 and int8 files on the held-out tunes, family by
    family, with the device runtime, and draws the int8 confusion matrix;
@@ -100,8 +101,12 @@ def main(tunes: int, epochs: int, listen_seconds: float, fresh: bool, root: Path
         _harmonies("dataset", "instruments", str(data), "--tunes", str(tunes), "--seconds", f"{SECONDS:g}", "--force")
         stamp_file.write_text(json.dumps(stamp))
 
-    _step(2, f"Training the CNN on CPU ({epochs} epochs, {WINDOW:g} s log-mel windows; tunes split by track)")
-    train_stamp = {**stamp, "epochs": epochs, "window": WINDOW}
+    from pyharmonies.training.config import DEFAULT_MEMBERS, MEMBER_WIDTH
+
+    members = DEFAULT_MEMBERS["cnn"]
+    _step(2, f"Training the CNN on CPU: {members} networks of width {MEMBER_WIDTH:g} averaged into one, train's default "
+             f"({epochs} epochs, {WINDOW:g} s log-mel windows; tunes split by track)")
+    train_stamp = {**stamp, "epochs": epochs, "window": WINDOW, "members": members, "member_width": MEMBER_WIDTH}
     run_stamp = run / ".demo-args.json"
     if not fresh and (run / "metrics.json").exists() and run_stamp.exists() and json.loads(run_stamp.read_text()) == train_stamp:
         click.echo(f"   reusing {run}/ (trained by the last demo; --fresh retrains)")

@@ -20,7 +20,7 @@ def train_tiny_backbone(base: Path, corpus: Path) -> tuple[Path, Path]:
 
     cfg = TrainConfig(data=str(corpus), out=str(base / "run"), cache=str(base / "cache"), model="cnn", window=1.0, seed=0,
                       features={"n_mels": 32}, batch_size=8, epochs=1, patience=1, augment=False, mixup=0.0,
-                      model_options=SMALL_CNN)  # fmt: skip
+                      model_options=SMALL_CNN, members=1)  # fmt: skip
     run = train_run(cfg, progress=False)
     ck = checkpoint.load(run / checkpoint.BEST)
     net = model_from_meta(ck["meta"])

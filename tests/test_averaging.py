@@ -70,7 +70,8 @@ def corpus(tmp_path_factory) -> Path:
 
 def _cfg(corpus: Path, out: Path, epochs: int) -> TrainConfig:
     return TrainConfig(data=str(corpus), out=str(out), cache=str(out.parent / "cache"), model="cnn", epochs=epochs,
-                       patience=100, window_hop=1.0, seed=0, average_weights=0.95, model_options={"width": 0.5})  # fmt: skip
+                       patience=100, window_hop=1.0, seed=0, average_weights=0.95, model_options={"width": 0.5},
+                       members=1)  # fmt: skip
 
 
 def _one_thread(fn, *args, **kw):

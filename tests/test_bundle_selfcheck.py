@@ -50,7 +50,7 @@ def exported(corpus, tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("selfcheck")
     cfg = TrainConfig(data=str(corpus), out=str(base / "run"), cache=str(base / "cache"), model="cnn", window=WINDOW_S, seed=0,
                       features={"n_mels": 32}, batch_size=16, epochs=6, patience=6, lr=5e-3, augment=False, mixup=0.0,
-                      model_options=CNN_OPTIONS, backbone="none")  # fmt: skip
+                      model_options=CNN_OPTIONS, backbone="none", members=1)  # fmt: skip
     run = train_run(cfg, progress=False)
     # allow_drop: the accuracy gate has its own tests (tests/test_export.py); here the files only need to exist.
     return export_run(run, base / "bundle", int8=True, calibration=32, allow_drop=True, progress=False, latency_runs=1)

@@ -409,6 +409,7 @@ def test_demo_runs_end_to_end(tmp_path: Path):
     assert result.exit_code == 0, result.output
     bundle = tmp_path / "export" / "demo"
     assert (bundle / "manifest.json").is_file() and (bundle / "model.int8.tflite").is_file()
+    assert json.loads((bundle / "manifest.json").read_text())["model"]["name"] == "cnn_ensemble"  # train's default
     assert (tmp_path / "build" / "demo" / "confusion-int8.png").stat().st_size > 1000
     table = (tmp_path / "build" / "demo" / "accuracy.md").read_text()
     for family in ("piano", "guitar", "strings", "brass", "reed", "pipe"):

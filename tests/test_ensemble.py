@@ -75,6 +75,18 @@ def test_the_ensemble_exports_as_one_verified_int8_bundle(averaged, tmp_path, co
     load_bundle(bundle)  # the device side's checks pass
     result = CliRunner().invoke(cli, ["classify", str(bundle), str(next(corpus.rglob("*.wav")))])
     assert result.exit_code == 0, result.output
+    # It embeds as well: every member's pooled features side by side, on the device as in PyTorch.
+    from pyharmonies.training import checkpoint
+    from pyharmonies.training.loop import model_from_meta
+
+    net = model_from_meta(checkpoint.load(averaged / checkpoint.BEST)["meta"])
+    dim = len(net.members) * net.members[0].feature_dim
+    assert manifest["embedding"]["dim"] == dim and len(manifest["embedding"]["files"]) == 4
+    rows = {row["file"]: row for row in manifest["embedding"]["verification"]["rows"]}
+    assert rows["embedding.fp32.tflite"]["min_cosine"] > 0.9999 and rows["embedding.int8.tflite"]["mean_cosine"] > 0.95
+    from pyharmonies.training.embed import open_embedder
+
+    assert open_embedder(averaged).dim == open_embedder(bundle).dim == dim
 
 
 def test_members_on_other_splits_are_refused(members, corpus, tmp_path):

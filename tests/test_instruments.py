@@ -193,7 +193,7 @@ def test_the_melody_stays_unheard_in_training_and_a_cnn_learns_the_families(corp
     cfg = TrainConfig(
         data=str(corpus / "manifest.csv"), out=str(tmp_path / "run"), cache=str(tmp_path / "cache"), model="cnn",
         window=1.0, window_hop=0.5, epochs=8, patience=8, lr=5e-3, batch_size=32, seed=0, augment=False, mixup=0.0,
-        features={"n_mels": 32}, model_options=TINY_CNN, backbone="none",
+        features={"n_mels": 32}, model_options=TINY_CNN, backbone="none", members=1,
     )  # fmt: skip
     run = train_run(cfg, progress=False)
 

@@ -58,7 +58,7 @@ def mic_bundle(tmp_path_factory):
     # Short and decisive, as tests/test_export.py trains: no mixup or label smoothing, a high learning rate.
     cfg = TrainConfig(data=str(corpus), out=str(base / "run"), cache=str(base / "cache"), model="cnn", window=1.0,
                       window_hop=0.5, seed=0, batch_size=16, epochs=10, lr=1e-2, mixup=0.0, label_smoothing=0.0,
-                      backbone="none")  # fmt: skip
+                      backbone="none", members=1)  # fmt: skip
     run = train_run(cfg, progress=False)
     bundle = export_run(run, base / "bundle", int8=True, formats="tflite", allow_drop=True, progress=False, latency_runs=1,
                         data=str(corpus), calibration=64)  # fmt: skip

@@ -43,6 +43,9 @@ def test_a_members_run_averages_its_members_on_one_split(three_class_corpus, tmp
     metrics = json.loads((run / "metrics.json").read_text())
     assert set(metrics["members"]) == {str(run / "member-0"), str(run / "member-1")}
     assert metrics["baseline"]["model"] == "svm"
+    # Fine-tuning starts from one network: the message names a member to start from instead.
+    with pytest.raises(ParameterError, match=r"averages several CNNs.*--init .*member-0.*--members 1"):
+        train_run(_cfg(three_class_corpus, tmp_path / "tuned", init=str(run)), progress=False)
 
 
 def test_resume_keeps_finished_members_and_redoes_a_cut_averaging(three_class_corpus, tmp_path):

@@ -113,7 +113,8 @@ def test_training_starts_from_a_backbone_and_records_it(corpus, pretrained, tmp_
 
 
 def test_a_backbone_that_does_not_fit_is_refused_with_what_to_do(corpus, pretrained, tmp_path):
-    cfg = dict(data=str(corpus), cache=str(tmp_path / "cache"), window=1.0, epochs=1, batch_size=8, model_options=SMALL_CNN)
+    cfg = dict(data=str(corpus), cache=str(tmp_path / "cache"), window=1.0, epochs=1, batch_size=8, model_options=SMALL_CNN,
+               members=1)
     with pytest.raises(ParameterError, match="other features.*n_mels 32 vs 40.*harmonies pretrain"):
         train_run(TrainConfig(**cfg, out=str(tmp_path / "a"), features={"n_mels": 40}, backbone=str(pretrained)), progress=False)
     with pytest.raises(ParameterError, match="another shape.*last_channels 32 vs 48"):

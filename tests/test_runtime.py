@@ -92,7 +92,7 @@ def _train(corpus: Path, out: Path, cache: Path, model: str, **kw) -> Path:
     from pyharmonies.training.loop import train_run
 
     cfg = TrainConfig(data=str(corpus), out=str(out), cache=str(cache), model=model, window=WINDOW_S, seed=SEED,
-                      features=dict(FEATURES), batch_size=16, backbone="none", **kw)  # fmt: skip
+                      features=dict(FEATURES), batch_size=16, backbone="none", members=1, **kw)  # fmt: skip
     threads = torch.get_num_threads()
     torch.set_num_threads(TRAIN_THREADS)
     try:

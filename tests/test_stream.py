@@ -188,7 +188,7 @@ def make_tiny(base: Path) -> tuple[Path, Path]:
     synth_corpus(corpus, classes=3, clips_per_class=4, seconds=3.0, seed=5, progress=False, jobs=1)
     cfg = TrainConfig(data=str(corpus), out=str(base / "run"), cache=str(base / "cache"), model="cnn", window=1.0, seed=0,
                       features={"n_mels": 32}, batch_size=8, epochs=2, patience=2, augment=False, mixup=0.0,
-                      model_options=CNN_OPTIONS, backbone="none")  # fmt: skip
+                      model_options=CNN_OPTIONS, backbone="none", members=1)  # fmt: skip
     run = train_run(cfg, progress=False)
     bundle = export_run(run, base / "bundle", formats="onnx", allow_drop=True, progress=False, latency_runs=1, data=str(corpus))
     wav = next(corpus.rglob("*.wav"))

@@ -58,7 +58,7 @@ def cache_dir(tmp_path_factory) -> Path:
 def _cfg(corpus: Path, cache_dir: Path, out: Path, **kw) -> TrainConfig:
     # From scratch: these tests are about the loop; the pretrained start has its own (test_pretrain.py).
     base = dict(data=str(corpus), out=str(out), cache=str(cache_dir), epochs=20, batch_size=32, patience=6, seed=SEED, window=3.0, window_hop=1.0,
-                backbone="none")
+                backbone="none", members=1)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -363,6 +363,24 @@ def test_the_cnn_sees_2_s_windows_by_default_and_the_sequence_models_3_s(tmp_pat
     assert TrainConfig(data="d", window=5.0).window == 5.0
     TrainConfig(data="d").save(tmp_path / "config.json")  # a run records the seconds, not "the default"
     assert json.loads((tmp_path / "config.json").read_text())["window"] == 2.0
+
+
+def test_a_cnn_from_scratch_averages_three_narrow_networks_by_default(tmp_path):
+    """The default CNN is three width-0.4 members (measured on real music, docs/EXPERIMENTS.md); a start
+    from another run, a backbone or a teacher is one network, and so are the other models."""
+    default = TrainConfig(data="d")
+    assert default.members == 3 and default.model_options == {"width": 0.4}
+    assert TrainConfig(data="d", model_options={"width": 0.6, "dropout": 0.1}).model_options == {"width": 0.6, "dropout": 0.1}
+    assert TrainConfig(data="d", members=5, model_options={"dropout": 0.1}).model_options == {"dropout": 0.1, "width": 0.4}
+    assert TrainConfig(data="d", members=1).model_options == {}  # one full-width network
+    for one in (dict(init="runs/cnn"), dict(backbone="shipped"), dict(teacher="runs/ensemble"), dict(model="lstm"),
+                dict(model="transformer"), dict(model="svm"), dict(model="probe", backbone="shipped")):
+        cfg = TrainConfig(data="d", **one)
+        assert cfg.members == 1 and cfg.model_options == {}, one
+    default.save(tmp_path / "config.json")  # a run records the members and their width, not "the default"
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["members"] == 3 and saved["model_options"] == {"width": 0.4}
+    assert TrainConfig.load(tmp_path / "config.json") == default
 
 
 def test_bad_training_options_are_refused_before_anything_runs(corpus, tmp_path):

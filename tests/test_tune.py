@@ -21,7 +21,7 @@ from pyharmonies.cli import cli
 from pyharmonies.errors import ParameterError
 from pyharmonies.models.registry import model_config
 from pyharmonies.training.config import TrainConfig
-from pyharmonies.training.tune import SEARCH_SPACES, STUDY_NAME, Param, config_with, default_values, search_space, suggest
+from pyharmonies.training.tune import SEARCH_SPACES, STUDY_NAME, Param, config_with, default_values, search_space, suggest, tune
 from pyharmonies.training.tune_report import importances, write_all
 
 #: A tiny MobileNetV2 (as conftest's SMALL_CNN): one trial of 2 folds x 1 epoch takes about a second.
@@ -54,7 +54,7 @@ def corpus(tmp_path_factory) -> Path:
 def base_json(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tune-base") / "base.json"
     TrainConfig(data="unused", window=1.0, features={"n_mels": 32}, batch_size=8, patience=2, model_options=SMALL_CNN,
-                backbone="none").save(path)
+                backbone="none", members=1).save(path)
     return path
 
 
@@ -91,7 +91,7 @@ def states(out: Path) -> list[str]:
 @pytest.mark.parametrize("model", sorted(SEARCH_SPACES))
 def test_the_defaults_are_trial_zero_exactly(model):
     # Every range holds train's defaults, and applying them gives back the base unchanged.
-    base = TrainConfig(data="d", model=model)
+    base = TrainConfig(data="d", model=model, members=1)  # tune trains one network per trial
     values = default_values(base, search_space(base))
     assert set(values) == {p.name for p in SEARCH_SPACES[model]}
     again = config_with(base, values)
@@ -102,7 +102,7 @@ def test_the_defaults_are_trial_zero_exactly(model):
 
 @pytest.mark.parametrize("model", sorted(SEARCH_SPACES))
 def test_every_draw_is_a_valid_training_configuration(model):
-    base = TrainConfig(data="d", model=model, model_options={"last_channels": 64} if model == "cnn" else {})
+    base = TrainConfig(data="d", model=model, members=1, model_options={"last_channels": 64} if model == "cnn" else {})
     draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     for _ in range(25):
         params = suggest(draws.ask(), search_space(base))
@@ -113,15 +113,21 @@ def test_every_draw_is_a_valid_training_configuration(model):
 
 
 def test_keep_holds_an_option_and_names_the_unknown():
-    base = TrainConfig(data="d", window=1.0)
+    base = TrainConfig(data="d", window=1.0, members=1)
     with pytest.raises(ParameterError, match="--keep"):
         default_values(base, search_space(base))  # 1 s is not a searched window
     assert "window" not in {p.name for p in search_space(base, ["window"])}
     with pytest.raises(ParameterError, match="hidden"):
         search_space(base, ["model_options.hidden"])  # an LSTM option, not searched for the CNN
-    assert not any(p.name.startswith("augment_options.") for p in search_space(TrainConfig(data="d", augment=False)))
+    assert not any(p.name.startswith("augment_options.") for p in search_space(TrainConfig(data="d", augment=False, members=1)))
     with pytest.raises(ParameterError, match="svm"):
         search_space(TrainConfig(data="d", model="svm"))
+
+
+def test_a_base_of_several_members_is_refused_with_what_to_do(tmp_path):
+    with pytest.raises(ParameterError, match="one network's training options.*members must be 1, not 3"):
+        tune(TrainConfig(data=str(tmp_path), members=3), tmp_path / "study", trials=1)
+    assert not (tmp_path / "study").exists()
 
 
 def _study_with(values: list[float]) -> optuna.Study:
@@ -137,7 +143,7 @@ def _study_with(values: list[float]) -> optuna.Study:
 def test_importance_is_plotted_or_explained(tmp_path):
     found, note = importances(_study_with([0.5, 0.7, 0.6, 0.9]))
     assert found is not None and set(found) == {"lr", "balance"} and abs(sum(found.values()) - 1) < 1e-9
-    base = TrainConfig(data=str(tmp_path), model="cnn")
+    base = TrainConfig(data=str(tmp_path), model="cnn", members=1)
     write_all(_study_with([0.5, 0.7, 0.6, 0.9]), tmp_path, base, search_space(base), trials=4, folds=2)
     assert (tmp_path / "importance.png").stat().st_size > 0
     for values, why in (([0.5], "1 complete trial"), ([0.6, 0.6], "all scored 0.600")):

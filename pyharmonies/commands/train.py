@@ -69,11 +69,12 @@ def _parse_options(text: str | None, what: str) -> dict:
                    "sharing --out each take some folds; the summary is written by the one that finds every fold done. "
                    "A fold another process is training now is refused (it holds fold-K/.train.lock); "
                    "--resume continues a fold whose process was killed.")
-@click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--members", type=click.IntRange(min=1), default=None,
               help="cnn: train N networks on the same split (seeds --seed, --seed + 1, ...; each in OUT/member-i) and "
-                   "average their logits into one model, exported as one file at N times one network's cost. On real "
-                   "music three members at width 0.4 (--model-options '{\"width\": 0.4}'; under 250 kB int8) scored 10 points "
-                   "above the SVM and 3 above one default CNN (docs/EXPERIMENTS.md).")
+                   "average their logits into one model, exported as one file. Members are 0.4 wide unless "
+                   "--model-options gives a width, so three stay under 250 kB int8. Default: 3 for a cnn trained from "
+                   "scratch (on real music three averaged beat one full-width CNN, docs/EXPERIMENTS.md), 1 with "
+                   "--init, --backbone or --teacher and for the other models; --members 1 trains one full-width CNN.")
 @click.option("--no-augment", is_flag=True, help="Disable gain/noise/shift/SpecAugment augmentation.")
 @click.option("--normalize", type=click.Choice(["band", "global"]), default="band", show_default=True,
               help="How inputs are standardised (training statistics, stored in the model): each mel band by its own "
@@ -96,7 +97,8 @@ def _parse_options(text: str | None, what: str) -> dict:
               help="Feature cache: features computed once per (file content, FeatureConfig), memory-mapped.")
 @click.option("--no-cache", is_flag=True, help="Recompute features from audio for every window (for benchmarks; slow).")
 @click.option("--init", "init_run", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Fine-tune from this earlier run (a new head when the labels differ).")
+              help="Fine-tune from this earlier run (a new head when the labels differ): one network, so a "
+                   "default CNN run's member (RUN/member-0) or a --members 1 run; trains one network.")
 @click.option("--backbone", default=None, metavar="shipped|PATH",
               help="cnn: start from a pretrained backbone; probe: the backbone to embed with (default: shipped). "
                    "'shipped': the one the package ships (pretrained on unlabelled game music; the default features "
@@ -129,7 +131,7 @@ def _parse_options(text: str | None, what: str) -> dict:
               "finished folds are kept and the fold that was running continues.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_size: int, lr: float, patience: int | None, device: str,
-          seed: int, split_seed: int | None, members: int, window: float | None, window_hop: float | None, clip_bag: int, balance: str, group_by: str, val: float, train_fraction: float,
+          seed: int, split_seed: int | None, members: int | None, window: float | None, window_hop: float | None, clip_bag: int, balance: str, group_by: str, val: float, train_fraction: float,
           test_fraction: float, folds: int, only_folds: tuple[int, ...], no_augment: bool, normalize: str, mixup: float, average_weights: float,
           teacher: Path | None, distill_weight: float, distill_temperature: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
@@ -152,11 +154,11 @@ def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_si
       harmonies train data/synth --model lstm --epochs 40
       harmonies train data/synth --model transformer --epochs 40
       harmonies train data/gtzan --folds 5 --group-by track
-      harmonies train data/new --init runs/cnn --freeze-backbone
+      harmonies train data/new --init runs/cnn/member-0 --freeze-backbone   # one network of a run
       harmonies train data/few --model probe --backbone runs/backbone --folds 5
       harmonies train data/soundtracks --config runs/tune-cnn/best.json --folds 5
       harmonies train data/soundtracks --folds 5 --teacher runs/ensemble5 --out runs/student
-      harmonies train data/soundtracks --members 3 --model-options '{"width": 0.4}'
+      harmonies train data/soundtracks --members 1   # one full-width CNN, quicker to train
       harmonies train data/soundtracks --folds 5 --fold 0 --fold 1 --out runs/cv   # and --fold 2.. elsewhere
     """
     ctx = click.get_current_context()

@@ -28,7 +28,8 @@ import click
               help="Feature cache directory. Default: the base config's (.cache/features).")
 @click.option("--base-config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A training configuration (a run's config.json, or a best.json) holding every option that "
-                   "is not searched; its values are trial 0. Default: train's defaults.")
+                   "is not searched; its values are trial 0. Default: train's defaults for one network "
+                   "(a trial trains one per fold: a base with --members above 1 is refused).")
 @click.option("--keep", multiple=True, metavar="NAME",
               help="Hold a searched option at the base config's value (repeatable), e.g. --keep window "
                    "for clips too short for the searched windows, or --keep model_options.width.")
@@ -75,6 +76,7 @@ def tune(data: Path, model: str | None, trials: int, folds: int, out: Path | Non
         base["data"] = str(data)
         overrides = {"model": model, "epochs": epochs, "seed": seed, "cache": str(cache) if cache else None}
         base.update({key: value for key, value in overrides.items() if value is not None})
+        base.setdefault("members", 1)  # a trial trains one network per fold, whatever train's default
         cfg = TrainConfig.from_dict(base)
         name = data.stem if data.is_file() else data.name
         out = out or Path("runs") / f"tune-{cfg.model}-{name}"

@@ -203,7 +203,7 @@ def export_run(
             calibration={"split": "train", "windows": int(src.calibration.shape[0])} if int8 else None,
         )  # fmt: skip
         names = list(entries) + [bundle.REPORT]
-        if name == "cnn":  # the device can embed too: the network without its head (export/embedding.py)
+        if name in ("cnn", "cnn_ensemble"):  # the device can embed too: the network without its head (export/embedding.py)
             from pyharmonies.export.embedding import export_embedding
 
             section, embedding_failures = export_embedding(folded, src.model, staging, runtimes=runtimes, int8=int8, x=src.x,

@@ -41,6 +41,21 @@ class EnsembleConfig:
         object.__setattr__(self, "member", dataclasses.asdict(resolved))
 
 
+class ConcatenatedBackbones(nn.Module):
+    """Several CNN backbones over one input, their pooled features side by side.
+
+    ``(B, 1, M, T) -> (B, sum of the backbones' feature_dim)``: an ensemble's embedding,
+    each member's view of a window kept whole rather than averaged away.
+    """
+
+    def __init__(self, backbones: list[nn.Module]) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(backbones)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([part(x) for part in self.parts], dim=1)
+
+
 class CNNEnsemble(nn.Module):
     """``members`` :class:`MobileNetV2` networks over one log-mel input; logits are their mean.
 
@@ -61,6 +76,20 @@ class CNNEnsemble(nn.Module):
     def example_input(self, batch: int = 1) -> torch.Tensor:
         """Zeros shaped like the input, ``(batch, 1, n_mels, frames)`` (for export, MACs)."""
         return self.members[0].example_input(batch)
+
+    @property
+    def backbone(self) -> ConcatenatedBackbones:
+        """The members' pooled features side by side, ``(B, 1, M, T) -> (B, feature_dim)``: the embedding.
+
+        Built on each access from the members' own backbones, so the weights are shared and a
+        checkpoint (the state dict) holds each of them once.
+        """
+        return ConcatenatedBackbones([m.backbone for m in self.members])
+
+    @property
+    def feature_dim(self) -> int:
+        """Length of an embedding: the members' ``feature_dim`` summed."""
+        return sum(m.feature_dim for m in self.members)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (B, 1, M, T) -> (members, B, n_classes) -> (B, n_classes)

@@ -163,7 +163,7 @@ def _run_embedder(path: Path) -> Embedder:
         raise ParameterError(f"{path}: no {checkpoint.BEST}; embeddings come from a trained cnn (or probe) run, a backbone or a bundle")
     ck = checkpoint.load(best)
     meta = ck["meta"]
-    if meta.get("model_name") != "cnn":
+    if meta.get("model_name") not in ("cnn", "cnn_ensemble"):
         raise ParameterError(f"{path} is a {meta.get('model_name')} run; embeddings come from a CNN (a cnn or probe run)")
     net = model_from_meta(meta)
     checkpoint.load_weights(net, ck["model"], best)

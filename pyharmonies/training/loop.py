@@ -301,6 +301,11 @@ class _Trainer:
         ck = checkpoint.load(init / checkpoint.BEST)
         self.init_path = Path(self.cfg.init) / checkpoint.BEST
         meta = ck["meta"]
+        if meta["model_name"] == "cnn_ensemble" and self.cfg.model == "cnn":
+            first = init / "member-0"
+            where = f"one of its members (--init {first})" if (first / checkpoint.BEST).is_file() else "one of the runs it averages"
+            raise ParameterError(f"--init {self.cfg.init} averages several CNNs (a cnn_ensemble); fine-tune {where}, "
+                                 "or train the run to start from with --members 1")  # fmt: skip
         if meta["model_name"] != self.cfg.model:
             raise ParameterError(f"--init {self.cfg.init} is a {meta['model_name']} run; this run trains a {self.cfg.model}")
         if meta["feature_config"] != self.prep.feature_config.to_dict():

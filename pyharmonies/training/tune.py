@@ -285,6 +285,9 @@ def tune(
         raise ParameterError(f"folds must be at least 2, got {folds}")
     if timeout is not None and not timeout > 0:
         raise ParameterError(f"timeout must be positive, got {timeout}")
+    if base.members != 1:
+        raise ParameterError(f"tune searches one network's training options: the base configuration's members must be 1, "
+                             f"not {base.members}; train the best config with --members N afterwards")  # fmt: skip
     if not base.val > 0:
         raise ParameterError("tune scores trials on validation clips: the base configuration's val must be above 0")
     base = TrainConfig.from_dict({**base.to_dict(), "folds": 0})
