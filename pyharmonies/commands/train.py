@@ -73,7 +73,8 @@ def _parse_options(text: str | None, what: str) -> dict:
               help="cnn: train N networks on the same split (seeds --seed, --seed + 1, ...; each in OUT/member-i) and "
                    "average their logits into one model, exported as one file. Members are 0.4 wide unless "
                    "--model-options gives a width, so three stay under 250 kB int8. Default: 3 for a cnn trained from "
-                   "scratch (on real music three averaged beat one full-width CNN, docs/EXPERIMENTS.md), 1 with "
+                   "scratch (on real music the best mean measured, 1.4 points above one full-width CNN over two draws: "
+                   "docs/EXPERIMENTS.md), 1 with "
                    "--init, --backbone or --teacher and for the other models; --members 1 trains one full-width CNN.")
 @click.option("--no-augment", is_flag=True, help="Disable gain/noise/shift/SpecAugment augmentation.")
 @click.option("--normalize", type=click.Choice(["band", "global"]), default="band", show_default=True,
