@@ -76,6 +76,10 @@ def _parse_options(text: str | None, what: str) -> dict:
                    "scratch (on real music the best mean measured, 1.4 points above one full-width CNN over two draws: "
                    "docs/EXPERIMENTS.md), 1 with "
                    "--init, --backbone or --teacher and for the other models; --members 1 trains one full-width CNN.")
+@click.option("--mutual", type=click.FloatRange(min=0, max=10), default=0.0, show_default=True,
+              help="With --members N > 1: train the N networks together on the same batches, each also pulled towards "
+                   "the others' mean answer by a KL term of this weight (deep mutual learning), instead of N runs "
+                   "trained apart. The result is the same averaged model. 0: the members train on their own.")
 @click.option("--no-augment", is_flag=True, help="Disable gain/noise/shift/SpecAugment augmentation.")
 @click.option("--normalize", type=click.Choice(["band", "global"]), default="band", show_default=True,
               help="How inputs are standardised (training statistics, stored in the model): each mel band by its own "
@@ -132,7 +136,7 @@ def _parse_options(text: str | None, what: str) -> dict:
               "finished folds are kept and the fold that was running continues.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_size: int, lr: float, patience: int | None, device: str,
-          seed: int, split_seed: int | None, members: int | None, window: float | None, window_hop: float | None, clip_bag: int, balance: str, group_by: str, val: float, train_fraction: float,
+          seed: int, split_seed: int | None, members: int | None, mutual: float, window: float | None, window_hop: float | None, clip_bag: int, balance: str, group_by: str, val: float, train_fraction: float,
           test_fraction: float, folds: int, only_folds: tuple[int, ...], no_augment: bool, normalize: str, mixup: float, average_weights: float,
           teacher: Path | None, distill_weight: float, distill_temperature: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
@@ -175,7 +179,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_si
         values = dict(
             model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
             device=device, seed=seed, split_seed=split_seed, window=window, window_hop=window_hop, clip_bag=clip_bag, balance=balance, group_by=group_by,
-            val=val, test=test_fraction, train_fraction=train_fraction, folds=folds, members=members, augment=not no_augment, normalize=normalize, mixup=mixup, average_weights=average_weights, workers=workers,
+            val=val, test=test_fraction, train_fraction=train_fraction, folds=folds, members=members, mutual=mutual, augment=not no_augment, normalize=normalize, mixup=mixup, average_weights=average_weights, workers=workers,
             teacher=str(teacher) if teacher else None, distill_weight=distill_weight, distill_temperature=distill_temperature,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
             backbone="none" if from_scratch else backbone or ("shipped" if model == "probe" else "none"),
@@ -251,7 +255,7 @@ NOT_FOR_SVM = {
     "teacher": "--teacher", "distill_weight": "--distill-weight", "distill_temperature": "--distill-temperature",
     "no_cache": "--no-cache", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
     "select_by": "--select-by", "augment_options": "--augment-options", "backbone": "--backbone",
-    "from_scratch": "--from-scratch", "head_epochs": "--head-epochs", "members": "--members",
+    "from_scratch": "--from-scratch", "head_epochs": "--head-epochs", "members": "--members", "mutual": "--mutual",
 }  # fmt: skip
 
 

@@ -91,6 +91,8 @@ class CNNEnsemble(nn.Module):
         """Length of an embedding: the members' ``feature_dim`` summed."""
         return sum(m.feature_dim for m in self.members)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, 1, M, T) -> (members, B, n_classes) -> (B, n_classes)
-        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+    def forward(self, x: torch.Tensor, per_member: bool = False) -> torch.Tensor:
+        """Logits ``(B, n_classes)`` for ``x`` ``(B, 1, M, T)``: the members' mean, or with ``per_member`` each
+        member's, ``(members, B, n_classes)`` (mutual learning scores them one by one)."""
+        logits = torch.stack([m(x) for m in self.members])
+        return logits if per_member else logits.mean(dim=0)

@@ -28,7 +28,7 @@ MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "cnn": (MobileNetV2, CNNConfig),
     "lstm": (SequenceLSTM, LSTMConfig),
     "transformer": (SequenceTransformer, TransformerConfig),
-    "cnn_ensemble": (CNNEnsemble, EnsembleConfig),  # several trained CNN runs averaged (`harmonies ensemble`), never trained as one
+    "cnn_ensemble": (CNNEnsemble, EnsembleConfig),  # CNNs averaged: trained apart (`--members`, `harmonies ensemble`) or together (`--mutual`)
 }
 
 #: name -> the feature each model reads (``pyharmonies.features``): a (n_mels, frames) log-mel

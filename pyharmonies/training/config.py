@@ -75,6 +75,7 @@ class TrainConfig:
     train_fraction: float = 1.0  # keep this fraction of each label's training groups (the small-data curve)
     folds: int = 0  # > 1: grouped k-fold cross-validation, one model per fold
     members: int | None = None  # cnn, > 1: this many networks (seed, seed + 1, ...) on one split, averaged into one model; None: DEFAULT_MEMBERS (1 with init, a backbone or a teacher)
+    mutual: float = 0.0  # members > 1: train them together, each also pulled towards the others' mean answer by a KL term of this weight (deep mutual learning); 0: independent runs, averaged
     augment: bool = True  # gain, noise, time shift, SpecAugment (feature domain)
     normalize: str = "band"  # band: standardise each input row by its own training mean and std | global (cnn): one mean and std for the whole log-mel, so bands keep their relative levels
     mixup: float = 0.2  # mixup alpha; 0 disables
@@ -137,6 +138,14 @@ class TrainConfig:
             raise ParameterError(f"members: only cnn networks are averaged into one model, not the {self.model}")
         if self.members > 1 and isinstance(self.model_options, dict) and "width" not in self.model_options:
             self.model_options = {**self.model_options, "width": MEMBER_WIDTH}
+        if not 0 <= self.mutual <= 10:
+            raise ParameterError(f"mutual must be in [0, 10] (0 trains the members on their own), got {self.mutual}")
+        if self.mutual and self.members < 2:
+            raise ParameterError("mutual: the members learn from each other, so it needs members of at least 2")
+        if self.mutual and (self.clip_bag or self.teacher is not None):
+            raise ParameterError("mutual trains the members on windows, each beside the others: not with clip_bag or a teacher")
+        if self.mutual and (self.init or self.backbone != "none"):
+            raise ParameterError("mutual trains its members from scratch, together: not from --init or a backbone")
         if isinstance(self.clip_bag, bool) or not isinstance(self.clip_bag, int) or self.clip_bag < 0 or self.clip_bag == 1:
             raise ParameterError(f"clip_bag must be 0 (windows on their own) or an integer of at least 2, got {self.clip_bag!r}")
         if self.clip_bag:

@@ -39,6 +39,7 @@ from pyharmonies.training.distill import WithIndex, check_teacher_splits, distil
 from pyharmonies.training.distributed import Distributed
 from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics
+from pyharmonies.training.mutual import mutual_loss
 from pyharmonies.training.sampling import BalancedSampler, ClipBagSampler
 
 
@@ -233,10 +234,14 @@ class _Trainer:
         else:
             self.normalizer = Normalizer.fit(train_arrays, pooled=cfg.normalize == "global")
             self.options = dict(cfg.model_options)
+        # Mutual learning trains the members together, as the one averaged model that is kept and exported.
+        self.model_name = "cnn_ensemble" if cfg.mutual else cfg.model
+        if cfg.mutual:
+            self.options = {"members": cfg.members, "member": self.options}
         # Resolve every model option to its default so the checkpoint is self-contained.
-        self.options = config_to_dict(model_config(cfg.model, self.options))
+        self.options = config_to_dict(model_config(self.model_name, self.options))
         n_rows = int(self.normalizer.mean.shape[0])
-        self.meta = build_meta(cfg, prep, self.normalizer, cfg.model, self.options, self.window)
+        self.meta = build_meta(cfg, prep, self.normalizer, self.model_name, self.options, self.window)
         if self.backbone_info is not None:
             self.meta["backbone"] = self.backbone_info
 
@@ -252,7 +257,7 @@ class _Trainer:
         self.teacher_targets = self._teacher_targets(source) if cfg.teacher else None
 
         torch.manual_seed(cfg.seed)
-        self.model = build_model(cfg.model, len(prep.labels), (n_rows, self.window), self.options)
+        self.model = build_model(self.model_name, len(prep.labels), (n_rows, self.window), self.options)
         if init_state is not None:
             self._load_init(init_meta, init_state)
         self.model.to(self.device)
@@ -462,13 +467,14 @@ class _Trainer:
                 rows = (perm[:, None] * bag + torch.arange(bag, device=self.device)).reshape(-1)
                 x = lam * x + (1.0 - lam) * x[rows]
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = self.model(x)
+                logits = self.model(x, per_member=True) if self.cfg.mutual else self.model(x)
             logits = logits.float()
             if bag > 1:
                 logits = pooled_log_probabilities(logits, bag)
-            loss = self._loss(logits, y)
-            if perm is not None:
-                loss = lam * loss + (1.0 - lam) * self._loss(logits, y[perm])
+            if self.cfg.mutual:
+                loss = mutual_loss(logits, lambda one: self._mixed_loss(one, y, lam, perm), self.cfg.mutual)
+            else:
+                loss = self._mixed_loss(logits, y, lam, perm)
             if self.teacher_targets is not None:
                 soft = self.teacher_targets[batch[2].to(self.device)]
                 if perm is not None:
@@ -488,6 +494,10 @@ class _Trainer:
             if self.progress:
                 batches.set_postfix(loss=f"{total / count:.3f}")
         return total / max(count, 1)
+
+    def _mixed_loss(self, logits: torch.Tensor, y: torch.Tensor, lam: float, perm: torch.Tensor | None) -> torch.Tensor:
+        loss = self._loss(logits, y)
+        return loss if perm is None else lam * loss + (1.0 - lam) * self._loss(logits, y[perm])
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         # Pooled log-probabilities (clip bags) are their own log-softmax, so cross_entropy takes them as they are.
@@ -638,7 +648,7 @@ def train_run(
     """
     from pyharmonies.training import report
 
-    if cfg.members > 1:
+    if cfg.members > 1 and not cfg.mutual:
         from pyharmonies.training.members import train_members
 
         return train_members(cfg, progress=progress, split_keys=split_keys, resume=resume, warn=warn)
@@ -654,7 +664,7 @@ def train_run(
             check_resumable(cfg, run_dir)
             if last_path.exists():  # read (and refused, if it must be) before anything is written
                 last = checkpoint.load(last_path, keys=checkpoint.RESUME_KEYS)
-                if last["meta"]["model_name"] != cfg.model:
+                if last["meta"]["model_name"] != ("cnn_ensemble" if cfg.mutual else cfg.model):
                     raise ParameterError(f"{last_path} belongs to a {last['meta']['model_name']} run, not {cfg.model}; use a new --out")
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -682,7 +692,7 @@ def train_run(
 
             shape = (1, 1, *trainer.meta["input_shape"]) if prep.kind == "log_mel" else (1, *trainer.meta["input_shape"])
             model_info = {
-                "name": cfg.model,
+                "name": trainer.model_name,
                 "config": trainer.options,
                 "parameters": count_parameters(trainer.core),
                 "macs_per_window": count_macs(trainer.core.cpu(), shape),
