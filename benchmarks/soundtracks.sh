@@ -185,6 +185,9 @@ for s in 3 4 5; do run w04-s$s --model cnn --members 1 --from-scratch --seed $s 
 # Every subset of the six members, by size: the mean over all twenty triples is the default's expected score.
 .venv/bin/python benchmarks/ensemble_folds.py "$RUNS"/w04-s{0,1,2,3,4,5} --out "$RUNS/ensemble-w04-all6.json"
 run cnn-defaults --model cnn
+# Deep mutual learning: the default's three width-0.4 members trained together, each pulled towards the
+# others' mean answer (KL weight 1); two draws.
+for s in 0 3; do run dml-s$s --model cnn --members 3 --mutual 1 --seed $s --split-seed 0; done
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-defaults" --format tflite
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
