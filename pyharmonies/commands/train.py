@@ -73,14 +73,14 @@ def _parse_options(text: str | None, what: str) -> dict:
               help="cnn: train N networks on the same split (seeds --seed, --seed + 1, ...; each in OUT/member-i) and "
                    "average their logits into one model, exported as one file. Members are 0.4 wide unless "
                    "--model-options gives a width, so three stay under 250 kB int8. Default: 3 for a cnn trained from "
-                   "scratch (on real music level with one full-width CNN, +0.5 points over every triple of six members, "
+                   "scratch (on real music level with one full-width CNN, +0.2 points over every triple of eight members, "
                    "with fewer parameters: docs/EXPERIMENTS.md), 1 with "
                    "--init, --backbone or --teacher and for the other models; --members 1 trains one full-width CNN.")
 @click.option("--mutual", type=click.FloatRange(min=0, max=10), default=0.0, show_default=True,
               help="With --members N > 1: train the N networks together on the same batches, each also pulled towards "
                    "the others' mean answer by a KL term of this weight (deep mutual learning), instead of N runs "
                    "trained apart. The result is the same averaged model. 0 (default): the members train on their own; on "
-                   "real music weight 1 made each member better but the average 1.4 points worse (docs/EXPERIMENTS.md).")
+                   "real music weight 1 made each member better but the average 1.1 points worse (docs/EXPERIMENTS.md).")
 @click.option("--no-augment", is_flag=True, help="Disable gain/noise/shift/SpecAugment augmentation.")
 @click.option("--normalize", type=click.Choice(["band", "global"]), default="band", show_default=True,
               help="How inputs are standardised (training statistics, stored in the model): each mel band by its own "

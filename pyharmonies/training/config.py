@@ -35,10 +35,10 @@ OTHER_SELECT_BY = "clip_accuracy"
 #: figures were measured with.
 DEFAULT_WINDOW = {"cnn": 2.0}
 OTHER_WINDOW = 3.0
-#: Networks averaged into one model when not given. Three CNNs at width 0.4, averaged, scored 53.4%
-#: on the soundtracks set over two draws of five folds against one full-width CNN's 52.0% over four
-#: (+1.4 ± 2.7, not established), with fewer parameters and inside the 250 kB int8 budget
-#: (docs/EXPERIMENTS.md). A run that starts from --init, a backbone or a teacher trains one network:
+#: Networks averaged into one model when not given. Three CNNs at width 0.4, averaged, scored 52.2%
+#: on the soundtracks set (the mean over every triple of eight members, five folds) against one
+#: full-width CNN's 52.0% over four draws: level in accuracy, with fewer parameters and inside the
+#: 250 kB int8 budget (docs/EXPERIMENTS.md). A run that starts from --init, a backbone or a teacher trains one network:
 #: those starts are one full-width network's.
 DEFAULT_MEMBERS = {"cnn": 3}
 #: The CNN's width when members > 1 and model_options gives none: three members stay under 250 kB int8.
