@@ -87,5 +87,7 @@ def test_a_mutual_run_is_one_averaged_model_trained_together_and_reproducible(th
     # Two members from different starting weights, not one network twice.
     first, second = (dict(m.named_parameters()) for m in model.members)
     assert not torch.equal(first["head.weight"], second["head.weight"])
+    with pytest.raises(ParameterError, match=r"trained together \(--mutual\).*--members 1"):
+        train_run(_cfg(three_class_corpus, tmp_path / "tuned", init=str(run)), progress=False)
     again = checkpoint.load(runs[1] / checkpoint.BEST)["model"]
     assert all(torch.equal(ck["model"][name], again[name]) for name in ck["model"]), "the same seed must train the same weights"

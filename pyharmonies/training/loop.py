@@ -203,6 +203,11 @@ def build_meta(cfg: TrainConfig, prep: PreparedData, normalizer: Normalizer, mod
     }
 
 
+def network_name(cfg: TrainConfig) -> str:
+    """The model a run of ``cfg`` trains: ``cfg.model``, or ``cnn_ensemble`` when its members train together (mutual)."""
+    return "cnn_ensemble" if cfg.mutual else cfg.model
+
+
 def model_from_meta(meta: dict[str, Any]) -> nn.Module:
     """A model built from a checkpoint's meta (weights not loaded)."""
     return build_model(meta["model_name"], len(meta["labels"]), tuple(meta["input_shape"]), meta["model_config"])
@@ -235,7 +240,7 @@ class _Trainer:
             self.normalizer = Normalizer.fit(train_arrays, pooled=cfg.normalize == "global")
             self.options = dict(cfg.model_options)
         # Mutual learning trains the members together, as the one averaged model that is kept and exported.
-        self.model_name = "cnn_ensemble" if cfg.mutual else cfg.model
+        self.model_name = network_name(cfg)
         if cfg.mutual:
             self.options = {"members": cfg.members, "member": self.options}
         # Resolve every model option to its default so the checkpoint is self-contained.
@@ -308,8 +313,13 @@ class _Trainer:
         meta = ck["meta"]
         if meta["model_name"] == "cnn_ensemble" and self.cfg.model == "cnn":
             first = init / "member-0"
-            where = f"one of its members (--init {first})" if (first / checkpoint.BEST).is_file() else "one of the runs it averages"
-            raise ParameterError(f"--init {self.cfg.init} averages several CNNs (a cnn_ensemble); fine-tune {where}, "
+            if (first / checkpoint.BEST).is_file():
+                where = f"fine-tune one of its members (--init {first})"
+            elif (init / "ensemble.json").is_file():
+                where = "fine-tune one of the runs it averages"
+            else:  # a --mutual run: its members were trained together and have no runs of their own
+                where = "its members were trained together (--mutual) and have no runs of their own to fine-tune"
+            raise ParameterError(f"--init {self.cfg.init} averages several CNNs (a cnn_ensemble); {where}, "
                                  "or train the run to start from with --members 1")  # fmt: skip
         if meta["model_name"] != self.cfg.model:
             raise ParameterError(f"--init {self.cfg.init} is a {meta['model_name']} run; this run trains a {self.cfg.model}")
@@ -664,7 +674,7 @@ def train_run(
             check_resumable(cfg, run_dir)
             if last_path.exists():  # read (and refused, if it must be) before anything is written
                 last = checkpoint.load(last_path, keys=checkpoint.RESUME_KEYS)
-                if last["meta"]["model_name"] != ("cnn_ensemble" if cfg.mutual else cfg.model):
+                if last["meta"]["model_name"] != network_name(cfg):
                     raise ParameterError(f"{last_path} belongs to a {last['meta']['model_name']} run, not {cfg.model}; use a new --out")
         if dist.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
