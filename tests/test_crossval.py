@@ -222,6 +222,14 @@ def test_split_seed_keeps_the_folds_while_seed_changes(svm_folds, tmp_path):
     with pytest.raises(Exception, match="split_seed"):
         TrainConfig(data="d", split_seed="0")
 
+    redrawn = folds("--val-seed", "1")
+    for k in range(2):
+        ours, theirs = (json.loads((run / f"fold-{k}" / "splits.json").read_text())["splits"] for run in (redrawn, svm_folds.run))
+        assert ours["test"] == theirs["test"] and sorted(ours["train"] + ours["val"]) == sorted(theirs["train"] + theirs["val"])
+        assert len(ours["val"]) == len(theirs["val"]) and ours["val"] != theirs["val"]  # other validation tracks, as many
+    with pytest.raises(Exception, match="val_seed"):
+        TrainConfig(data="d", val_seed=1.5)
+
 
 def test_folds_trained_by_separate_processes_give_the_same_summary(svm_folds, tmp_path):
     """`--fold K` trains one fold into a shared --out; the last one writes the summary of the whole."""

@@ -21,6 +21,8 @@ from pyharmonies.data.splits import (
     group_kfold,
     keep_fraction,
     load_splits,
+    redraw_val,
+    run_splits,
     save_splits,
     split_groups,
 )
@@ -244,3 +246,29 @@ def test_a_fraction_of_the_training_tracks_is_kept_per_label_nested_and_seeded()
     assert keep_fraction(train, clips, 1.0, seed=0) == sorted(train)
     with pytest.raises(ParameterError, match="fraction"):
         keep_fraction(train, clips, 0, seed=0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=datasets, seed=st.integers(0, 1000), val_seed=st.integers(0, 2**32 - 1))
+def test_redrawn_validation_keeps_the_test_tracks_and_each_labels_count(spec, seed, val_seed):
+    clips = make_clips(spec)
+    if len({c.track for c in clips}) < 2:
+        return
+    for split in group_kfold(clips, 2, seed=seed):
+        redrawn = redraw_val(split, clips, seed=val_seed)
+        check_splits(redrawn, clips)
+        assert redrawn["test"] == sorted(split["test"])
+        assert sorted(redrawn["train"] + redrawn["val"]) == sorted(split["train"] + split["val"])
+        val_tracks = lambda s: Counter(clips[i].label for i in {clips[j].track: j for j in s["val"]}.values())  # noqa: E731
+        assert val_tracks(redrawn) == val_tracks(split)  # as many validation tracks per label
+
+
+def test_members_with_other_validation_draws_together_train_on_every_non_test_track():
+    clips = balanced(labels=("a", "b", "c"), tracks=20)
+    split = group_kfold(clips, 5, seed=0)[0]
+    non_test = groups_of(split, clips)["train"] | groups_of(split, clips)["val"]
+    draws = [groups_of(run_splits(clips, keys={n: {clips[i].key for i in idx} for n, idx in split.items()}, val_seed=s),
+                       clips) for s in range(4)]  # fmt: skip
+    assert len({frozenset(d["val"]) for d in draws}) == 4  # every draw holds out other tracks
+    assert set().union(*(d["train"] for d in draws)) == non_test
+    assert redraw_val(split, clips, seed=7) == redraw_val(split, clips, seed=7)  # deterministic

@@ -59,6 +59,9 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--group-by", default="track", show_default=True,
               help="Never split a group across train/val/test: 'track' (a file, or a manifest's track_id) or a manifest column such as 'artist'.")
 @click.option("--val", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True, help="Fraction of groups for validation.")
+@click.option("--val-seed", type=int, default=None,
+              help="Another draw of the validation tracks from the same non-test tracks (as many per class; the test "
+                   "tracks do not change). Default: the split's own.")
 @click.option("--test", "test_fraction", type=click.FloatRange(0, 1, max_open=True), default=0.15, show_default=True, help="Fraction of groups for test.")
 @click.option("--train-fraction", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
               help="Train on this fraction of each class's training tracks (seeded; validation and test unchanged): "
@@ -137,7 +140,7 @@ def _parse_options(text: str | None, what: str) -> dict:
               "finished folds are kept and the fold that was running continues.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_size: int, lr: float, patience: int | None, device: str,
-          seed: int, split_seed: int | None, members: int | None, mutual: float, window: float | None, window_hop: float | None, clip_bag: int, balance: str, group_by: str, val: float, train_fraction: float,
+          seed: int, split_seed: int | None, members: int | None, mutual: float, window: float | None, window_hop: float | None, clip_bag: int, balance: str, group_by: str, val: float, val_seed: int | None, train_fraction: float,
           test_fraction: float, folds: int, only_folds: tuple[int, ...], no_augment: bool, normalize: str, mixup: float, average_weights: float,
           teacher: Path | None, distill_weight: float, distill_temperature: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
@@ -180,7 +183,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_si
         values = dict(
             model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
             device=device, seed=seed, split_seed=split_seed, window=window, window_hop=window_hop, clip_bag=clip_bag, balance=balance, group_by=group_by,
-            val=val, test=test_fraction, train_fraction=train_fraction, folds=folds, members=members, mutual=mutual, augment=not no_augment, normalize=normalize, mixup=mixup, average_weights=average_weights, workers=workers,
+            val=val, val_seed=val_seed, test=test_fraction, train_fraction=train_fraction, folds=folds, members=members, mutual=mutual, augment=not no_augment, normalize=normalize, mixup=mixup, average_weights=average_weights, workers=workers,
             teacher=str(teacher) if teacher else None, distill_weight=distill_weight, distill_temperature=distill_temperature,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
             backbone="none" if from_scratch else backbone or ("shipped" if model == "probe" else "none"),

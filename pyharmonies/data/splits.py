@@ -113,6 +113,45 @@ def keep_fraction(
     return sorted(i for i, g in zip(train, groups) if g in kept)
 
 
+def redraw_val(
+    splits: Mapping[str, Sequence[int]], clips: Sequence[Clip], *, group_by: str = "track", seed: int = 0
+) -> dict[str, list[int]]:
+    """The same splits with other validation groups: as many per label, drawn by ``seed`` from train and val.
+
+    Parameters
+    ----------
+    splits : mapping of str to sequence of int
+        ``train``, ``val`` and ``test`` clip indices into ``clips``.
+    clips : sequence of Clip
+    group_by : str
+        The grouping of the splits (see :func:`split_groups`).
+    seed : int
+        Seeds the draw; the test split never changes.
+
+    Returns
+    -------
+    dict of str to list of int
+        Sorted indices per split. Each label keeps its number of validation
+        groups, chosen from its non-test groups; the rest train. Members of
+        one ensemble drawn with different seeds together train on every
+        non-test group.
+    """
+    check_splits(splits, clips, group_by=group_by)
+    groups, group_label = _groups(clips, group_by)
+    split_of = {groups[i]: name for name in SPLITS for i in splits.get(name, [])}
+    assignment: dict[str, str] = {}
+    for label, names in _groups_by_label({g: group_label[g] for g in split_of}).items():
+        rest = [n for n in _shuffled(names, seed, f"val:{label}") if split_of[n] != "test"]  # not a split's own order
+        n_val = sum(split_of[n] == "val" for n in rest)
+        for i, name in enumerate(rest):
+            assignment[name] = "val" if i < n_val else "train"
+        assignment.update({n: "test" for n in names if split_of[n] == "test"})
+    out: dict[str, list[int]] = {name: [] for name in SPLITS}
+    for i in sorted(i for name in SPLITS for i in splits.get(name, [])):
+        out[assignment[groups[i]]].append(i)
+    return out
+
+
 def run_splits(
     clips: Sequence[Clip],
     *,
@@ -122,11 +161,13 @@ def run_splits(
     test: float = 0.15,
     train_fraction: float = 1.0,
     keys: Mapping[str, set[str]] | None = None,
+    val_seed: int | None = None,
 ) -> dict[str, list[int]]:
     """A training run's splits, checked for leaks: clip indices per split.
 
     ``keys`` (clip keys per split, e.g. one fold's) gives the splits;
-    otherwise they are :func:`split_groups`'s. ``train_fraction`` < 1 then
+    otherwise they are :func:`split_groups`'s. ``val_seed`` redraws their
+    validation groups (:func:`redraw_val`). ``train_fraction`` < 1 then
     keeps that fraction of each label's training groups (:func:`keep_fraction`);
     validation and test do not change.
     """
@@ -134,6 +175,8 @@ def run_splits(
         splits = {split: [i for i, c in enumerate(clips) if c.key in members] for split, members in keys.items()}
     else:
         splits = split_groups(clips, group_by=group_by, seed=seed, val=val, test=test)
+    if val_seed is not None:
+        splits = redraw_val(splits, clips, group_by=group_by, seed=val_seed)
     if train_fraction < 1:
         splits["train"] = keep_fraction(splits["train"], clips, train_fraction, group_by=group_by, seed=seed)
     check_splits(splits, clips, group_by=group_by)

@@ -71,6 +71,7 @@ class TrainConfig:
     balance: str = "sampler"  # class imbalance: class-balanced sampler | tracks: also every group of a class alike | loss weights | none (docs/EXPERIMENTS.md)
     group_by: str = "track"  # a split never separates clips of one group (track, or a manifest column)
     val: float = 0.15  # fraction of groups for validation
+    val_seed: int | None = None  # another draw of the validation groups from the non-test ones (test unchanged); None: the split's own
     test: float = 0.15  # fraction of groups for test
     train_fraction: float = 1.0  # keep this fraction of each label's training groups (the small-data curve)
     folds: int = 0  # > 1: grouped k-fold cross-validation, one model per fold
@@ -127,6 +128,8 @@ class TrainConfig:
             raise ParameterError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if self.split_seed is not None and (isinstance(self.split_seed, bool) or not isinstance(self.split_seed, int)):
             raise ParameterError(f"split_seed must be an integer or null, got {self.split_seed!r}")
+        if self.val_seed is not None and (isinstance(self.val_seed, bool) or not isinstance(self.val_seed, int)):
+            raise ParameterError(f"val_seed must be an integer or null, got {self.val_seed!r}")
         if self.folds == 1 or self.folds < 0:
             raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
         if self.members is None:

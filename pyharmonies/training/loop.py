@@ -685,7 +685,7 @@ def train_run(
             prep.splits = load_splits(split_path, prep.clips)  # as the run was started (a train_fraction already cut)
         else:
             prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.splits_seed, val=cfg.val, test=cfg.test,
-                                     train_fraction=cfg.train_fraction, keys=split_keys)  # fmt: skip
+                                     train_fraction=cfg.train_fraction, keys=split_keys, val_seed=cfg.val_seed)  # fmt: skip
         trainer = _Trainer(cfg, run_dir, prep, dist, progress)
         if last is not None:
             trainer.resume(last, last_path)

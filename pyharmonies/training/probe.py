@@ -169,7 +169,7 @@ def train_probe_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str
     run_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare_data(cfg.data, fcfg, "log_mel", cfg.cache, progress=progress, warn=warn)
     prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.splits_seed, val=cfg.val, test=cfg.test,
-                             train_fraction=cfg.train_fraction, keys=split_keys)  # fmt: skip
+                             train_fraction=cfg.train_fraction, keys=split_keys, val_seed=cfg.val_seed)  # fmt: skip
 
     net = bb.model(len(prep.labels)).to(resolve_device(cfg.device))
     feats = [prep.cache.clip_features(c, "log_mel") for c in prep.clips]

@@ -290,7 +290,7 @@ def train_svm_run(cfg, *, progress: bool = True, split_keys: dict[str, set[str]]
     run_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare_data(cfg.data, FeatureConfig(**cfg.features), "frame_vector", cfg.cache, progress=progress, warn=warn)
     prep.splits = run_splits(prep.clips, group_by=cfg.group_by, seed=cfg.splits_seed, val=cfg.val, test=cfg.test,
-                             train_fraction=cfg.train_fraction, keys=split_keys)  # fmt: skip
+                             train_fraction=cfg.train_fraction, keys=split_keys, val_seed=cfg.val_seed)  # fmt: skip
     try:
         model, c, results = fit_on_splits(prep, cfg.seed)
     except ParameterError as err:
