@@ -191,13 +191,13 @@ run cnn-defaults --model cnn
 # others' mean answer (KL weight 1); two draws.
 for s in 0 3; do run dml-s$s --model cnn --members 3 --mutual 1 --seed $s --split-seed 0; done
 # Members trained another way, mixed into the default's triples (benchmarks/ensemble_mix.py): one width-0.4
-# member with random EQ and low-pass, one with pitch shift and time stretch, four that each hold out other
+# member with random EQ and low-pass, one with pitch shift and time stretch, five that each hold out other
 # validation tracks (--val-seed), so that together they train on every non-test track.
 run d04-eq --model cnn --members 1 --from-scratch --seed 20 --split-seed 0 --model-options '{"width": 0.4}' --augment-options '{"p_eq": 0.5, "p_bandlimit": 0.3}'
 run d04-ps --model cnn --members 1 --from-scratch --seed 21 --split-seed 0 --model-options '{"width": 0.4}' --augment-options '{"p_pitch": 0.5, "p_stretch": 0.5}'
-for i in 0 1 2 3; do run rv-s3$i --model cnn --members 1 --from-scratch --seed 3$i --split-seed 0 --val-seed 13$i --model-options '{"width": 0.4}'; done
+for i in 0 1 2 3 4; do run rv-s3$i --model cnn --members 1 --from-scratch --seed 3$i --split-seed 0 --val-seed 13$i --model-options '{"width": 0.4}'; done
 .venv/bin/python benchmarks/ensemble_mix.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --with "$RUNS"/d04-eq "$RUNS"/d04-ps --out "$RUNS/mix-eqps.json"
-.venv/bin/python benchmarks/ensemble_mix.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --with "$RUNS"/rv-s3{0,1,2,3} --out "$RUNS/mix-rv.json"
+.venv/bin/python benchmarks/ensemble_mix.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --with "$RUNS"/rv-s3{0,1,2,3,4} --out "$RUNS/mix-rv.json"
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-defaults" --format tflite
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
