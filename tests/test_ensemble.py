@@ -96,6 +96,22 @@ def test_members_on_other_splits_are_refused(members, corpus, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_runs_holding_out_other_validation_tracks_need_one_normaliser(members, corpus, tmp_path):
+    other_val = train_run(_cfg(corpus, tmp_path / "v1", val_seed=1), progress=False)
+    with pytest.raises(ParameterError, match="normalisation differs.*--normalize-over train\\+val"):
+        ensemble_run([members[0], other_val], tmp_path / "bad")
+    shared = [train_run(_cfg(corpus, tmp_path / f"s{v}", val_seed=v, normalize_over="train+val"), progress=False)
+              for v in (1, 2)]  # fmt: skip
+    vals = [set(json.loads((r / "splits.json").read_text())["splits"]["val"]) for r in shared]
+    assert vals[0] != vals[1]
+    out = ensemble_run(shared, tmp_path / "both")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["own_validation"] is True and list(metrics["splits"]) == ["test"]
+    assert json.loads((out / "splits.json").read_text())["splits"]["val"] == []
+    again = evaluate_run(out, corpus, progress=False, out=out / "eval")
+    assert again["clip"]["accuracy"] == pytest.approx(metrics["splits"]["test"]["clip"]["accuracy"])
+
+
 def test_a_non_cnn_member_and_a_lone_run_are_refused(members, corpus, tmp_path):
     lstm = train_run(_cfg(corpus, tmp_path / "lstm", model="lstm", model_options={}), progress=False)
     with pytest.raises(ParameterError, match="lstm run"):

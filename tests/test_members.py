@@ -32,6 +32,40 @@ def test_members_differ_in_seed_only_and_share_the_split_seed(tmp_path):
     assert [(s.seed, s.splits_seed) for s in pinned] == [(1, 0), (2, 0)]
 
 
+def test_members_with_their_own_validation_draw_it_by_seed_and_share_the_normaliser(tmp_path):
+    subs = member_configs(TrainConfig(data="d", out=str(tmp_path / "run"), seed=4, members=3, member_val="own"))
+    assert [(s.seed, s.val_seed) for s in subs] == [(4, 4), (5, 5), (6, 6)]
+    assert {s.normalize_over for s in subs} == {"train+val"} and {s.member_val for s in subs} == {"shared"}
+    given = member_configs(TrainConfig(data="d", out="r", seed=1, val_seed=10, members=2, member_val="own"))
+    assert [s.val_seed for s in given] == [10, 11]
+    shared = member_configs(TrainConfig(data="d", out="r", seed=1, members=2))
+    assert {(s.val_seed, s.normalize_over) for s in shared} == {(None, "train")}
+    with pytest.raises(ParameterError, match="member_val"):
+        TrainConfig(data="d", out="r", members=2, member_val="bagged")
+    with pytest.raises(ParameterError, match="mutual"):
+        TrainConfig(data="d", out="r", members=2, member_val="own", mutual=1.0)
+
+
+def _split_keys(run: Path) -> dict[str, set[str]]:
+    return {k: set(v) for k, v in json.loads((run / "splits.json").read_text())["splits"].items()}
+
+
+def test_members_holding_out_their_own_validation_tracks_are_averaged_and_scored_on_test(three_class_corpus, tmp_path):
+    run = train_run(_cfg(three_class_corpus, tmp_path / "run", members=3, member_val="own", val=0.3), progress=False)
+    members = [_split_keys(run / f"member-{i}") for i in range(3)]
+    assert len({frozenset(m["val"]) for m in members}) > 1  # other validation tracks...
+    assert len({frozenset(m["test"]) for m in members}) == 1  # ...the same test tracks...
+    assert len({frozenset(m["train"] | m["val"]) for m in members}) == 1  # ...and the same tracks in all
+    normalizers = [checkpoint.load(run / f"member-{i}" / checkpoint.BEST)["meta"]["normalizer"] for i in range(3)]
+    assert all(n == normalizers[0] for n in normalizers)
+    merged = _split_keys(run)
+    assert merged["val"] == set() and merged["test"] == members[0]["test"]
+    assert merged["train"] == members[0]["train"] | members[0]["val"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["own_validation"] is True and list(metrics["splits"]) == ["test"]
+    assert "own validation tracks" in (run / "report.md").read_text()
+
+
 def test_a_members_run_averages_its_members_on_one_split(three_class_corpus, tmp_path):
     run = train_run(_cfg(three_class_corpus, tmp_path / "run", members=2), progress=False)
     ck = checkpoint.load(run / checkpoint.BEST)

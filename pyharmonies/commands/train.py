@@ -84,11 +84,21 @@ def _parse_options(text: str | None, what: str) -> dict:
                    "the others' mean answer by a KL term of this weight (deep mutual learning), instead of N runs "
                    "trained apart. The result is the same averaged model. 0 (default): the members train on their own; on "
                    "real music weight 1 made each member better but the average 1.1 points worse (docs/EXPERIMENTS.md).")
+@click.option("--member-val", type=click.Choice(["shared", "own"]), default="shared", show_default=True,
+              help="With --members N > 1: every member holds out the split's validation tracks (shared), or member i "
+                   "holds out its own draw of them (own: --val-seed SEED + i, as many per class; the test tracks never "
+                   "change), so the members train on different tracks and disagree more; they then share one input "
+                   "normaliser over every non-test track, and the averaged model's validation figures count each "
+                   "clip only by the members that did not train on it.")
 @click.option("--no-augment", is_flag=True, help="Disable gain/noise/shift/SpecAugment augmentation.")
 @click.option("--normalize", type=click.Choice(["band", "global"]), default="band", show_default=True,
               help="How inputs are standardised (training statistics, stored in the model): each mel band by its own "
                    "mean and std (band), or the whole log-mel by one mean and std (global, cnn from scratch only), so "
                    "quiet high bands stay quiet (docs/EXPERIMENTS.md).")
+@click.option("--normalize-over", type=click.Choice(["train", "train+val"]), default="train", show_default=True,
+              help="The clips whose statistics standardise the inputs: the training clips, or the validation clips too "
+                   "(every non-test clip; never the test clips), so that runs holding out other validation tracks "
+                   "(--val-seed) share one normaliser and can be averaged.")
 @click.option("--mixup", type=click.FloatRange(min=0), default=0.2, show_default=True, help="Mixup alpha; 0 disables.")
 @click.option("--average-weights", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, metavar="DECAY",
               help="Validate, keep and export a moving average of the weights (decay per step, e.g. 0.998: about the "
@@ -141,7 +151,7 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_size: int, lr: float, patience: int | None, device: str,
           seed: int, split_seed: int | None, members: int | None, mutual: float, window: float | None, window_hop: float | None, clip_bag: int, balance: str, group_by: str, val: float, val_seed: int | None, train_fraction: float,
-          test_fraction: float, folds: int, only_folds: tuple[int, ...], no_augment: bool, normalize: str, mixup: float, average_weights: float,
+          test_fraction: float, folds: int, only_folds: tuple[int, ...], member_val: str, no_augment: bool, normalize: str, normalize_over: str, mixup: float, average_weights: float,
           teacher: Path | None, distill_weight: float, distill_temperature: float, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
           weight_decay: float, label_smoothing: float, select_by: str, augment_options: str | None,
@@ -183,7 +193,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_si
         values = dict(
             model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
             device=device, seed=seed, split_seed=split_seed, window=window, window_hop=window_hop, clip_bag=clip_bag, balance=balance, group_by=group_by,
-            val=val, val_seed=val_seed, test=test_fraction, train_fraction=train_fraction, folds=folds, members=members, mutual=mutual, augment=not no_augment, normalize=normalize, mixup=mixup, average_weights=average_weights, workers=workers,
+            val=val, val_seed=val_seed, test=test_fraction, train_fraction=train_fraction, folds=folds, members=members, mutual=mutual, member_val=member_val, augment=not no_augment, normalize=normalize, normalize_over=normalize_over, mixup=mixup, average_weights=average_weights, workers=workers,
             teacher=str(teacher) if teacher else None, distill_weight=distill_weight, distill_temperature=distill_temperature,
             cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
             backbone="none" if from_scratch else backbone or ("shipped" if model == "probe" else "none"),
@@ -255,7 +265,8 @@ NOT_FOR_SVM = {
     "init_run": "--init", "freeze_backbone": "--freeze-backbone", "resume": "--resume",
     "model_options": "--model-options", "epochs": "--epochs", "batch_size": "--batch-size", "lr": "--lr",
     "patience": "--patience", "device": "--device", "window": "--window", "window_hop": "--window-hop",
-    "clip_bag": "--clip-bag", "balance": "--balance", "no_augment": "--no-augment", "normalize": "--normalize", "mixup": "--mixup", "average_weights": "--average-weights", "workers": "--workers",
+    "clip_bag": "--clip-bag", "balance": "--balance", "no_augment": "--no-augment", "normalize": "--normalize",
+    "normalize_over": "--normalize-over", "member_val": "--member-val", "mixup": "--mixup", "average_weights": "--average-weights", "workers": "--workers",
     "teacher": "--teacher", "distill_weight": "--distill-weight", "distill_temperature": "--distill-temperature",
     "no_cache": "--no-cache", "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
     "select_by": "--select-by", "augment_options": "--augment-options", "backbone": "--backbone",

@@ -14,6 +14,10 @@ MODEL_CHOICES = ("cnn", "lstm", "transformer", "svm", "probe")
 BALANCE_CHOICES = ("sampler", "tracks", "weights", "none")
 #: TrainConfig.normalize's choices: one mean and std per input row, or one for the whole log-mel.
 NORMALIZE_CHOICES = ("band", "global")
+#: TrainConfig.normalize_over's choices: the clips whose statistics standardise the inputs.
+NORMALIZE_OVER_CHOICES = ("train", "train+val")
+#: TrainConfig.member_val's choices: members > 1 hold out the split's validation tracks, or each its own.
+MEMBER_VAL_CHOICES = ("shared", "own")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 #: What picks the best epoch (and stops early): validation macro-F1 over windows, or over clips
 #: (the mean of a clip's window probabilities), or clip accuracy; or "last", the final epoch's
@@ -77,8 +81,10 @@ class TrainConfig:
     folds: int = 0  # > 1: grouped k-fold cross-validation, one model per fold
     members: int | None = None  # cnn, > 1: this many networks (seed, seed + 1, ...) on one split, averaged into one model; None: DEFAULT_MEMBERS (1 with init, a backbone or a teacher)
     mutual: float = 0.0  # members > 1: train them together, each also pulled towards the others' mean answer by a KL term of this weight (deep mutual learning); 0: independent runs, averaged
+    member_val: str = "shared"  # members > 1: shared: all hold out the split's validation tracks | own: member i holds out its own (val seed seed + i), all share one normaliser over every non-test track
     augment: bool = True  # gain, noise, time shift, SpecAugment (feature domain)
     normalize: str = "band"  # band: standardise each input row by its own training mean and std | global (cnn): one mean and std for the whole log-mel, so bands keep their relative levels
+    normalize_over: str = "train"  # the clips whose mean and std standardise the inputs: train | train+val (every non-test clip, so that runs holding out other validation tracks share it)
     mixup: float = 0.2  # mixup alpha; 0 disables
     average_weights: float = 0.0  # decay per step of the weights' moving average that is validated and kept; 0: the raw weights
     teacher: str | None = None  # distil from this run (e.g. a `harmonies ensemble`); a --folds run gives each fold its own
@@ -169,6 +175,12 @@ class TrainConfig:
             if self.init or self.backbone != "none":
                 raise ParameterError(f"normalize {self.normalize!r}: a run started from --init or a backbone keeps that "
                                      "model's input standardisation; train from scratch to choose another")  # fmt: skip
+        if self.normalize_over not in NORMALIZE_OVER_CHOICES:
+            raise ParameterError(f"normalize_over must be one of {', '.join(NORMALIZE_OVER_CHOICES)}, got {self.normalize_over!r}")
+        if self.member_val not in MEMBER_VAL_CHOICES:
+            raise ParameterError(f"member_val must be one of {', '.join(MEMBER_VAL_CHOICES)}, got {self.member_val!r}")
+        if self.member_val == "own" and self.mutual:
+            raise ParameterError("member_val 'own' trains each member on its own tracks; mutual trains them together on the same batches")
         if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
         if not 0 <= self.average_weights < 1:

@@ -2,10 +2,15 @@
 
 The members must be interchangeable on the device: the same labels,
 features, window and input normalisation, and, so that the ensemble's test
-figures mean what a single run's mean, the same splits (every fold of a
-cross-validation included). Runs of one recipe with other random streams
+figures mean what a single run's mean, the same test clips (every fold of
+a cross-validation included). Runs of one recipe with other random streams
 (another ``--seed`` with the same ``--split-seed``, or another option on
-the same ``--folds``) qualify; anything else is refused with the reason.
+the same ``--folds``) qualify; so do runs that held out other validation
+tracks from the same non-test tracks (``--val-seed`` with
+``--normalize-over train+val``, as ``train --member-val own`` trains them),
+and then every non-test track trained some member: the ensemble has no
+validation split of its own and reports the test split. Anything else is
+refused with the reason.
 """
 
 from __future__ import annotations
@@ -38,6 +43,20 @@ def _splits(run: Path) -> dict[str, list[str]]:
         raise ParameterError(f"{run / 'splits.json'}: not a readable split file ({type(err).__name__})") from None
 
 
+def _non_test(splits: dict[str, list[str]]) -> list[str]:
+    return sorted(splits.get("train", []) + splits.get("val", []))
+
+
+def _merged_splits(run: Path) -> dict[str, Any]:
+    """``run``'s splits.json with its validation clips and groups moved into train (members held out others)."""
+    saved = json.loads((run / "splits.json").read_text(encoding="utf-8"))
+    for key in ("splits", "groups"):
+        if key in saved:
+            part = saved[key]
+            saved[key] = {**part, "train": sorted(part.get("train", []) + part.get("val", [])), "val": []}
+    return saved
+
+
 def _member_checkpoint(run: Path) -> dict[str, Any]:
     ck = checkpoint.load(run / checkpoint.BEST)
     if ck["meta"]["model_name"] != "cnn":
@@ -61,23 +80,36 @@ def check_members(runs: Sequence[Path]) -> list[dict[str, Any]]:
     metas = [ck["meta"] for ck in checkpoints]
     first, first_splits = metas[0], _splits(runs[0])
     for run, meta in zip(runs[1:], metas[1:]):
-        if _splits(run) != first_splits:
+        theirs = _splits(run)
+        if theirs.get("test") != first_splits.get("test") or _non_test(theirs) != _non_test(first_splits):
             raise ParameterError(f"{run}: its train/val/test splits differ from {runs[0]}'s; average runs trained on the "
-                                 "same splits (same data, --split-seed or --seed, and --folds), or the test figures would hear training tracks")  # fmt: skip
+                                 "same splits (same data, --split-seed or --seed, and --folds; --val-seed may differ), "
+                                 "or the test figures would hear training tracks")  # fmt: skip
         for key in SHARED_META:
             if meta[key] != first[key]:
                 raise ParameterError(f"{run}: its {key} differs from {runs[0]}'s; the members of an ensemble must share it")
         for stat in ("mean", "std"):
             if not np.allclose(meta["normalizer"][stat], first["normalizer"][stat], rtol=1e-5, atol=1e-6):
-                raise ParameterError(f"{run}: its input normalisation differs from {runs[0]}'s (trained on other clips?)")
+                other_val = theirs != first_splits
+                hint = (" (runs holding out other validation tracks share one with --normalize-over train+val)" if other_val
+                        else " (trained on other clips?)")  # fmt: skip
+                raise ParameterError(f"{run}: its input normalisation differs from {runs[0]}'s{hint}")
     return checkpoints
+
+
+def own_validation(runs: Sequence[Path]) -> bool:
+    """Whether the members of ``runs`` (checked by :func:`check_members`) held out different validation tracks."""
+    first = _splits(runs[0])
+    return any(_splits(run) != first for run in runs[1:])
 
 
 def ensemble_run(runs: Sequence[str | Path], out: str | Path, *, progress: bool = False) -> Path:
     """Average the best models of ``runs`` (CNN runs on the same splits) into the run ``out``.
 
     ``out`` gets ``best.pt`` (a ``cnn_ensemble`` model: the members' weights,
-    logits averaged), the first member's ``config.json`` and ``splits.json``,
+    logits averaged), the first member's ``config.json`` and ``splits.json``
+    (with its validation clips counted as training clips when the members
+    held out different ones: then the ensemble is scored on test only),
     ``ensemble.json`` (the members and their checkpoints' sha256),
     ``metrics.json`` (the ensemble on every split beside each member and the
     SVM baseline) and ``report.md``. ``harmonies export`` and ``evaluate``
@@ -108,12 +140,16 @@ def ensemble_run(runs: Sequence[str | Path], out: str | Path, *, progress: bool 
     cfg = TrainConfig.load(runs[0] / "config.json")
     cfg.out = str(out)
     cfg.save(out / "config.json")
-    shutil.copyfile(runs[0] / "splits.json", out / "splits.json")
+    own_val = own_validation(runs)
+    if own_val:  # every non-test track trained some member: no clip is held out from all of them but the test clips
+        write_atomic(out / "splits.json", json.dumps(_merged_splits(runs[0]), indent=2) + "\n")
+    else:
+        shutil.copyfile(runs[0] / "splits.json", out / "splits.json")
     write_atomic(out / "ensemble.json", json.dumps({"members": [
         {"run": str(r), "best_sha256": hashlib.sha256((r / checkpoint.BEST).read_bytes()).hexdigest()} for r in runs
     ]}, indent=2) + "\n")  # fmt: skip
 
-    saved = _splits(runs[0])
+    saved = _splits(out)
     splits = [s for s in ("val", "test") if saved.get(s)]
     results: dict[str, Any] = {}
     members: dict[str, dict[str, float]] = {str(r): {} for r in runs}
@@ -126,6 +162,8 @@ def ensemble_run(runs: Sequence[str | Path], out: str | Path, *, progress: bool 
     member_metrics = json.loads((runs[0] / "metrics.json").read_text(encoding="utf-8"))
     metrics = {"splits": results, "labels": list(first["labels"]), "model": {"name": "cnn_ensemble", "members": len(runs)},
                "members": members, "baseline": member_metrics.get("baseline")}  # fmt: skip
+    if own_val:
+        metrics["own_validation"] = True
     write_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     _write_report(out, cfg, metrics)
     return out
@@ -136,6 +174,8 @@ def _write_report(out: Path, cfg: TrainConfig, metrics: dict[str, Any]) -> None:
 
     lines = [f"# Ensemble `{out.name}`: {metrics['model']['members']} CNN runs averaged, on `{cfg.data}`", "",
              "Each window's logits are the mean of the members'; a clip's answer is the mean of its windows' probabilities.",
+             *(["", "Each member held out its own validation tracks, so every non-test track trained some member: the "
+                    "ensemble is scored on the test tracks only."] if metrics.get("own_validation") else []),
              "", "| run | " + " | ".join(f"{s} clip accuracy" for s in metrics["splits"]) + " |",
              "|---|" + "---:|" * len(metrics["splits"])]  # fmt: skip
     for run, accs in metrics["members"].items():

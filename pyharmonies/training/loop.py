@@ -230,7 +230,8 @@ class _Trainer:
         if not self.windows.get("train"):
             raise ParameterError("the training split has no windows: too few clips for the requested splits")
         source = FeatureSource(prep.cache, prep.feature_config, prep.kind, use_cache=cfg.use_cache)
-        train_arrays = [prep.cache.clip_features(prep.clips[i], prep.kind) for i in prep.splits["train"]]
+        seen = prep.splits["train"] + (prep.splits.get("val", []) if cfg.normalize_over == "train+val" else [])
+        train_arrays = [prep.cache.clip_features(prep.clips[i], prep.kind) for i in seen]
 
         init_meta, init_state = self._init_from()
         if init_meta is not None:

@@ -5,7 +5,8 @@ fold from its random stream alone, and the mean of several runs' logits
 beats the mean of its members on every fold (docs/EXPERIMENTS.md). This
 makes that a training option instead of a sequence of commands: member i
 is an ordinary run in ``OUT/member-i``, trained with ``seed + i`` on the
-split drawn by the run's own split seed, and the members are then averaged
+split drawn by the run's own split seed (with ``--member-val own``, each
+holding out its own validation tracks), and the members are then averaged
 by :func:`pyharmonies.training.ensemble.ensemble_run` into ``OUT`` (one
 ``cnn_ensemble`` model, exported as one file). It is the CNN's default: three
 members of width 0.4 (``DEFAULT_MEMBERS``, ``MEMBER_WIDTH`` in
@@ -28,11 +29,20 @@ def member_configs(cfg: TrainConfig) -> list[TrainConfig]:
     """One configuration per member of ``cfg`` (``cfg.members`` > 1).
 
     Member ``i`` trains into ``cfg.out/member-i`` with ``seed + i`` and the
-    split seed pinned to ``cfg.splits_seed``, so every member trains,
-    validates and tests on the same clips and only the random draw differs.
+    split seed pinned to ``cfg.splits_seed``, so every member tests on the
+    same clips. With ``member_val`` "shared" they also train and validate on
+    the same clips and only the random draw differs; with "own", member
+    ``i`` holds out its own validation tracks (val seed ``val_seed + i``,
+    or ``seed + i`` without one) and every member standardises its inputs
+    by the statistics of all the non-test clips, which they share.
     """
-    base = {**cfg.to_dict(), "members": 1, "split_seed": cfg.splits_seed}
-    return [TrainConfig.from_dict({**base, "seed": cfg.seed + i, "out": str(Path(cfg.out) / f"member-{i}")})
+    own = cfg.member_val == "own"
+    base = {**cfg.to_dict(), "members": 1, "member_val": "shared", "split_seed": cfg.splits_seed}
+    if own:
+        base["normalize_over"] = "train+val"
+    first_val = cfg.seed if cfg.val_seed is None else cfg.val_seed
+    return [TrainConfig.from_dict({**base, "seed": cfg.seed + i, "out": str(Path(cfg.out) / f"member-{i}"),
+                                   **({"val_seed": first_val + i} if own else {})})
             for i in range(cfg.members)]  # fmt: skip
 
 
