@@ -82,9 +82,33 @@ def main() -> None:
                      "per_fold": scores[j]})  # fmt: skip
         print(f"| {j} | {rows[-1]['ensembles']} | {100 * e['mean']:.1f} ± {100 * e['std']:.1f} | "
               f"{100 * d['mean']:+.2f} ± {100 * d['std']:.2f} (95% CI {100 * d['ci95'][0]:+.1f} to {100 * d['ci95'][1]:+.1f}) |")
+    gain = averaging_gain(scores, singles, base, other, args.k)
+    if gain:
+        print(f"\naveraging gain over its own members, per fold: {args.k} BASE "
+              + " / ".join(f"{100 * g:.1f}" for g in gain["base"]["values"]) + f", {args.k} OTHER "
+              + " / ".join(f"{100 * g:.1f}" for g in gain["other"]["values"])
+              + f"; OTHER - BASE {100 * gain['difference']['mean']:+.2f} ± {100 * gain['difference']['std']:.2f} "
+              f"(95% CI {100 * gain['difference']['ci95'][0]:+.1f} to {100 * gain['difference']['ci95'][1]:+.1f})")  # fmt: skip
     if args.out:
         args.out.write_text(json.dumps({"base": base, "other": other, "k": args.k, "folds": folds, "single": singles,
-                                        "rows": rows}, indent=2) + "\n")  # fmt: skip
+                                        "rows": rows, "averaging_gain": gain}, indent=2) + "\n")  # fmt: skip
+
+
+def averaging_gain(scores: dict[int, list[float]], singles: dict[str, list[float]], base: list[str], other: list[str],
+                   k: int) -> dict | None:
+    """What averaging adds over the members alone, per fold: k BASE members and k OTHER members, paired by fold.
+
+    An ensemble's gain is its score minus its members' mean score; over every
+    ensemble of one pool that is the mean ensemble score minus the pool's mean
+    member score. None when OTHER holds fewer than ``k`` runs.
+    """
+    if k not in scores:
+        return None
+    pool_mean = lambda runs: np.mean([singles[r] for r in runs], axis=0)  # noqa: E731
+    ours = np.asarray(scores[k]) - pool_mean(other)
+    theirs = np.asarray(scores[0]) - pool_mean(base)
+    return {"base": interval(theirs.tolist()), "other": interval(ours.tolist()),
+            "difference": paired_difference(ours.tolist(), theirs.tolist())}  # fmt: skip
 
 
 if __name__ == "__main__":

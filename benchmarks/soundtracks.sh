@@ -198,6 +198,13 @@ run d04-ps --model cnn --members 1 --from-scratch --seed 21 --split-seed 0 --mod
 for i in 0 1 2 3 4; do run rv-s3$i --model cnn --members 1 --from-scratch --seed 3$i --split-seed 0 --val-seed 13$i --model-options '{"width": 0.4}'; done
 .venv/bin/python benchmarks/ensemble_mix.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --with "$RUNS"/d04-eq "$RUNS"/d04-ps --out "$RUNS/mix-eqps.json"
 .venv/bin/python benchmarks/ensemble_mix.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --with "$RUNS"/rv-s3{0,1,2,3,4} --out "$RUNS/mix-rv.json"
+# Members that hold out their own validation tracks, with one normaliser over every non-test track (what
+# `train --members 3 --member-val own` trains, one run per member); seeds 0-2 averaged by `harmonies ensemble`.
+for s in 0 1 2 3 4; do run bg-s$s --model cnn --members 1 --from-scratch --seed $s --split-seed 0 --val-seed $s --normalize-over train+val --model-options '{"width": 0.4}'; done
+[[ -f "$RUNS/bg-ens012/metrics.json" ]] || "${H[@]}" ensemble "$RUNS"/bg-s{0,1,2} --out "$RUNS/bg-ens012" -q
+.venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/bg-ens012" --format tflite
+.venv/bin/python benchmarks/ensemble_mix.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --with "$RUNS"/bg-s{0,1,2,3,4} --out "$RUNS/mix-bg.json"
+.venv/bin/python benchmarks/ensemble_mix.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --with "$RUNS"/bg-s{0,1,2,3,4} "$RUNS"/rv-s3{0,1,2,3,4} --out "$RUNS/mix-bgrv.json"
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-defaults" --format tflite
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"

@@ -23,27 +23,32 @@ def _sha(path: Path) -> str:
 
 
 def test_members_differ_in_seed_only_and_share_the_split_seed(tmp_path):
-    cfg = TrainConfig(data="d", out=str(tmp_path / "run"), seed=4, members=3)
+    cfg = TrainConfig(data="d", out=str(tmp_path / "run"), seed=4, members=3, member_val="shared")
     subs = member_configs(cfg)
     assert [s.seed for s in subs] == [4, 5, 6]
     assert {s.splits_seed for s in subs} == {4} and {s.members for s in subs} == {1}
     assert [Path(s.out).name for s in subs] == ["member-0", "member-1", "member-2"]
-    pinned = member_configs(TrainConfig(data="d", out="r", seed=1, split_seed=0, members=2))
+    pinned = member_configs(TrainConfig(data="d", out="r", seed=1, split_seed=0, members=2, member_val="shared"))
     assert [(s.seed, s.splits_seed) for s in pinned] == [(1, 0), (2, 0)]
 
 
 def test_members_with_their_own_validation_draw_it_by_seed_and_share_the_normaliser(tmp_path):
+    assert TrainConfig(data="d", out="r").member_val == "shared"  # the default
     subs = member_configs(TrainConfig(data="d", out=str(tmp_path / "run"), seed=4, members=3, member_val="own"))
     assert [(s.seed, s.val_seed) for s in subs] == [(4, 4), (5, 5), (6, 6)]
     assert {s.normalize_over for s in subs} == {"train+val"} and {s.member_val for s in subs} == {"shared"}
     given = member_configs(TrainConfig(data="d", out="r", seed=1, val_seed=10, members=2, member_val="own"))
     assert [s.val_seed for s in given] == [10, 11]
-    shared = member_configs(TrainConfig(data="d", out="r", seed=1, members=2))
+    shared = member_configs(TrainConfig(data="d", out="r", seed=1, members=2, member_val="shared"))
     assert {(s.val_seed, s.normalize_over) for s in shared} == {(None, "train")}
     with pytest.raises(ParameterError, match="member_val"):
         TrainConfig(data="d", out="r", members=2, member_val="bagged")
-    with pytest.raises(ParameterError, match="mutual"):
-        TrainConfig(data="d", out="r", members=2, member_val="own", mutual=1.0)
+    together = TrainConfig(data="d", out="r", members=2, mutual=1.0, member_val="own")
+    assert together.member_val == "shared"  # trained together on one split
+    assert TrainConfig(data="d", out="r", members=2, train_fraction=0.5, member_val="own").member_val == "shared"
+    for other in (["--mutual", "1"], ["--train-fraction", "0.5"]):
+        refused = CliRunner().invoke(cli, ["train", str(tmp_path), "--members", "2", "--member-val", "own", *other])
+        assert refused.exit_code != 0 and other[0] in refused.output
 
 
 def _split_keys(run: Path) -> dict[str, set[str]]:
@@ -67,7 +72,7 @@ def test_members_holding_out_their_own_validation_tracks_are_averaged_and_scored
 
 
 def test_a_members_run_averages_its_members_on_one_split(three_class_corpus, tmp_path):
-    run = train_run(_cfg(three_class_corpus, tmp_path / "run", members=2), progress=False)
+    run = train_run(_cfg(three_class_corpus, tmp_path / "run", members=2, member_val="shared"), progress=False)
     ck = checkpoint.load(run / checkpoint.BEST)
     assert ck["meta"]["model_name"] == "cnn_ensemble" and ck["meta"]["model_config"]["members"] == 2
     assert TrainConfig.load(run / "config.json").members == 2

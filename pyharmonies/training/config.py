@@ -179,8 +179,10 @@ class TrainConfig:
             raise ParameterError(f"normalize_over must be one of {', '.join(NORMALIZE_OVER_CHOICES)}, got {self.normalize_over!r}")
         if self.member_val not in MEMBER_VAL_CHOICES:
             raise ParameterError(f"member_val must be one of {', '.join(MEMBER_VAL_CHOICES)}, got {self.member_val!r}")
-        if self.member_val == "own" and self.mutual:
-            raise ParameterError("member_val 'own' trains each member on its own tracks; mutual trains them together on the same batches")
+        # One split for all the members when they train together on the same batches (mutual), or when
+        # train_fraction thins each one's training tracks (their non-test tracks would differ).
+        if self.mutual or self.train_fraction < 1:
+            self.member_val = "shared"
         if self.freeze_backbone and not self.init and (self.model != "cnn" or self.backbone == "none"):
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
         if not 0 <= self.average_weights < 1:
