@@ -25,8 +25,12 @@ def ensemble(runs: tuple[Path, ...], out: Path, quiet: bool) -> None:
     The members must share labels, features, window, network shape, input
     normalisation and splits (so the ensemble's test clips were heard by no
     member): runs of the same data and --seed with another random stream,
-    e.g. other --mixup or --average-weights. --folds runs are averaged fold
-    by fold, and OUT gets the cross-validation summary.
+    e.g. other --mixup or --average-weights. Runs that held out other
+    validation tracks (--val-seed) from the same non-test tracks qualify
+    when they share one normaliser (--normalize-over train+val); every
+    non-test track then trained some member, and OUT is scored on its test
+    tracks only. --folds runs are averaged fold by fold, and OUT gets the
+    cross-validation summary.
 
     \b
     Examples:

@@ -104,7 +104,7 @@ def own_validation(runs: Sequence[Path]) -> bool:
 
 
 def ensemble_run(runs: Sequence[str | Path], out: str | Path, *, progress: bool = False) -> Path:
-    """Average the best models of ``runs`` (CNN runs on the same splits) into the run ``out``.
+    """Average the best models of ``runs`` (CNN runs that :func:`check_members` accepts) into the run ``out``.
 
     ``out`` gets ``best.pt`` (a ``cnn_ensemble`` model: the members' weights,
     logits averaged), the first member's ``config.json`` and ``splits.json``
