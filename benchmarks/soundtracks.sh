@@ -206,6 +206,15 @@ for s in 0 1 2 3 4; do run bg-s$s --model cnn --members 1 --from-scratch --seed 
 .venv/bin/python benchmarks/ensemble_mix.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --with "$RUNS"/bg-s{0,1,2,3,4} --out "$RUNS/mix-bg.json"
 .venv/bin/python benchmarks/ensemble_mix.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --with "$RUNS"/bg-s{0,1,2,3,4} "$RUNS"/rv-s3{0,1,2,3,4} --out "$RUNS/mix-bgrv.json"
 .venv/bin/python benchmarks/bench_int8_folds.py "$RUNS/cnn-defaults" --format tflite
+# The SVM as one more member: the default's triples (and single members) fused with the baseline's calibrated
+# probabilities at a fixed weight 0.3 and at a weight chosen on validation; the same with a linear softmax
+# instead of the SVM, and with chroma statistics; then longer test windows than the training ones.
+.venv/bin/python benchmarks/svm_fusion.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --out "$RUNS/svm-fusion.json"
+.venv/bin/python benchmarks/svm_fusion.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --k 1 --out "$RUNS/svm-fusion-k1.json"
+.venv/bin/python benchmarks/svm_fusion.py "$RUNS"/bg-s{0,1,2,3,4} --out "$RUNS/svm-fusion-bg.json"
+.venv/bin/python benchmarks/svm_fusion.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --classifier logistic --out "$RUNS/logistic-fusion.json"
+.venv/bin/python benchmarks/svm_fusion.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --features frame_vector chroma --out "$RUNS/chroma-fusion.json"
+.venv/bin/python benchmarks/test_window_length.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --out "$RUNS/test-window-length.json"
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"
