@@ -29,38 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ensemble_folds import average_logits, fold_test_keys  # noqa: E402
 
 from pyharmonies.training.crossval import interval, paired_difference  # noqa: E402
+from pyharmonies.training.evaluate import window_probabilities  # noqa: E402
 
 HOP_SECONDS = 1.0
-
-
-def window_probabilities_of_length(fold: Path, prep, seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A fold's model on its test clips, in windows of ``seconds`` every second.
-
-    Returns ``(probs (windows, classes), y (windows,), clip ids (windows,))``.
-    """
-    import torch
-    from torch.utils.data import DataLoader
-
-    from pyharmonies.data.windows import make_windows, window_frames
-    from pyharmonies.features import FeatureConfig
-    from pyharmonies.training import checkpoint
-    from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
-    from pyharmonies.training.loop import model_from_meta, predict
-
-    ck = checkpoint.load(fold / checkpoint.BEST)
-    meta = ck["meta"]
-    fcfg = FeatureConfig(**meta["feature_config"])
-    test = set(fold_test_keys(fold))
-    members = [i for i, c in enumerate(prep.clips) if c.key in test]
-    window, hop = window_frames(seconds, fcfg), window_frames(HOP_SECONDS, fcfg)
-    counts = [prep.frame_counts[i] for i in members]
-    windows = [type(w)(members[w.clip], w.start) for w in make_windows(counts, window, hop)]
-    source = FeatureSource(prep.cache, fcfg, meta["input_kind"])
-    ds = WindowDataset(prep.clips, prep.label_index, windows, source, Normalizer.from_dict(meta["normalizer"]), window)
-    model = model_from_meta(meta)
-    checkpoint.load_weights(model, ck["model"], fold / checkpoint.BEST)
-    probs, y = predict(model, DataLoader(ds, batch_size=32, shuffle=False), torch.device("cpu"))
-    return probs, y, np.asarray([w.clip for w in windows])
 
 
 def main() -> None:
@@ -74,25 +45,23 @@ def main() -> None:
     if not 1 <= args.k <= len(args.runs):
         parser.error(f"--k must be between 1 and the number of runs ({len(args.runs)})")
 
-    from pyharmonies.features import FeatureConfig
-    from pyharmonies.training import checkpoint
-    from pyharmonies.training.loop import prepare_data
-
-    cfg = json.loads((args.runs[0] / "config.json").read_text())
+    data = json.loads((args.runs[0] / "config.json").read_text())["data"]
     folds = sorted(p.name for p in args.runs[0].glob("fold-*"))
-    meta = checkpoint.load(args.runs[0] / folds[0] / checkpoint.BEST)["meta"]
-    prep = prepare_data(cfg["data"], FeatureConfig(**meta["feature_config"]), meta["input_kind"], cfg["cache"], progress=False,
-                        labels=list(meta["labels"]))  # fmt: skip
     scores: dict[float, list[float]] = {s: [] for s in args.seconds}
     for fold in folds:
         for seconds in args.seconds:
-            per_run = [window_probabilities_of_length(run / fold, prep, seconds) for run in args.runs]
-            y, ids = per_run[0][1], per_run[0][2]
+            per_run = []
+            for run in args.runs:
+                if fold_test_keys(run / fold) != fold_test_keys(args.runs[0] / fold):
+                    sys.exit(f"{run / fold}: other test clips than {args.runs[0] / fold}: the runs do not share their folds")
+                per_run.append(window_probabilities(run / fold, data, split="test", progress=False, window_seconds=seconds,
+                                                    hop_seconds=HOP_SECONDS))  # fmt: skip
+            y, ids = per_run[0].y, np.asarray([w.clip for w in per_run[0].windows])
             order = np.unique(ids)
             truth = np.asarray([y[ids == c][0] for c in order])
             accs = []
             for subset in itertools.combinations(range(len(args.runs)), args.k):
-                p = average_logits([per_run[i][0] for i in subset])
+                p = average_logits([per_run[i].probs for i in subset])
                 accs.append(float((np.stack([p[ids == c].mean(axis=0) for c in order]).argmax(axis=1) == truth).mean()))
             scores[seconds].append(float(np.mean(accs)))
         print(f"{fold}: " + ", ".join(f"{s:g} s {100 * v[-1]:.1f}" for s, v in scores.items()), flush=True)

@@ -22,7 +22,7 @@ import torch
 from pyharmonies.data.synth import synth_corpus
 from pyharmonies.training import checkpoint, loop
 from pyharmonies.training.config import TrainConfig
-from pyharmonies.training.evaluate import evaluate_run
+from pyharmonies.training.evaluate import evaluate_run, window_probabilities
 from pyharmonies.training.loop import train_run
 from pyharmonies.training.svm import train_svm_run
 
@@ -149,6 +149,17 @@ def test_evaluate_reproduces_the_saved_test_metrics(cnn_run, corpus):
     assert again["window"]["confusion"] == saved["window"]["confusion"]
     assert again["window"]["accuracy"] == pytest.approx(saved["window"]["accuracy"])
     assert again["clip"]["accuracy"] == pytest.approx(saved["clip"]["accuracy"])
+
+
+def test_window_probabilities_cut_the_run_s_windows_or_longer_ones_for_the_cnn(cnn_run, corpus):
+    own = window_probabilities(cnn_run, corpus, split="test", progress=False)
+    assert own.window_frames == own.meta["window_frames"]  # 3 s at the defaults: 129 frames
+    longer = window_probabilities(cnn_run, corpus, split="test", progress=False, window_seconds=6.0, hop_seconds=1.0)
+    assert longer.window_frames == 258 and longer.hop_frames == 43
+    assert {w.clip for w in longer.windows} == {w.clip for w in own.windows}  # the same clips, fewer and longer windows
+    assert len(longer.windows) < len(own.windows)
+    assert longer.probs.shape == (len(longer.windows), len(own.labels))
+    np.testing.assert_allclose(longer.probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_cnn_is_within_the_parameter_budget(cnn_run):

@@ -91,7 +91,7 @@ class WindowScores:
 
 
 def window_probabilities(run: str | Path, data: str | Path, *, split: str = "test", progress: bool = True,
-                         hop_seconds: float | None = None) -> WindowScores:
+                         hop_seconds: float | None = None, window_seconds: float | None = None) -> WindowScores:
     """The probabilities of every window of a neural run's best model on ``data``.
 
     Windows are cut as training cut them (the run's window and hop, every
@@ -110,6 +110,10 @@ def window_probabilities(run: str | Path, data: str | Path, *, split: str = "tes
         Progress bars while features are computed.
     hop_seconds : float, optional
         Seconds between windows; by default the run's (training) hop.
+    window_seconds : float, optional
+        Seconds per window; by default the run's (training) window. The CNN
+        is convolutional up to its global pooling, so it takes any length;
+        a model with a fixed input length raises on another.
 
     Returns
     -------
@@ -133,7 +137,7 @@ def window_probabilities(run: str | Path, data: str | Path, *, split: str = "tes
     fcfg = FeatureConfig(**meta["feature_config"])
     prep = prepare_data(data, fcfg, meta["input_kind"], cfg.cache, progress=progress, labels=labels)
     members = _clips_of_split(run_dir, prep, split)
-    window = int(meta["window_frames"])
+    window = int(meta["window_frames"]) if window_seconds is None else window_frames(window_seconds, fcfg)
     hop = max(1, window_frames(cfg.hop_seconds if hop_seconds is None else hop_seconds, fcfg))
     counts = [prep.frame_counts[i] for i in members]
     windows = [type(w)(members[w.clip], w.start) for w in make_windows(counts, window, hop)]
