@@ -4,7 +4,7 @@
         [--classifier svm|logistic] [--out fusion.json]
 
 Every RUN is a ``--folds`` CNN run on the same folds (the default's members,
-trained with different seeds). On each fold, every k-subset of the runs is
+trained with different seeds, say; or averaged runs, with ``--k 1``). On each fold, every k-subset of the runs is
 averaged as ``ensemble_folds.py`` averages (the softmax of the members' mean
 log-probability per window, a clip's windows pooled by their mean
 probability). Beside it, an RBF SVM on clip statistics (the baseline's: the
@@ -97,7 +97,7 @@ def calibrated_svm(x: np.ndarray, y: np.ndarray, groups: np.ndarray, c: float, g
     return CalibratedClassifierCV(svc, method="sigmoid", cv=folds, ensemble=False).fit(x, y)
 
 
-def calibrated_logistic(x: np.ndarray, y: np.ndarray):
+def softmax_regression(x: np.ndarray, y: np.ndarray):
     """A multinomial logistic regression (balanced classes, C 1): probabilities of its own, no calibration."""
     from sklearn.linear_model import LogisticRegression
 
@@ -165,7 +165,7 @@ def main() -> None:
         if args.classifier == "svm":
             clf = calibrated_svm(z[train], y[train], groups, c, gamma)
         else:
-            clf = calibrated_logistic(z[train], y[train])
+            clf = softmax_regression(z[train], y[train])
         svm_log = {s: np.log(np.clip(clf.predict_proba(z[r]), 1e-12, None)) for s, r in rows.items()}
 
         def fused(split: str, cnn_log: np.ndarray, w: float) -> np.ndarray:
@@ -175,10 +175,10 @@ def main() -> None:
             return float((fused(split, cnn_log, w).argmax(axis=1) == y[rows[split]]).mean())
 
         def log_loss(split: str, cnn_log: np.ndarray, w: float) -> float:
-            z = fused(split, cnn_log, w)
-            z = z - z.max(axis=1, keepdims=True)
-            log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # the fused answer, renormalised
-            return float(-log_p[np.arange(len(z)), y[rows[split]]].mean())
+            fused_scores = fused(split, cnn_log, w)
+            fused_scores = fused_scores - fused_scores.max(axis=1, keepdims=True)
+            log_p = fused_scores - np.log(np.exp(fused_scores).sum(axis=1, keepdims=True))  # the fused answer, renormalised
+            return float(-log_p[np.arange(len(log_p)), y[rows[split]]].mean())
 
         fold_scores: dict[str, list[float]] = {k: [] for k in scores if k != args.classifier}
         for subset in subsets:
