@@ -156,16 +156,17 @@ def main() -> None:
         for split, (scored, _) in per_split.items():  # clips in the order the CNN's windows pool them
             order, _ = clip_log_probs(scored.probs, scored.windows)
             rows[split] = np.asarray([index[scored.prep.clips[c].key] for c in order])
-        # The SVM trains on the first run's training clips and chooses C on its validation clips, as its baseline did.
-        _, c = fit_svm(stats[train], y[train], stats[rows["val"]], y[rows["val"]], list(label_index), seed=0)
         mean, std = stats[train].mean(axis=0), stats[train].std(axis=0)
         z = (stats - mean) / np.where(std > 0, std, 1.0)  # as StandardScaler
-        gamma = 1.0 / (z.shape[1] * z[train].var())  # as fit_svm's (scikit-learn's "scale")
-        groups = np.asarray([prep.clips[i].group(cfg["group_by"]) for i in train])
         if args.classifier == "svm":
+            # On the first run's training clips, C chosen on its validation clips, as its baseline was.
+            _, c = fit_svm(stats[train], y[train], stats[rows["val"]], y[rows["val"]], list(label_index), seed=0)
+            gamma = 1.0 / (z.shape[1] * z[train].var())  # as fit_svm's (scikit-learn's "scale")
+            groups = np.asarray([prep.clips[i].group(cfg["group_by"]) for i in train])
             clf = calibrated_svm(z[train], y[train], groups, c, gamma)
+            chose = f" (C {c:g})"
         else:
-            clf = softmax_regression(z[train], y[train])
+            clf, chose = softmax_regression(z[train], y[train]), ""
         svm_log = {s: np.log(np.clip(clf.predict_proba(z[r]), 1e-12, None)) for s, r in rows.items()}
 
         def fused(split: str, cnn_log: np.ndarray, w: float) -> np.ndarray:
@@ -197,7 +198,7 @@ def main() -> None:
             if v:
                 scores[k].append(float(np.mean(v)))
         scores[args.classifier].append(float((svm_log["test"].argmax(axis=1) == y[rows["test"]]).mean()))
-        print(f"{fold} (C {c:g}): " + ", ".join(f"{k} {100 * v[-1]:.1f}" for k, v in scores.items() if v), flush=True)
+        print(f"{fold}{chose}: " + ", ".join(f"{k} {100 * v[-1]:.1f}" for k, v in scores.items() if v), flush=True)
     scores = {k: v for k, v in scores.items() if len(v) == len(folds)}  # no chosen weight where validation differed
 
     print(f"\n| {args.k} of {len(args.runs)} CNN runs, SVM on {' + '.join(args.features)} | folds | mean ± std | "

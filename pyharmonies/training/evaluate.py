@@ -96,7 +96,8 @@ def window_probabilities(run: str | Path, data: str | Path, *, split: str = "tes
 
     Windows are cut as training cut them (the run's window and hop, every
     clip from its first frame; see :func:`~pyharmonies.data.windows.make_windows`)
-    and classified once, in clip order.
+    unless ``window_seconds`` or ``hop_seconds`` say otherwise, and
+    classified once, in clip order.
 
     Parameters
     ----------
