@@ -91,7 +91,9 @@ def classify(
     its features are computed by the same C core as in training, and the
     model classifies windows of the bundle's length (half a window apart; a
     file shorter than one window is padded with silence). The file's label
-    is the vote: the mean of the windows' probabilities.
+    is the vote: the mean of the windows' probabilities. A bundle trained
+    with --fuse-svm fuses the vote with the SVM's answer on the file's
+    frame-vector statistics (--json then also gives model_probs and svm_probs).
 
     Files are read a block at a time, so memory does not grow with their
     length: an hour-long recording needs no more than a minute's.
@@ -137,6 +139,8 @@ def classify(
             run = functools.partial(classify_file, clf, top_k=top_k)
     except HarmoniesError as err:
         raise click.ClickException(str(err)) from None
+    if loaded.svm is not None:
+        describe += f", fused with the SVM (weight {loaded.svm.weight:g})"
     if not as_json:
         click.echo(f"{loaded.name}: {len(loaded.labels)} labels, {describe}")
 

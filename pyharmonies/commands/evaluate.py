@@ -131,6 +131,10 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, 
             m = results[level]
             shown = "result" if streaming and level == "window" else level
             click.echo(f"{shown:6s} accuracy {100 * m['accuracy']:.1f}%  macro F1 {m['macro_f1']:.3f}  weighted F1 {m['weighted_f1']:.3f}  (n = {m['n']})")
+    if "fused" in results:  # a bundle trained with --fuse-svm: its answer is the fusion
+        m, svm = results["fused"]["clip"], results["fused"]["svm_clip"]
+        click.echo(f"fused with the SVM (weight {results['fused']['weight']:g}): clip accuracy {100 * m['accuracy']:.1f}%  "
+                   f"macro F1 {m['macro_f1']:.3f}  (the SVM alone {100 * svm['accuracy']:.1f}%)")  # fmt: skip
     files = results.get("files", {})
     if files.get("failed"):  # files that could not be read were left out: the figures are of the others
         click.echo(f"{files['failed']} of {files['total']} files failed", err=True)

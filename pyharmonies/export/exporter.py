@@ -203,6 +203,12 @@ def export_run(
             calibration={"split": "train", "windows": int(src.calibration.shape[0])} if int8 else None,
         )  # fmt: skip
         names = list(entries) + [bundle.REPORT]
+        from pyharmonies.export.svm import export_svm
+
+        fused = export_svm(run_dir, staging, labels=list(manifest["labels"]), feature_config=manifest["feature_config"])
+        if fused is not None:
+            manifest["svm"] = fused
+            names.append(fused["file"])
         if name in ("cnn", "cnn_ensemble"):  # the device can embed too: the network without its head (export/embedding.py)
             from pyharmonies.export.embedding import export_embedding
 
@@ -239,6 +245,11 @@ def export_run(
 
             with open(staging / bundle.REPORT, "a", encoding="utf-8") as f:
                 f.write("\n" + "\n".join(report_lines(manifest["embedding"])) + "\n")
+        if "svm" in manifest:
+            from pyharmonies.export.svm import report_lines as svm_lines
+
+            with open(staging / bundle.REPORT, "a", encoding="utf-8") as f:
+                f.write("\n" + "\n".join(svm_lines(manifest["svm"])) + "\n")
         if "streaming" in manifest:
             from pyharmonies.export.streaming import report_lines as streaming_lines
 
@@ -303,8 +314,9 @@ def _move_into(staging: Path, out: Path, names: list[str]) -> None:
     (out / bundle.MANIFEST).unlink(missing_ok=True)
     from pyharmonies.export.embedding import EMBEDDING_FILES
     from pyharmonies.export.streaming import STEP_FILES
+    from pyharmonies.export.svm import SVM_FILE
 
-    for stale in (*bundle.MODEL_FILES, *EMBEDDING_FILES, *STEP_FILES):
+    for stale in (*bundle.MODEL_FILES, *EMBEDDING_FILES, *STEP_FILES, SVM_FILE):
         if stale not in names:
             (out / stale).unlink(missing_ok=True)
     for file_name in names:

@@ -34,12 +34,23 @@ Manifest (``format_version`` 1)::
                    "files": {"step.int8.tflite": {...}, "hop.int8.tflite": {..., "steps": int}, ...},
                    "verification": {...}, "reference": {...}}}
                    (optional, unidirectional LSTM bundles: see pyharmonies.runtime.stepmodel)
+     "svm": {"file": "svm.npz", "sha256": hex, "bytes": int, "weight": float, "clip_seconds": float,
+             "features": str, "C": float, "support_vectors": int}
+                   (optional, `train --fuse-svm`: see pyharmonies.runtime.svm)
 
 The ``embedding`` section lists second model files that map the same
 normalised window to the network's pooled features (``(batch, dim)``, the
 classifier head's input). They are kept apart from ``files`` so that a
 runtime that predates them loads the bundle unchanged, and so that the
 classifier's files are exactly what they would be without them.
+
+The ``svm`` section names the SVM baseline's arrays (``np.savez``, read
+without pickles) and the weight its calibrated answer has against the
+model's: ``classify``, ``evaluate`` and ``listen`` then answer with
+``softmax((1 - weight) log p_model + weight log p_svm)``, the SVM reading
+the mean and standard deviation of the frame vector over the clip (the
+file; the last ``clip_seconds`` when listening). A runtime that predates
+it ignores it and answers with the model alone.
 
 The ``streaming`` section likewise lists an LSTM's step model files (one
 step's frames and the state in, the logits and the new state out) and its
@@ -69,6 +80,7 @@ from pyharmonies.features import FRAME_VECTOR_FEATURES, FeatureConfig
 
 if TYPE_CHECKING:  # stepmodel imports this module's parsing helpers
     from pyharmonies.runtime.stepmodel import StreamingSpec
+    from pyharmonies.runtime.svm import SvmFusion
 
 #: The ``format`` field of every bundle manifest.
 BUNDLE_FORMAT = "harmonies-bundle"
@@ -196,6 +208,7 @@ class Bundle:
     embedding_dim: int | None = None  # their output width; None when the bundle has none
     embedding_reference: np.ndarray | None = field(default=None, repr=False)  # (dim,) for the self-check, if exported
     streaming: StreamingSpec | None = field(default=None, repr=False)  # the LSTM's step model; None: stream windowed
+    svm: SvmFusion | None = field(default=None, repr=False)  # the SVM fused with the model's answer; None: the model alone
 
     @property
     def model_input_shape(self) -> tuple[int, ...]:
@@ -456,6 +469,8 @@ def _parse(directory: Path, manifest: dict[str, Any], *, verify: bool) -> Bundle
     from pyharmonies.runtime.stepmodel import parse_streaming
 
     streaming = parse_streaming(f, directory, manifest.get("streaming"), window_frames=window, rows=rows, verify=verify)
+    svm = _svm_fusion(f, directory, manifest.get("svm"), n_labels=len(labels), rows=_rows_of("frame_vector", config),
+                      verify=verify)  # fmt: skip
     source = manifest.get("source_run")
     return Bundle(
         path=directory,
@@ -478,6 +493,7 @@ def _parse(directory: Path, manifest: dict[str, Any], *, verify: bool) -> Bundle
         embedding_dim=embedding_dim,
         embedding_reference=embedding_reference,
         streaming=streaming,
+        svm=svm,
     )
 
 
@@ -509,6 +525,37 @@ def _embedding(f: _Fields, directory: Path, section: Any, *, verify: bool) -> tu
     if not np.all(np.isfinite(array)):
         raise f.fail("'embedding.reference.vector' holds NaN or Inf")
     return files, dim, array
+
+
+def _svm_fusion(f: _Fields, directory: Path, section: Any, *, n_labels: int, rows: int, verify: bool) -> SvmFusion | None:
+    """The optional ``svm`` section (``train --fuse-svm``): its arrays file, checked, read and matched to the labels."""
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise f.fail("'svm' must be an object")
+    name = f.get(section, "file", str, "svm.file")
+    if not name or name in (".", "..") or "/" in name or "\\" in name or name == MANIFEST:
+        raise f.fail("'svm.file': a plain file name inside the bundle")
+    sha = f.get(section, "sha256", str, "svm.sha256").lower()
+    if not _HEX64.fullmatch(sha):
+        raise f.fail("'svm.sha256' must be 64 hex digits")
+    weight = f.get(section, "weight", (int, float), "svm.weight")
+    if not 0 <= weight <= 1:
+        raise f.fail(f"'svm.weight' must be in [0, 1], got {weight}")
+    clip_seconds = f.get(section, "clip_seconds", (int, float), "svm.clip_seconds")
+    if not (math.isfinite(clip_seconds) and clip_seconds > 0):
+        raise f.fail(f"'svm.clip_seconds' must be a positive number of seconds, got {clip_seconds}")
+    check_listed_file(str(directory), directory, name, sha256=sha, size=f.get(section, "bytes", int, "svm.bytes"), verify=verify)
+    from pyharmonies.runtime.svm import SvmFusion, read_calibrated
+
+    try:
+        model = read_calibrated(directory / name)
+    except ParameterError as err:
+        raise BundleError(str(err)) from None
+    if model.n_labels != n_labels or model.svm.features != 2 * rows:
+        raise BundleError(f"{directory}: {name}: an SVM for {model.n_labels} labels and {model.svm.features} statistics; "
+                          f"the bundle has {n_labels} labels and a {rows}-row frame vector (mean and std: {2 * rows})")  # fmt: skip
+    return SvmFusion(model=model, weight=float(weight), file=name, clip_seconds=float(clip_seconds))
 
 
 def _rows_of(kind: str, config: FeatureConfig) -> int:
@@ -601,22 +648,28 @@ def regular_file_inside(directory: Path, name: str) -> Path:
 
 
 def _check_file(where: str, mf: ModelFile, *, verify: bool) -> None:
-    regular_file_inside(mf.path.parent, mf.name)
+    check_listed_file(where, mf.path.parent, mf.name, sha256=mf.sha256, size=mf.bytes, verify=verify)
+
+
+def check_listed_file(where: str, directory: Path, name: str, *, sha256: str, size: int, verify: bool) -> None:
+    """Refuse a file the manifest lists that is not a regular file inside the bundle, or (``verify``) whose size or
+    SHA-256 differ from the manifest's."""
+    path = regular_file_inside(directory, name)
     if not verify:
         return
-    size = mf.path.stat().st_size
-    if size != mf.bytes:
+    actual = path.stat().st_size
+    if actual != size:
         raise BundleError(
-            f"{where}: {mf.name}: checksum mismatch: the file is corrupt or was modified "
-            f"({size} bytes, the manifest says {mf.bytes})"
+            f"{where}: {name}: checksum mismatch: the file is corrupt or was modified "
+            f"({actual} bytes, the manifest says {size})"
         )
     try:
-        with open(mf.path, "rb") as fh:
+        with open(path, "rb") as fh:
             digest = hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError as err:
-        raise BundleError(f"{where}: {mf.name}: cannot read ({err.strerror or err})") from None
-    if digest != mf.sha256:
+        raise BundleError(f"{where}: {name}: cannot read ({err.strerror or err})") from None
+    if digest != sha256:
         raise BundleError(
-            f"{where}: {mf.name}: checksum mismatch: the file is corrupt or was modified "
-            f"(sha256 {digest[:12]}..., the manifest says {mf.sha256[:12]}...)"
+            f"{where}: {name}: checksum mismatch: the file is corrupt or was modified "
+            f"(sha256 {digest[:12]}..., the manifest says {sha256[:12]}...)"
         )

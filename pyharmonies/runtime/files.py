@@ -7,6 +7,11 @@ otherwise; frames after the last whole window are not used, and a file
 shorter than one window gives one window padded with the features of
 silence), the probabilities of each window, and their mean as the vote.
 
+A bundle with an SVM fused (``train --fuse-svm``) also gets the file's
+frame vectors from the same extractor; the SVM reads their mean and
+standard deviation over the whole file, and the answer is the fusion of its
+calibrated probabilities with the vote (:mod:`pyharmonies.runtime.svm`).
+
 The file is read in blocks (:func:`pyharmonies.audio.iter_blocks`), pushed
 through the native streaming extractor and cut into windows as their frames
 arrive (:class:`pyharmonies.windows.WindowCutter`); windows are run in
@@ -34,6 +39,7 @@ import numpy as np
 from pyharmonies.audio import iter_blocks
 from pyharmonies.errors import AudioError, ParameterError
 from pyharmonies.runtime.classifier import WindowClassifier
+from pyharmonies.runtime.svm import FrameStatistics, fuse_probabilities
 from pyharmonies.windows import InputFeatureStream, WindowCutter, take_window, window_starts
 
 __all__ = ["FileResult", "WindowPrediction", "classify_blocks", "classify_file", "classify_signal", "feature_windows", "window_starts"]
@@ -72,6 +78,10 @@ class FileResult:
     padded : bool
         The file was shorter than one window, so its one window was padded
         with silence.
+    model_probs, svm_probs : np.ndarray, shape (n_labels,), or None
+        A bundle with an SVM fused (``train --fuse-svm``): ``probs`` is the
+        fusion, and these the network's vote and the SVM's answer (on the
+        whole file's frame-vector statistics) that it fused.
     """
 
     path: Path | None
@@ -81,6 +91,8 @@ class FileResult:
     windows: list[WindowPrediction] = field(repr=False)
     duration_s: float
     padded: bool
+    model_probs: np.ndarray | None = field(default=None, repr=False)  # with an SVM fused: the network's vote alone
+    svm_probs: np.ndarray | None = field(default=None, repr=False)  # and the calibrated SVM's answer alone
 
     @property
     def label(self) -> str:
@@ -100,7 +112,10 @@ class FileResult:
                 {"start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3), "label": w.label, "prob": round(w.confidence, 6)}
                 for w in self.windows
             ],
-        }
+            **({"model_probs": {name: round(float(p), 6) for name, p in zip(self.labels, self.model_probs)},
+                "svm_probs": {name: round(float(p), 6) for name, p in zip(self.labels, self.svm_probs)}}
+               if self.model_probs is not None and self.svm_probs is not None else {}),
+        }  # fmt: skip
 
 
 def feature_windows(classifier: WindowClassifier, features: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -149,7 +164,9 @@ def classify_blocks(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ParameterError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     config, kind = classifier.feature_config, classifier.kind
-    stream = InputFeatureStream(config, [kind])
+    fusion = classifier.bundle.svm
+    stream = InputFeatureStream(config, [kind, "frame_vector"] if fusion is not None else [kind])
+    statistics = FrameStatistics(fusion.model.svm.features // 2) if fusion is not None else None
     cutter = WindowCutter(classifier.rows, classifier.window_frames, classifier.hop_frames, classifier.pad_values)
     starts: list[int] = []
     pending: list[np.ndarray] = []  # windows not run yet: fewer than batch_size, then run
@@ -166,9 +183,15 @@ def classify_blocks(
     n_samples = 0
     for block in blocks:
         n_samples += len(block)
-        take(*cutter.push(stream.push(block)[kind]))
-    take(*cutter.push(stream.flush()[kind]))
-    frames = cutter.frames
+        frames = stream.push(block)
+        take(*cutter.push(frames[kind]))
+        if statistics is not None:
+            statistics.push(frames["frame_vector"])
+    frames = stream.flush()
+    take(*cutter.push(frames[kind]))
+    if statistics is not None:
+        statistics.push(frames["frame_vector"])
+    n_frames = cutter.frames
     take(*cutter.finish(), final=True)
     if not starts:
         where = f"{path}: " if path is not None else ""
@@ -181,6 +204,10 @@ def classify_blocks(
         best = int(np.argmax(p))
         preds.append(WindowPrediction(start * frame_s, start * frame_s + length_s, p, classifier.labels[best], float(p[best])))
     vote = probs.mean(axis=0).astype(np.float32)
+    model_probs = svm_probs = None
+    if fusion is not None and statistics is not None:
+        model_probs, svm_probs = vote, fusion.model.probabilities(statistics.vector()[None])[0].astype(np.float32)
+        vote = fuse_probabilities(model_probs, svm_probs, fusion.weight).astype(np.float32)
     return FileResult(
         path=None if path is None else Path(path),
         labels=classifier.labels,
@@ -188,7 +215,9 @@ def classify_blocks(
         top=classifier.top(vote, top_k),
         windows=preds,
         duration_s=n_samples / config.sample_rate,
-        padded=frames < classifier.window_frames,
+        padded=n_frames < classifier.window_frames,
+        model_probs=model_probs,
+        svm_probs=svm_probs,
     )
 
 

@@ -136,7 +136,9 @@ def evaluate_bundle(
         clips left out (``kind`` as :class:`~pyharmonies.data.sources.Problem`'s:
         ``"file"`` for a file that could not be read); ``"files"``:
         ``{"total", "failed"}``, the dataset's files and those that could not
-        be read (a command exits non-zero when any did).
+        be read (a command exits non-zero when any did); with an SVM fused
+        (``train --fuse-svm``), ``"fused"``: ``weight``, ``clip`` (the
+        fusion's metrics: the bundle's answer) and ``svm_clip`` (the SVM's alone).
 
     Raises
     ------
@@ -146,6 +148,7 @@ def evaluate_bundle(
     ParameterError
         Bad arguments, no usable clip, or a split without its source run.
     """
+    from pyharmonies.runtime.svm import fuse_probabilities
     from pyharmonies.training.metrics import classification_metrics  # numpy only
 
     if streaming:
@@ -170,9 +173,39 @@ def evaluate_bundle(
         "problems": [{"path": str(p.path), "reason": p.reason, "kind": p.kind} for p in problems],
         "files": {"total": scored.files, "failed": len({p.path for p in problems if p.kind == "file"})},
     }
+    if bundle.svm is not None:
+        stats = clip_frame_statistics(clips, order, bundle.feature_config)
+        svm_probs = bundle.svm.model.probabilities(stats)
+        results["fused"] = {"weight": bundle.svm.weight,
+                            "clip": classification_metrics(clip_true, fuse_probabilities(clip_probs, svm_probs, bundle.svm.weight).argmax(axis=1),
+                                                           bundle.labels),
+                            "svm_clip": classification_metrics(clip_true, svm_probs.argmax(axis=1), bundle.labels)}  # fmt: skip
     if out is not None:
         _write(Path(out), bundle, data, split, results)
     return results
+
+
+def clip_frame_statistics(clips: list, indices: np.ndarray, config: Any) -> np.ndarray:
+    """(len(indices), features) the frame-vector statistics the fused SVM reads, of ``clips[i]`` for each ``i`` in ``indices``.
+
+    Each file is read again block by block, its clips' frames cut as the
+    window model's were (:func:`read_clip_frames`).
+    """
+    from pyharmonies.data.cache import FeatureCache
+    from pyharmonies.runtime.svm import FrameStatistics
+
+    ranges = FeatureCache(tempfile.gettempdir(), config)  # for frame_range only: it writes nothing
+    by_path: dict[Path, list[tuple[int, Any]]] = defaultdict(list)
+    for position, i in enumerate(indices):
+        by_path[clips[i].path].append((position, clips[i]))
+    stats: dict[int, FrameStatistics] = {}
+
+    def deliver(position: int, frames: np.ndarray) -> None:
+        stats.setdefault(position, FrameStatistics(frames.shape[0])).push(frames)
+
+    for path, members in by_path.items():
+        read_clip_frames(path, members, config, "frame_vector", ranges, deliver)
+    return np.stack([stats[p].vector() for p in range(len(indices))])
 
 
 @dataclass
@@ -404,6 +437,11 @@ def _write(out: Path, bundle: Bundle, data, split: str, results: dict[str, Any])
         heading = "result (stateful stream)" if stateful and level == "window" else level
         lines += [f"## Per {heading}", ""] + metrics_table(results[level]) + [""]
     lines += confusion_text(results["window"]["confusion"], list(bundle.labels))
+    if "fused" in results:
+        fused = results["fused"]
+        lines += ["", f"## Per clip, fused with the SVM (weight {fused['weight']:g}): the bundle's answer", "",
+                  f"The calibrated SVM alone: clip accuracy {100 * fused['svm_clip']['accuracy']:.1f}%.", ""]  # fmt: skip
+        lines += metrics_table(fused["clip"]) + [""] + confusion_text(fused["clip"]["confusion"], list(bundle.labels))
     if results["problems"]:
         lines += ["", f"## Left out ({len(results['problems'])})", ""]
         lines += [f"- `{p['path']}`: {p['reason']}" for p in results["problems"]]

@@ -91,6 +91,7 @@ class TrainConfig:
     distill_weight: float = 0.7  # with a teacher: the loss is this much the teacher's answers, the rest the labels
     distill_temperature: float = 3.0  # with a teacher: the temperature of both its answers and the student's logits
     augment_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # AugmentConfig fields, e.g. p_eq
+    fuse_svm: float | None = None  # after training, fuse the SVM baseline's calibrated answer with this weight in [0, 1] (training.fusion); None: the network alone
     workers: int = 0  # DataLoader worker processes
     cache: str = ".cache/features"  # feature cache directory
     use_cache: bool = True  # False: recompute features from audio for every window (slow; for benchmarks)
@@ -193,6 +194,9 @@ class TrainConfig:
             raise ParameterError(f"distill_temperature must be positive, got {self.distill_temperature}")
         if self.teacher is not None and self.model not in ("cnn", "lstm", "transformer"):
             raise ParameterError(f"a teacher trains a cnn, lstm or transformer; the {self.model} has no distillation")
+        if self.fuse_svm is not None and (self.model not in ("cnn", "lstm", "transformer") or not 0 <= self.fuse_svm <= 1):
+            raise ParameterError(f"fuse_svm weighs the SVM's answer against a cnn, lstm or transformer's, in [0, 1]; "
+                                 f"got {self.fuse_svm} for a {self.model}")  # fmt: skip
         if not 0 <= self.head_epochs <= self.epochs:
             raise ParameterError(f"head_epochs must be in [0, epochs], got {self.head_epochs}")
         if not self.backbone:

@@ -104,7 +104,8 @@ def summarize_folds(fold_runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         ``folds``, ``labels``, ``test`` (level -> :func:`summarize_level`),
         ``baseline`` (the same for the SVM, when every fold has one) and
         ``versus_baseline`` (level clip: paired differences of accuracy and
-        macro-F1), ``per_fold`` (each fold's headline figures), and the
+        macro-F1), ``fused`` (when every fold was fused with the SVM:
+        ``weight``, ``clip``, ``versus_model``, ``versus_baseline``), ``per_fold`` (each fold's headline figures), and the
         flat ``test_<level>_<metric>_mean/_std`` keys older readers use.
     """
     labels = list(fold_runs[0]["labels"])
@@ -122,6 +123,19 @@ def summarize_folds(fold_runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             name: paired_difference([r["splits"]["test"]["clip"][name] for r in fold_runs], [b[name] for b in base])
             for name in ("accuracy", "macro_f1")
         }
+    if all((r.get("fusion") or {}).get("splits", {}).get("test") for r in fold_runs):
+        fused = [r["fusion"]["splits"]["test"]["clip"] for r in fold_runs]
+        summary["fused"] = {
+            "weight": fold_runs[0]["fusion"]["weight"],
+            "clip": summarize_level(fused, labels),
+            "versus_model": {name: paired_difference([f[name] for f in fused], [r["splits"]["test"]["clip"][name] for r in fold_runs])
+                             for name in ("accuracy", "macro_f1")},
+        }  # fmt: skip
+        if "baseline" in summary:
+            summary["fused"]["versus_baseline"] = {
+                name: paired_difference([f[name] for f in fused], [r["baseline"]["splits"]["test"]["clip"][name] for r in fold_runs])
+                for name in ("accuracy", "macro_f1")
+            }
     summary["per_fold"] = []
     for k, r in enumerate(fold_runs):
         row: dict[str, Any] = {"fold": k, "test_clips": r["splits"]["test"]["clip"]["n"]}
@@ -130,5 +144,7 @@ def summarize_folds(fold_runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
             row[f"test_{level}_macro_f1"] = r["splits"]["test"][level]["macro_f1"]
         if "baseline" in summary:
             row["baseline_clip_accuracy"] = r["baseline"]["splits"]["test"]["clip"]["accuracy"]
+        if "fused" in summary:
+            row["fused_clip_accuracy"] = r["fusion"]["splits"]["test"]["clip"]["accuracy"]
         summary["per_fold"].append(row)
     return summary

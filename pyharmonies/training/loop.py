@@ -596,7 +596,7 @@ def _selection_score(val: dict[str, Any], select_by: str) -> float:
 
 #: Options that may differ when a run is resumed: where features are cached and how they are
 #: loaded, and the device (after a kill, a run may continue elsewhere); the others shape the run.
-RESUME_MAY_CHANGE = ("out", "data", "device", "workers", "cache", "use_cache")
+RESUME_MAY_CHANGE = ("out", "data", "device", "workers", "cache", "use_cache", "fuse_svm")  # fuse_svm: fused (again) at the end
 
 
 def check_resumable(cfg: TrainConfig, run_dir: Path) -> None:
@@ -660,9 +660,12 @@ def train_run(
     from pyharmonies.training import report
 
     if cfg.members > 1 and not cfg.mutual:
+        from pyharmonies.training.fusion import ensure_fused
         from pyharmonies.training.members import train_members
 
-        return train_members(cfg, progress=progress, split_keys=split_keys, resume=resume, warn=warn)
+        run_dir = train_members(cfg, progress=progress, split_keys=split_keys, resume=resume, warn=warn)
+        ensure_fused(run_dir, cfg.fuse_svm, progress=progress, seed=cfg.seed)
+        return run_dir
     dist = Distributed.from_env(cfg.device)
     try:
         run_dir = Path(cfg.out)
@@ -727,6 +730,10 @@ def train_run(
             }
             write_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
             report.write_run_report(run_dir, cfg, metrics)
+            if cfg.fuse_svm is not None:
+                from pyharmonies.training.fusion import fuse_run
+
+                fuse_run(run_dir, cfg.fuse_svm, progress=progress, seed=cfg.seed)
         dist.barrier()
         return run_dir
     finally:
@@ -804,7 +811,9 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
         with _fold_lock(run):
             started = (run / checkpoint.LAST).exists() or (run / "member-0").exists()
             if (resume or only is not None) and (run / "metrics.json").exists():
-                pass  # finished before the kill, or by another process
+                from pyharmonies.training.fusion import ensure_fused
+
+                ensure_fused(run, cfg.fuse_svm, progress=progress, seed=cfg.seed)  # killed while fusing: fused now
             elif only is not None and started and not resume:
                 raise ParameterError(f"{run} was started by a process that is no longer training it (killed?); "
                                      "pass --resume to continue it")  # fmt: skip

@@ -200,6 +200,17 @@ def write_folds_report(out: Path, cfg: TrainConfig, summary: dict[str, Any], *, 
             f"{name} − SVM, paired by fold: **{100 * diff['mean']:+.1f} ± {100 * diff['std']:.1f} points** "
             f"(95% CI {_ci(diff)}).",
         ]
+    fused = summary.get("fused")
+    if fused is not None:
+        gain = fused["versus_model"]["accuracy"]
+        versus = fused.get("versus_baseline", {}).get("accuracy")
+        lines += [
+            "",
+            f"Fused with the SVM (`--fuse-svm {fused['weight']:g}`): **{_pm(fused['clip']['accuracy'])}%** (95% CI "
+            f"{_ci(fused['clip']['accuracy'])}); {100 * gain['mean']:+.1f} ± {100 * gain['std']:.1f} points over {name} alone"
+            + (f", {100 * versus['mean']:+.1f} ± {100 * versus['std']:.1f} over the SVM baseline" if versus else "")
+            + ", paired by fold.",
+        ]
     lines += ["", "## Metrics", ""]
     if base is not None:
         lines += [f"| metric | {name} | 95% CI | SVM | 95% CI |", "|---|---:|---:|---:|---:|"]
@@ -236,14 +247,18 @@ def write_folds_report(out: Path, cfg: TrainConfig, summary: dict[str, Any], *, 
         lines += confusion_text(base["confusion"], labels)
     lines += ["", "## Folds", ""]
     has_window = "window" in summary["test"]
-    head = "| fold | test clips | clip accuracy |" + (" window accuracy |" if has_window else "") + (" SVM clip accuracy |" if base is not None else "") + " report |"
-    lines += [head, "|---:|---:|---:|" + ("---:|" if has_window else "") + ("---:|" if base is not None else "") + "---|"]
+    head = ("| fold | test clips | clip accuracy |" + (" window accuracy |" if has_window else "")
+            + (" SVM clip accuracy |" if base is not None else "") + (" fused clip accuracy |" if fused is not None else "") + " report |")
+    lines += [head, "|---:|---:|---:|" + ("---:|" if has_window else "") + ("---:|" if base is not None else "")
+              + ("---:|" if fused is not None else "") + "---|"]  # fmt: skip
     for f in summary["per_fold"]:
         row = f"| {f['fold']} | {f['test_clips']} | {_pct(f['test_clip_accuracy'])} |"
         if has_window:
             row += f" {_pct(f['test_window_accuracy'])} |"
         if base is not None:
             row += f" {_pct(f['baseline_clip_accuracy'])} |"
+        if fused is not None:
+            row += f" {_pct(f['fused_clip_accuracy'])} |"
         lines.append(row + f" [fold-{f['fold']}](fold-{f['fold']}/report.md) |")
     lines += ["", "## Configuration", "", "```json", json.dumps(cfg.to_dict(), indent=2, sort_keys=True), "```", ""]
     (out / "report.md").write_text("\n".join(lines))

@@ -15,10 +15,9 @@ in a run folder is unpickled, since unpickling a crafted file runs code.
 from __future__ import annotations
 
 import json
-import math
 import zipfile
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 
 from pyharmonies._atomic import atomic_open, write_atomic
 from pyharmonies.errors import ParameterError
+from pyharmonies.runtime.svm import SVM_ARRAYS, CalibratedSvm, RbfSvm, clip_statistics
 from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics
 
@@ -36,52 +36,9 @@ MODEL_JSON = "model.json"  # format, kernel, gamma, C, labels, feature config
 LEGACY_PICKLE = "model.joblib"  # what older versions wrote; never loaded
 SVM_FORMAT = 1
 
-_ARRAY_NAMES = ("mean", "scale", "support_vectors", "n_support", "dual_coef", "intercept", "classes")
-_ROWS_PER_CHUNK = 64  # clips per kernel block: (64, support vectors, 56) float64 stays small
 
-
-def clip_statistics(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """(clips, 2 n) mean and std over frames of each (n, frames) array."""
-    return np.stack([np.concatenate([a.mean(axis=1), a.std(axis=1)]) for a in arrays]).astype(np.float64)
-
-
-@dataclass(frozen=True)
-class SvmModel:
-    """A fitted standardiser + RBF ``SVC`` as plain arrays; :meth:`predict` equals ``SVC.predict``.
-
-    Support vectors are grouped by class (``n_support`` of each, in the order
-    of ``classes``); ``dual_coef`` and ``intercept`` are libsvm's: for the
-    pair of classes (i, j), i < j, the decision value is
-    ``sum(dual_coef[j-1, sv of i] * K) + sum(dual_coef[i, sv of j] * K) + intercept[p]``,
-    positive votes for i, and the most voted class wins (the first on a tie).
-    """
-
-    mean: np.ndarray  # (features,) the standardiser's mean
-    scale: np.ndarray  # (features,) its standard deviation (1 for a constant feature)
-    support_vectors: np.ndarray  # (n_sv, features), standardised, grouped by class
-    n_support: np.ndarray  # (classes,) support vectors of each class
-    dual_coef: np.ndarray  # (classes - 1, n_sv)
-    intercept: np.ndarray  # (classes * (classes - 1) / 2,), pairs (0,1), (0,2)... (1,2)...
-    classes: np.ndarray  # (classes,) the label indices the SVC was trained on, ascending
-    gamma: float  # RBF kernel exp(-gamma * |x - sv|^2), on standardised features
-    C: float  # the regularisation chosen (for the record; prediction does not use it)
-
-    def __post_init__(self) -> None:
-        n_classes, n_sv = np.size(self.classes), len(np.atleast_1d(self.support_vectors))
-        n_features = self.mean.shape[0] if np.ndim(self.mean) == 1 else -1
-        ok = (
-            all(isinstance(getattr(self, n), np.ndarray) and np.issubdtype(getattr(self, n).dtype, np.number) for n in _ARRAY_NAMES)
-            and np.issubdtype(self.classes.dtype, np.integer) and np.issubdtype(self.n_support.dtype, np.integer)
-            and self.classes.ndim == 1 and n_classes >= 2
-            and self.mean.ndim == 1 and self.scale.shape == self.mean.shape
-            and self.support_vectors.ndim == 2 and self.support_vectors.shape[1] == n_features
-            and self.n_support.shape == (n_classes,) and int(self.n_support.sum()) == n_sv and bool((self.n_support >= 0).all())
-            and self.dual_coef.shape == (n_classes - 1, n_sv)
-            and self.intercept.shape == (n_classes * (n_classes - 1) // 2,)
-            and math.isfinite(self.gamma) and self.gamma > 0
-        )  # fmt: skip
-        if not ok:
-            raise ParameterError("inconsistent SVM arrays (shapes or types do not match one another)")
+class SvmModel(RbfSvm):
+    """:class:`~pyharmonies.runtime.svm.RbfSvm` made from scikit-learn, and stored in a run folder."""
 
     @classmethod
     def from_sklearn(cls, scaler: Any, svc: Any) -> SvmModel:
@@ -102,40 +59,13 @@ class SvmModel:
             dual_coef=dual, intercept=intercept, classes=np.asarray(svc.classes_, np.int64), gamma=gamma, C=float(svc.C),
         )  # fmt: skip
 
-    def votes(self, x: np.ndarray) -> np.ndarray:
-        """(clips, classes) one-vs-one votes for (clips, features) raw clip statistics."""
-        x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.mean.shape[0]:
-            raise ParameterError(f"expected (clips, {self.mean.shape[0]}) features, got shape {x.shape}")
-        n = len(self.classes)
-        start = np.concatenate([[0], np.cumsum(self.n_support)])
-        out = np.zeros((x.shape[0], n), dtype=np.int64)
-        for lo in range(0, x.shape[0], _ROWS_PER_CHUNK):
-            z = (x[lo : lo + _ROWS_PER_CHUNK] - self.mean) / self.scale  # as StandardScaler.transform
-            d2 = ((z[:, None, :] - self.support_vectors[None, :, :]) ** 2).sum(axis=2)  # libsvm's dense RBF: |x - sv|^2
-            k = np.exp(-self.gamma * d2)  # (rows, n_sv)
-            rows = np.arange(z.shape[0])
-            p = 0
-            for i in range(n):
-                si = slice(start[i], start[i + 1])
-                for j in range(i + 1, n):
-                    sj = slice(start[j], start[j + 1])
-                    dec = k[:, si] @ self.dual_coef[j - 1, si] + k[:, sj] @ self.dual_coef[i, sj] + self.intercept[p]
-                    out[lo + rows, np.where(dec > 0, i, j)] += 1
-                    p += 1
-        return out
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """(clips,) label indices: the most voted class, the first of them on a tie (as libsvm)."""
-        return self.classes[self.votes(x).argmax(axis=1)]
-
     # -- files ----------------------------------------------------------
 
     def save(self, run_dir: Path, *, labels: Sequence[str], feature_config: dict[str, Any]) -> None:
         """``model.npz`` (the arrays) and ``model.json`` (everything else), atomically."""
         run_dir = Path(run_dir)
         with atomic_open(run_dir / MODEL_ARRAYS, "wb") as f:
-            np.savez(f, **{name: getattr(self, name) for name in _ARRAY_NAMES})
+            np.savez(f, **{name: getattr(self, name) for name in SVM_ARRAYS})
         info = {
             "format": SVM_FORMAT,
             "kind": "standardised RBF SVC, one-vs-one vote (libsvm's)",
@@ -177,7 +107,7 @@ class SvmModel:
         try:
             # Our own file object: np.load leaks the one it opens when the zip is corrupt.
             with open(arrays, "rb") as f, np.load(f, allow_pickle=False) as z:
-                values = {name: np.asarray(z[name]) for name in _ARRAY_NAMES}
+                values = {name: np.asarray(z[name]) for name in SVM_ARRAYS}
             model = cls(**values, gamma=float(info["gamma"]), C=float(info["C"]))
         except ValueError as err:
             if "allow_pickle" in str(err):  # object arrays: a crafted file, not one harmonies wrote
@@ -218,6 +148,62 @@ def fit_svm(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None, 
         if score > best_score:
             best, best_score, best_c = model, score, c
     return best, best_c
+
+
+def fit_calibrated_svm(x_train: np.ndarray, y_train: np.ndarray, groups: Sequence[str], x_val: np.ndarray | None,
+                       y_val: np.ndarray | None, labels: Sequence[str], seed: int, *, folds: int = 5) -> CalibratedSvm:  # fmt: skip
+    """The baseline's SVM (C chosen on validation by :func:`fit_svm`) with calibrated probabilities.
+
+    One SVM is fitted on all the training clips; the sigmoid of each class
+    is fitted on decision values of clips whose tracks the SVM did not
+    train on, from a ``folds``-fold cross-validation grouped by ``groups``
+    (the clips' tracks): scikit-learn's ``CalibratedClassifierCV(method="sigmoid",
+    ensemble=False)``, kept as arrays.
+
+    Parameters
+    ----------
+    x_train : (clips, features) raw clip statistics; y_train : (clips,) label indices
+    groups : (clips,) each training clip's group (track)
+    x_val, y_val : the validation clips, for C (as the baseline), or None
+    labels : every label of the model it will be fused with
+
+    Raises
+    ------
+    ParameterError
+        Fewer than two classes or two groups, or a grouped fold that holds a
+        single class (too few tracks per class to calibrate).
+    """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import GroupKFold
+    from sklearn.svm import SVC
+
+    groups = np.asarray(groups)
+    n_groups = len(np.unique(groups))
+    if len(np.unique(y_train)) < 2 or n_groups < 2:
+        raise ParameterError(f"calibrating the SVM needs two classes and two tracks in the training split "
+                             f"(it holds {len(np.unique(y_train))} and {n_groups})")  # fmt: skip
+    model, c = fit_svm(x_train, y_train, x_val, y_val, labels, seed)
+    z = (np.asarray(x_train, np.float64) - model.mean) / model.scale
+    split = list(GroupKFold(n_splits=min(folds, n_groups)).split(z, y_train, groups))
+    svc = SVC(C=c, kernel="rbf", gamma=model.gamma, class_weight="balanced", random_state=seed)
+    try:
+        calibrated = CalibratedClassifierCV(svc, method="sigmoid", cv=split, ensemble=False).fit(z, y_train)
+    except ValueError as err:
+        raise ParameterError(f"cannot calibrate the SVM on these tracks ({' '.join(str(err).split())[:200]})") from None
+    inner = calibrated.calibrated_classifiers_[0]
+    scaler = _Standardiser(model.mean, model.scale)
+    svm = SvmModel.from_sklearn(scaler, inner.estimator)
+    slope = np.asarray([cal.a_ for cal in inner.calibrators], np.float64)
+    offset = np.asarray([cal.b_ for cal in inner.calibrators], np.float64)
+    return CalibratedSvm(svm, slope=slope, offset=offset, n_labels=len(labels))
+
+
+@dataclass(frozen=True)
+class _Standardiser:
+    """A fitted ``StandardScaler``'s two attributes, as :meth:`SvmModel.from_sklearn` reads them."""
+
+    mean_: np.ndarray
+    scale_: np.ndarray
 
 
 def fit_on_splits(prep, seed: int) -> tuple[SvmModel, float, dict[str, dict[str, Any]]]:
