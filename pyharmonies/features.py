@@ -410,6 +410,10 @@ class StreamingExtractor:
         """End the stream: return its last frames and reset for a new one."""
         return _split(self._ex.flush(), self._layout, self.features)
 
+    def flush_rows(self) -> np.ndarray:
+        """Like :meth:`flush`, but the raw rows ``(k, row_size)`` in feature order (as :meth:`push_rows`)."""
+        return self._ex.flush()
+
     def reset(self) -> None:
         """Drop buffered samples; the next push starts a new stream."""
         self._ex.reset()

@@ -28,6 +28,7 @@ DEVICE_MODULES = [
     "pyharmonies.runtime.embedding",
     "pyharmonies.runtime.stepmodel",
     "pyharmonies.runtime.streaming",
+    "pyharmonies.runtime.svm",
     "pyharmonies.stream",
     "pyharmonies.stream.sources",
     "pyharmonies.stream.stateful",

@@ -136,8 +136,10 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
         else:
             clf = WindowClassifier(loaded, make_backend(loaded, backend, precision, threads=threads))
             slider = SlidingClassifier(clf, cfg, loaded.kind, loaded.window_frames, hop_frames, smoothing,
-                                       max_pending=0 if fast else 2, span=span)  # fmt: skip
+                                       max_pending=0 if fast else 2, span=span, svm=loaded.svm)  # fmt: skip
             model_text = clf.backend.describe()
+            if loaded.svm is not None:
+                model_text += f", fused with the SVM (weight {loaded.svm.weight:g}, statistics of the last {loaded.svm.clip_seconds:g} s)"
         if source is not None:
             src = FileSource(source, cfg.sample_rate, block=1024, realtime=not fast,
                              on_warning=lambda line: click.echo(f"warning: {line}", err=True))  # fmt: skip

@@ -23,6 +23,9 @@ classifier
 files
     :func:`classify_file`: a whole file, read block by block, window by
     window, and the vote.
+svm
+    The SVM baseline as numpy arrays: its votes, its calibrated
+    probabilities, and their fusion with the CNN's (``train --fuse-svm``).
 
 Evaluating a bundle on a labelled dataset reads datasets and computes
 training's metrics: it is workstation work, in

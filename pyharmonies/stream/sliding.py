@@ -13,6 +13,12 @@ Features are computed once per sample (the extractor keeps its own state);
 the last ``W`` frames live in a preallocated frame ring. Windows wait in a
 bounded queue of preallocated slots; when more are pending than it holds,
 the oldest are dropped and counted in :attr:`SlidingClassifier.dropped`.
+
+With a bundle's SVM fused (``train --fuse-svm``), the same extractor also
+computes the frame vector; its last ``clip_seconds`` of frames live in a
+second ring, and each window keeps the statistics of that ring as it was
+when the window's last frame arrived. The result is then the fusion of the
+decision window's probabilities with the SVM's answer on them, smoothed.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pyharmonies.features import FeatureConfig, StreamingExtractor
+from pyharmonies.runtime.svm import SvmFusion, fuse_probabilities
 from pyharmonies.stream.smoothing import Smoother
 from pyharmonies.windows import INPUT_KINDS, kind_features
 
@@ -33,7 +40,7 @@ class StreamResult:
     time: float  # seconds of stream at the window's end: (start + W) * hop_length / sample_rate
     start_frame: int  # the window's first frame
     probs: np.ndarray = field(repr=False)  # smoothed, sums to 1
-    raw_probs: np.ndarray = field(repr=False)  # the model's own for this window
+    raw_probs: np.ndarray = field(repr=False)  # the model's own for this window (with an SVM fused: before the fusion)
     label: str = ""  # top label of the smoothed probabilities
     confidence: float = 0.0
     end_sample: int = 0  # samples of stream the window needed: its last sample is end_sample - 1
@@ -69,10 +76,15 @@ class SlidingClassifier:
         The decision window, in model windows: each result first averages
         the model's probabilities over the last ``span`` windows, then
         smooths them (1: each window on its own).
+    svm : SvmFusion, optional
+        The bundle's fused SVM: each decision window's probabilities are
+        fused with its answer on the frame-vector statistics of the last
+        ``svm.clip_seconds`` (fewer at the stream's start), then smoothed.
     """
 
     def __init__(self, classifier, extractor_config: FeatureConfig, kind: str, window_frames: int, hop_frames: int,
-                 smoothing: Smoother | str = "none", max_pending: int = 4, span: int = 1):  # fmt: skip
+                 smoothing: Smoother | str = "none", max_pending: int = 4, span: int = 1,
+                 svm: SvmFusion | None = None):  # fmt: skip
         if kind not in INPUT_KINDS:
             raise ValueError(f"unknown input kind {kind!r}; expected {' or '.join(INPUT_KINDS)}")
         if int(window_frames) < 1 or int(hop_frames) < 1:
@@ -91,15 +103,22 @@ class SlidingClassifier:
         self._span_seen = 0  # windows in the decision window's history
         # The samples a window ending at frame t needs: frame t reaches to t * hop + (n_fft/2 centred, else n_fft).
         self._frame_reach = extractor_config.n_fft // 2 if extractor_config.center else extractor_config.n_fft
-        self.extractor = StreamingExtractor(extractor_config, features=kind_features(kind))
+        self.svm = svm
+        names = (*kind_features(kind), *(kind_features("frame_vector") if svm is not None else ()))
+        self.extractor = StreamingExtractor(extractor_config, features=list(dict.fromkeys(names)))
         self._cols = _columns(self.extractor, kind)
         self.rows = len(self._cols)
+        if svm is not None:
+            self._svm_cols = _columns(self.extractor, "frame_vector")
+            clip = max(1, int(round(svm.clip_seconds * extractor_config.sample_rate / extractor_config.hop_length)))
+            self._svm_frames = np.zeros((len(self._svm_cols), clip), dtype=np.float64)
         # Each frame is written twice (at i and i + W) so any window is one slice.
         self._frames = np.zeros((self.rows, 2 * W), dtype=np.float32)
         self.max_pending = int(max_pending)
         slots = self.max_pending if self.max_pending > 0 else 4
         self._slots = np.zeros((slots, self.rows, W), dtype=np.float32)
         self._slot_start = np.zeros(slots, dtype=np.int64)
+        self._slot_stats = np.zeros((slots, 2 * len(self._svm_cols) if svm is not None else 0), dtype=np.float64)
         self._head = 0  # index of the oldest pending window (monotonic)
         self._tail = 0  # index after the newest
         self.frames_seen = 0
@@ -119,17 +138,22 @@ class SlidingClassifier:
                 self._head += 1
                 self.dropped += 1
             else:  # unbounded: grow (only when replaying without a bound)
-                pending = [(self._slots[i % n_slots].copy(), self._slot_start[i % n_slots]) for i in range(self._head, self._tail)]
+                pending = [(self._slots[i % n_slots].copy(), self._slot_start[i % n_slots], self._slot_stats[i % n_slots].copy())
+                           for i in range(self._head, self._tail)]  # fmt: skip
                 n_slots *= 2
                 self._slots = np.zeros((n_slots, self.rows, self.window_frames), dtype=np.float32)
                 self._slot_start = np.zeros(n_slots, dtype=np.int64)
+                self._slot_stats = np.zeros((n_slots, self._slot_stats.shape[1]), dtype=np.float64)
                 self._head, self._tail = 0, len(pending)
-                for i, (w, s) in enumerate(pending):
-                    self._slots[i], self._slot_start[i] = w, s
+                for i, (w, s, st) in enumerate(pending):
+                    self._slots[i], self._slot_start[i], self._slot_stats[i] = w, s, st
         i = self._tail % n_slots
         pos = (self.frames_seen + 1) % self.window_frames  # the oldest frame of the window, in the ring
         self._slots[i] = self._frames[:, pos : pos + self.window_frames]
         self._slot_start[i] = start
+        if self.svm is not None:  # the statistics of the last clip_seconds as they are when this window ends
+            held = self._svm_frames[:, : min(self.frames_seen + 1, self._svm_frames.shape[1])]
+            self._slot_stats[i] = np.concatenate([held.mean(axis=1), held.std(axis=1)])
         self._tail += 1
 
     def _add_frames(self, rows: np.ndarray) -> None:
@@ -140,6 +164,8 @@ class SlidingClassifier:
             frame = rows[r, self._cols]
             self._frames[:, j] = frame
             self._frames[:, j + W] = frame
+            if self.svm is not None:
+                self._svm_frames[:, t % self._svm_frames.shape[1]] = rows[r, self._svm_cols]
             if t >= W - 1 and (t - (W - 1)) % hop == 0:
                 self._enqueue(t - W + 1)
             self.frames_seen = t + 1
@@ -162,15 +188,20 @@ class SlidingClassifier:
             i = self._head % self._slots.shape[0]
             start = int(self._slot_start[i])
             raw = np.asarray(self.classifier.predict(self._slots[i]), dtype=np.float32)
+            stats = self._slot_stats[i].copy()
             self._head += 1
-            out.append(self._result(start, raw))
+            out.append(self._result(start, raw, statistics=stats if self.svm is not None else None))
         return out
 
-    def _result(self, start: int, raw: np.ndarray, *, first_sample: int = 0) -> StreamResult:
+    def _result(self, start: int, raw: np.ndarray, *, first_sample: int = 0, statistics: np.ndarray | None = None) -> StreamResult:
         """The result of the window that starts at frame ``start``, whose own probabilities are ``raw``:
-        averaged over the decision window, smoothed. ``first_sample``: where frame 0's stream began."""
+        averaged over the decision window, fused with the SVM's answer on ``statistics`` (when both are there),
+        smoothed. ``first_sample``: where frame 0's stream began."""
         sr, hl, W = self.config.sample_rate, self.config.hop_length, self.window_frames
-        probs = self.smoother(self._decision_window(raw))
+        decided = self._decision_window(raw)
+        if self.svm is not None and statistics is not None:
+            decided = fuse_probabilities(decided, self.svm.model.probabilities(statistics[None])[0], self.svm.weight)
+        probs = self.smoother(decided)
         best = int(np.argmax(probs))
         self.windows += 1
         end_sample = first_sample + (start + W - 1) * hl + self._frame_reach
@@ -193,11 +224,5 @@ class SlidingClassifier:
 
     def finish(self) -> list[StreamResult]:
         """End of stream: flush the extractor's last frames, classify their windows, reset the extractor."""
-        flushed = self.extractor.flush()
-        rows = np.concatenate([flushed[n] for n in kind_features(self.kind)], axis=0).T  # (k, rows)
-        cols, self._cols = self._cols, np.arange(self.rows)
-        try:
-            self._add_frames(np.ascontiguousarray(rows, dtype=np.float32))
-        finally:
-            self._cols = cols
+        self._add_frames(np.ascontiguousarray(self.extractor.flush_rows(), dtype=np.float32))
         return self._drain()

@@ -194,9 +194,8 @@ class TrainConfig:
             raise ParameterError(f"distill_temperature must be positive, got {self.distill_temperature}")
         if self.teacher is not None and self.model not in ("cnn", "lstm", "transformer"):
             raise ParameterError(f"a teacher trains a cnn, lstm or transformer; the {self.model} has no distillation")
-        if self.fuse_svm is not None and (self.model not in ("cnn", "lstm", "transformer") or not 0 <= self.fuse_svm <= 1):
-            raise ParameterError(f"fuse_svm weighs the SVM's answer against a cnn, lstm or transformer's, in [0, 1]; "
-                                 f"got {self.fuse_svm} for a {self.model}")  # fmt: skip
+        if self.fuse_svm is not None and (self.model != "cnn" or not 0 <= self.fuse_svm <= 1):
+            raise ParameterError(f"fuse_svm weighs the SVM's answer against the cnn's, in [0, 1]; got {self.fuse_svm} for a {self.model}")
         if not 0 <= self.head_epochs <= self.epochs:
             raise ParameterError(f"head_epochs must be in [0, epochs], got {self.head_epochs}")
         if not self.backbone:

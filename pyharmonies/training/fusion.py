@@ -59,12 +59,12 @@ def _split_keys(run_dir: Path) -> dict[str, list[str]]:
 
 
 def fuse_run(run: str | Path, weight: float, *, progress: bool = True, seed: int = 0) -> dict[str, Any]:
-    """Fit the calibrated SVM on a neural run's training split, store it, and score the fusion on every split.
+    """Fit the calibrated SVM on a CNN run's training split, store it, and score the fusion on every split.
 
     Parameters
     ----------
     run : path
-        A finished neural run (``metrics.json`` written; one fold of a ``--folds`` run).
+        A finished CNN run (``metrics.json`` written; one fold of a ``--folds`` run).
     weight : float
         The SVM's weight ``W`` in [0, 1].
 
@@ -78,7 +78,7 @@ def fuse_run(run: str | Path, weight: float, *, progress: bool = True, seed: int
     Raises
     ------
     ParameterError
-        Not a finished neural run, a weight outside [0, 1], or an SVM that
+        Not a finished CNN run, a weight outside [0, 1], or an SVM that
         cannot be fitted or calibrated on the training split.
     """
     from pyharmonies.features import FeatureConfig
@@ -94,8 +94,8 @@ def fuse_run(run: str | Path, weight: float, *, progress: bool = True, seed: int
     if not metrics_path.exists():
         raise ParameterError(f"{run_dir}: not a finished run (no metrics.json)")
     cfg = TrainConfig.load(run_dir / "config.json")
-    if cfg.model in ("svm", "probe"):
-        raise ParameterError(f"{run_dir}: --fuse-svm fuses a neural network with the SVM, not a {cfg.model} run")
+    if cfg.model != "cnn":
+        raise ParameterError(f"{run_dir}: --fuse-svm fuses the CNN's answer with the SVM's, not a {cfg.model} run's")
     keys = _split_keys(run_dir)
     scored = {s: window_probabilities(run_dir, cfg.data, split=s, progress=progress) for s in keys if keys[s] and s != "train"}
     any_scored = next(iter(scored.values()), None)
