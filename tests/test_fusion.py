@@ -80,7 +80,7 @@ def test_calibrated_file_round_trip_and_refusals(rng, tmp_path):
     path = tmp_path / "svm.npz"
     np.savez(path, **calibrated_arrays(model))
     x = rng.normal(size=(7, 6))
-    np.testing.assert_allclose(read_calibrated(path).probabilities(x), model.probabilities(x), atol=1e-5)  # float32 vectors
+    np.testing.assert_allclose(read_calibrated(path).probabilities(x), model.probabilities(x), atol=2e-3)  # float16 support vectors: 3e-4 at most over 5 seeds
 
     arrays = calibrated_arrays(model)
     arrays["slope"] = np.asarray([object()] * 3, dtype=object)

@@ -49,7 +49,7 @@ def export_svm(run_dir: str | Path, staging: Path, *, labels: list[str], feature
 def report_lines(section: dict[str, Any]) -> list[str]:
     """Markdown for the bundle's ``report.md``."""
     return ["## Fused with the SVM", "",
-            f"`{section['file']}` ({section['bytes'] / 1024:.0f} kB: {section['support_vectors']:,} support vectors as float32, "
+            f"`{section['file']}` ({section['bytes'] / 1024:.0f} kB: {section['support_vectors']:,} support vectors as float16, "
             f"C = {section['C']:g}) is the SVM baseline fitted on the run's training split, its probabilities calibrated on "
             f"tracks it did not fit. `classify`, `evaluate` and `listen` answer with softmax((1 − {section['weight']:g}) "
             f"log p_model + {section['weight']:g} log p_svm), the SVM reading the {section['features'] or 'clip statistics'} "

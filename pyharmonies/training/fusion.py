@@ -125,7 +125,7 @@ def fuse_run(run: str | Path, weight: float, *, progress: bool = True, seed: int
             "feature_config": any_scored.meta["feature_config"], "C": svm.svm.C, "gamma": svm.svm.gamma,
             "fused": "softmax((1 - weight) log p_model + weight log p_svm) of a clip's mean window probabilities"}  # fmt: skip
     write_atomic(run_dir / FUSION_JSON, json.dumps(info, indent=2) + "\n")
-    stored = read_calibrated(run_dir / FUSION_ARRAYS)  # scored as the bundle will run it (float32 support vectors)
+    stored = read_calibrated(run_dir / FUSION_ARRAYS)  # scored as the bundle will run it (float16 support vectors)
     results = {}
     for split, sc in scored.items():
         order, cnn = clip_probabilities(sc.probs, sc.windows)
