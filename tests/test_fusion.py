@@ -286,3 +286,22 @@ def test_the_command_line_refuses_fusing_the_svm_with_itself(tmp_path):
     assert result.exit_code == 2 and "--fuse-svm: not used by --model svm" in result.output
     result = CliRunner().invoke(cli, ["train", str(tmp_path), "--model", "cnn", "--fuse-svm", "1.5"])
     assert result.exit_code == 2 and "--fuse-svm" in result.output
+
+
+def test_the_self_check_covers_the_svm(fused, tmp_path):
+    from pyharmonies.export.bundle import sha256_file, write_manifest
+    from pyharmonies.runtime.bundle import load_bundle
+    from pyharmonies.runtime.svm import read_calibrated
+
+    manifest = json.loads((fused.bundle / "manifest.json").read_text())
+    assert set(manifest["svm"]["reference"]["log_probs"]) == set(manifest["labels"])
+    bundle = tmp_path / "bundle"
+    shutil.copytree(fused.bundle, bundle)
+    model = read_calibrated(bundle / "svm.npz")
+    arrays = calibrated_arrays(model)
+    arrays["offset"] = arrays["offset"] + 1.0  # another calibration, its checksum updated: only the self-check sees it
+    np.savez(bundle / "svm.npz", **arrays)
+    manifest["svm"].update(sha256=sha256_file(bundle / "svm.npz"), bytes=(bundle / "svm.npz").stat().st_size)
+    write_manifest(bundle, manifest)
+    with pytest.raises(BundleError, match="self-check failed: svm.npz"):
+        load_bundle(bundle)

@@ -238,6 +238,10 @@ def export_run(
                 from pyharmonies.export.streaming import streaming_reference
 
                 manifest["streaming"]["reference"] = streaming_reference(staging, manifest)
+            if "svm" in manifest:
+                from pyharmonies.export.svm import svm_reference
+
+                manifest["svm"]["reference"] = svm_reference(staging, manifest)
         write_report(staging / bundle.REPORT, manifest, max_drop=max_drop, failures=failures + drop_failures, allowed=allowed,
                      latency_runs=latency_runs)  # fmt: skip
         if "embedding" in manifest:

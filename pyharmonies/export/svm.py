@@ -46,6 +46,21 @@ def export_svm(run_dir: str | Path, staging: Path, *, labels: list[str], feature
             "fused": "softmax((1 - weight) log p_model + weight log p_svm) of a clip (a file; listen: the last clip_seconds)"}  # fmt: skip
 
 
+def svm_reference(staging: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The SVM part of the golden self-check: its log-probabilities of the whole reference audio, per label.
+
+    ``staging`` holds the files, ``reference.wav`` and the provisional manifest
+    (:func:`pyharmonies.runtime.selfcheck.check_svm` compares at load).
+    """
+    from pyharmonies.runtime.bundle import load_bundle
+    from pyharmonies.runtime.selfcheck import read_reference_audio, svm_log_probs
+
+    bundle.write_manifest(staging, manifest)
+    loaded = load_bundle(staging, selfcheck=False)
+    y = read_reference_audio(staging / manifest["reference"]["file"], loaded.feature_config.sample_rate)
+    return {"log_probs": {label: float(f"{v:.9g}") for label, v in zip(loaded.labels, svm_log_probs(loaded, y))}}
+
+
 def report_lines(section: dict[str, Any]) -> list[str]:
     """Markdown for the bundle's ``report.md``."""
     return ["## Fused with the SVM", "",

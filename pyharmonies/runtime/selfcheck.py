@@ -54,6 +54,11 @@ exporter's, with the same tolerances per precision (:func:`check_streaming`;
 the first emission is the window model's first window, the later ones carry
 the state across the joins of the reference windows).
 
+A bundle with a fused SVM (``train --fuse-svm``) is checked on the whole
+reference audio: the SVM's log-probability of every label for its
+frame-vector statistics must match the exporter's within the fp32 tolerance
+(:func:`check_svm`; numpy computes it, so it is exact on one machine).
+
 Cost at load (x86 workstation, tiny test models): checksums only 1 ms; the
 self-check of all four files 21 ms (CNN) and 38 ms (LSTM), most of it
 creating the ONNX Runtime sessions; features and normalisation alone 1 ms.
@@ -322,7 +327,49 @@ def self_check(bundle: Bundle, files: list[str] | None = None) -> Reference | No
                 check_embedding(bundle, mf.name, windows)
     if bundle.streaming is not None:
         check_streaming(bundle, y)
+    if bundle.svm is not None:
+        check_svm(bundle, y)
     return ref
+
+
+def svm_log_probs(bundle: Bundle, y: np.ndarray) -> np.ndarray:
+    """(labels,) the fused SVM's log-probabilities for the frame-vector statistics of the whole signal ``y``."""
+    from pyharmonies.runtime.svm import clip_statistics
+    from pyharmonies.windows import input_features
+
+    if bundle.svm is None:
+        raise BundleError(f"{bundle.path}: the bundle has no fused SVM")
+    stats = clip_statistics([input_features(y, bundle.feature_config, "frame_vector")])
+    return np.log(bundle.svm.model.probabilities(stats)[0])
+
+
+def check_svm(bundle: Bundle, y: np.ndarray) -> None:
+    """Compare the fused SVM's log-probabilities of the reference audio ``y`` with the exporter's (fp32 tolerance).
+
+    A bundle whose ``svm`` section has no ``reference`` (a provisional manifest) is not checked.
+
+    Raises
+    ------
+    BundleError
+        The reference is malformed, or the SVM answers it otherwise (the file, the labels or this runtime changed).
+    """
+    section = bundle.manifest.get("svm", {})
+    if "reference" not in section:
+        return
+    expected = section["reference"].get("log_probs") if isinstance(section["reference"], dict) else None
+    if not isinstance(expected, dict) or set(expected) != set(bundle.labels) or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in expected.values()
+    ):
+        raise BundleError(f"{bundle.path}: malformed manifest: 'svm.reference.log_probs' must map every label to a number")
+    got = svm_log_probs(bundle, y)
+    want = np.asarray([expected[label] for label in bundle.labels], dtype=np.float64)
+    worst = int(np.argmax(np.abs(got - want)))
+    if abs(got[worst] - want[worst]) > TOLERANCE["fp32"]:
+        raise BundleError(
+            f"{bundle.path}: self-check failed: {bundle.svm.file} gives the reference audio log p({bundle.labels[worst]}) = "
+            f"{got[worst]:.4f}, {want[worst]:.4f} at export (tolerance {TOLERANCE['fp32']:g}): the SVM file, the labels "
+            "or this runtime changed since export"
+        )
 
 
 def streaming_reference(bundle: Bundle) -> tuple[int, list[int], dict[str, dict[str, np.ndarray]]] | None:
