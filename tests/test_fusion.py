@@ -305,3 +305,14 @@ def test_the_self_check_covers_the_svm(fused, tmp_path):
     write_manifest(bundle, manifest)
     with pytest.raises(BundleError, match="self-check failed: svm.npz"):
         load_bundle(bundle)
+
+
+def test_compare_shows_the_fused_answer_after_its_run(fused):
+    from pyharmonies.training.compare import compare_runs
+
+    metrics = json.loads((fused.run / "metrics.json").read_text())
+    comp = compare_runs([fused.run], names=["cnn"])
+    assert [e.name for e in comp.entries] == ["cnn", "cnn + svm (fused)", "svm (baseline of cnn)"]
+    assert comp.entries[1].figures["accuracy"]["mean"] == pytest.approx(metrics["fusion"]["splits"]["test"]["clip"]["accuracy"])
+    assert [e.name for e in compare_runs([fused.run], names=["cnn"], level="window").entries][:1] == ["cnn"]
+    assert all("fused" not in e.name for e in compare_runs([fused.run], level="window").entries)

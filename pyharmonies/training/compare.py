@@ -57,6 +57,7 @@ class Entry:
     group_by: str | None = None
     baseline_of: list[str] = field(default_factory=list)  # for a baseline row: the runs that carry it
     baseline: Entry | None = None  # the SVM baseline this run carries
+    fused: Entry | None = None  # its answer fused with the SVM's (train --fuse-svm), clip level
 
     def identity(self) -> tuple:
         """What makes two baselines the same: the same model and figures on the same clips."""
@@ -170,6 +171,12 @@ def _folds_entry(run: Path, metrics: dict[str, Any], level: str, name: str, wher
                                         where=where)  # fmt: skip
         entry.baseline.test_clips, entry.baseline.test_keys = counts, entry.test_keys
         entry.baseline.seed, entry.baseline.group_by = entry.seed, entry.group_by
+    if "fused" in metrics:
+        fused = _get(metrics, ["fused"], where, dict)
+        entry.fused = _summary_entry(_get(fused, ["clip"], where, dict), ["fused", "clip"], name=f"{name} + svm (fused)",
+                                     model=entry.model, level="clip", folds=folds, labels=labels, where=where)  # fmt: skip
+        entry.fused.test_clips, entry.fused.test_keys = counts, entry.test_keys
+        entry.fused.seed, entry.fused.group_by = entry.seed, entry.group_by
     return entry
 
 
@@ -201,6 +208,10 @@ def _single_entry(metrics: dict[str, Any], level: str, name: str, where: Path) -
     if isinstance(base, dict) and "test" in base.get("splits", {}):  # a skipped baseline has no splits
         entry.baseline = _metrics_entry(_get(base, ["splits", "test", "clip"], where, dict), name="",
                                         model=str(base.get("model", "svm")), level="clip", labels=labels, where=where)  # fmt: skip
+    fusion = metrics.get("fusion")
+    if isinstance(fusion, dict) and "test" in fusion.get("splits", {}):
+        entry.fused = _metrics_entry(_get(fusion, ["splits", "test", "clip"], where, dict), name=f"{name} + svm (fused)",
+                                     model=entry.model, level="clip", labels=labels, where=where)  # fmt: skip
     return entry
 
 
@@ -260,8 +271,9 @@ def load_run(run: str | os.PathLike[str], *, level: str = "clip", name: str | No
             entry.data = data.get("data")
             if entry.model == "?":  # a summary written before train_folds recorded the model
                 entry.model = str(data.get("model") or "?")
-    if entry.baseline is not None:
-        entry.baseline.data = entry.data
+    for carried in (entry.baseline, entry.fused):
+        if carried is not None:
+            carried.data = entry.data
     return entry
 
 
@@ -314,7 +326,8 @@ def compare_runs(runs: Sequence[str | os.PathLike[str]], *, level: str = "clip",
     Returns
     -------
     Comparison
-        The runs in the order given, then their SVM baselines (one entry per
+        The runs in the order given (a run trained with ``--fuse-svm`` followed
+        by its fused answer, at clip level), then their SVM baselines (one entry per
         distinct baseline, named after the runs that carry it). ``paired``:
         each cross-validation tested on the same folds as the first one
         (``reference``), with the per-fold differences of accuracy and
@@ -330,7 +343,9 @@ def compare_runs(runs: Sequence[str | os.PathLike[str]], *, level: str = "clip",
             raise RunError(f"{len(names)} names for {len(paths)} runs")
         if len(set(names)) != len(names) or not all(names):
             raise RunError(f"names must be distinct and non-empty: {', '.join(names)}")
-    entries = [load_run(p, level=level, name=n) for p, n in zip(paths, names or _unique_names(paths))]
+    loaded = [load_run(p, level=level, name=n) for p, n in zip(paths, names or _unique_names(paths))]
+    # A run trained with --fuse-svm is followed by its fused answer (clip level: the fusion is per clip).
+    entries = [row for e in loaded for row in ([e, e.fused] if e.fused is not None and level == "clip" else [e])]
     notes: list[str] = []
 
     baselines: list[Entry] = []
