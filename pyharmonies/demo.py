@@ -160,7 +160,8 @@ def main(tunes: int, epochs: int, listen_seconds: float, fresh: bool, root: Path
    real music         harmonies dataset soundtracks data/soundtracks   (nine Debian game soundtracks,
                       one class per game; apt-get download, about 1 GB of .debs, nothing installed)
                       harmonies train data/soundtracks --model cnn --folds 5 --out runs/st-cnn
-                      (5 folds by track, beside the SVM on the same folds; docs/EXPERIMENTS.md)
+                      (5 folds by track, beside the SVM on the same folds; docs/EXPERIMENTS.md;
+                      add --fuse-svm 0.3 to answer with the CNN and the SVM together)
                       harmonies compare runs/st-cnn runs/st-lstm --out table.md
    a real microphone  harmonies devices && harmonies listen --model {bundle} --device DEVICE
    a Raspberry Pi     scp -r {bundle} pi@raspberrypi.local: ; then on the Pi, after

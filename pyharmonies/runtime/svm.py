@@ -264,6 +264,28 @@ def calibrated_arrays(model: CalibratedSvm) -> dict[str, np.ndarray]:
     return arrays
 
 
+def read_arrays(path, names: Sequence[str], what: str) -> dict[str, np.ndarray]:
+    """The named arrays of an ``.npz`` file, read without pickles; ``what`` names the file's kind in errors.
+
+    Raises
+    ------
+    ParameterError
+        Missing, truncated, corrupt, lacking a name, or holding pickled objects: one line naming ``path``.
+    """
+    import zipfile
+
+    try:
+        # Our own file object: np.load leaks the one it opens when the zip is corrupt.
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
+            return {name: np.asarray(z[name]) for name in names}
+    except ValueError as err:
+        if "allow_pickle" in str(err):  # object arrays: a crafted file, not one harmonies wrote
+            raise ParameterError(f"{path}: refused: it holds pickled objects, and unpickling one could run code") from None
+        raise ParameterError(f"{path}: not a usable {what} ({' '.join(str(err).split())})") from None
+    except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as err:
+        raise ParameterError(f"{path}: not a readable {what} (missing, truncated or corrupt: {type(err).__name__})") from None
+
+
 def read_calibrated(path) -> CalibratedSvm:
     """The :class:`CalibratedSvm` that ``np.savez(path, **calibrated_arrays(model))`` wrote; never unpickles.
 
@@ -272,21 +294,10 @@ def read_calibrated(path) -> CalibratedSvm:
     ParameterError
         Unreadable, truncated, holding pickled objects, or inconsistent: one line naming ``path``.
     """
-    import zipfile
-
-    names = SVM_ARRAYS + CALIBRATION_ARRAYS + ("gamma", "C", "n_labels")
+    values = read_arrays(path, SVM_ARRAYS + CALIBRATION_ARRAYS + ("gamma", "C", "n_labels"), "calibrated SVM")
     try:
-        # Our own file object: np.load leaks the one it opens when the zip is corrupt.
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-            values = {name: np.asarray(z[name]) for name in names}
         svm = RbfSvm(**{name: values[name] for name in SVM_ARRAYS}, gamma=float(values["gamma"]), C=float(values["C"]))
         return CalibratedSvm(svm, slope=values["slope"].astype(np.float64), offset=values["offset"].astype(np.float64),
                              n_labels=int(values["n_labels"]))  # fmt: skip
-    except ParameterError as err:
-        raise ParameterError(f"{path}: {err}") from None
-    except ValueError as err:
-        if "allow_pickle" in str(err):  # object arrays: a crafted file, not one harmonies wrote
-            raise ParameterError(f"{path}: refused: it holds pickled objects, and unpickling one could run code") from None
+    except (ValueError, TypeError) as err:  # ParameterError included: inconsistent arrays
         raise ParameterError(f"{path}: not a usable calibrated SVM ({' '.join(str(err).split())})") from None
-    except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as err:
-        raise ParameterError(f"{path}: not a readable calibrated SVM (missing, truncated or corrupt: {type(err).__name__})") from None

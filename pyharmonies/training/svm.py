@@ -15,7 +15,6 @@ in a run folder is unpickled, since unpickling a crafted file runs code.
 from __future__ import annotations
 
 import json
-import zipfile
 from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 
 from pyharmonies._atomic import atomic_open, write_atomic
 from pyharmonies.errors import ParameterError
-from pyharmonies.runtime.svm import SVM_ARRAYS, CalibratedSvm, RbfSvm, clip_statistics
+from pyharmonies.runtime.svm import SVM_ARRAYS, CalibratedSvm, RbfSvm, clip_statistics, read_arrays
 from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics
 
@@ -105,16 +104,10 @@ class SvmModel(RbfSvm):
         if not isinstance(info, dict) or info.get("format") != SVM_FORMAT:
             raise CheckpointError(f"{info_path}: not an SVM model of format {SVM_FORMAT} (retrain with this version)")
         try:
-            # Our own file object: np.load leaks the one it opens when the zip is corrupt.
-            with open(arrays, "rb") as f, np.load(f, allow_pickle=False) as z:
-                values = {name: np.asarray(z[name]) for name in SVM_ARRAYS}
-            model = cls(**values, gamma=float(info["gamma"]), C=float(info["C"]))
-        except ValueError as err:
-            if "allow_pickle" in str(err):  # object arrays: a crafted file, not one harmonies wrote
-                raise CheckpointError(f"{arrays}: refused: it holds pickled objects, and unpickling one could run code") from None
-            raise CheckpointError(f"{arrays}: not a usable SVM model ({' '.join(str(err).split())}); retrain") from None
-        except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as err:
-            raise CheckpointError(f"{arrays}: not a readable SVM model (truncated or corrupt: {type(err).__name__}); retrain") from None
+            model = cls(**read_arrays(arrays, SVM_ARRAYS, "SVM model"), gamma=float(info["gamma"]), C=float(info["C"]))
+        except (ValueError, KeyError, TypeError) as err:  # ParameterError included: read_arrays' one line
+            text = str(err) if str(err).startswith(str(arrays)) else f"{arrays}: not a usable SVM model ({' '.join(str(err).split())})"
+            raise CheckpointError(f"{text}; retrain") from None
         labels = info.get("labels")
         if not isinstance(labels, list) or not all(isinstance(s, str) for s in labels) or not (
             model.classes.min() >= 0 and model.classes.max() < len(labels)
