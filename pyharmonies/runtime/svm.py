@@ -30,7 +30,7 @@ from pyharmonies.errors import ParameterError
 SVM_ARRAYS = ("mean", "scale", "support_vectors", "n_support", "dual_coef", "intercept", "classes")
 CALIBRATION_ARRAYS = ("slope", "offset")
 
-_ROWS_PER_CHUNK = 64  # clips per kernel block: (64, support vectors, 56) float64 stays small
+_ROWS_PER_CHUNK = 64  # clips per kernel block: (64, support vectors) float64 stays small
 _FLOOR = 1e-12  # smallest probability taken to the log: a class the SVM never saw is unlikely, not impossible
 
 
@@ -106,6 +106,15 @@ class RbfSvm:
         )  # fmt: skip
         if not ok:
             raise ParameterError("inconsistent SVM arrays (shapes or types do not match one another)")
+        # Computed once, not per call (a stored model's support vectors are float16): float64 copies, squared norms,
+        # each class's slice, and which class each pair (i, j), i < j, counts for: i in _first, j in _second.
+        sv = self.support_vectors.astype(np.float64)
+        first, second = np.triu_indices(n_classes, k=1)
+        cached = {"_sv": sv, "_sv_squared": (sv * sv).sum(axis=1), "_dual": self.dual_coef.astype(np.float64),
+                  "_start": np.concatenate([[0], np.cumsum(self.n_support)]), "_pairs": (first, second),
+                  "_first": np.eye(n_classes)[first], "_second": np.eye(n_classes)[second]}  # fmt: skip
+        for name, value in cached.items():
+            object.__setattr__(self, name, value)
 
     @property
     def features(self) -> int:
@@ -121,32 +130,27 @@ class RbfSvm:
         if x.ndim != 2 or x.shape[1] != self.features:
             raise ParameterError(f"expected (clips, {self.features}) features, got shape {x.shape}")
         n = len(self.classes)
-        start = np.concatenate([[0], np.cumsum(self.n_support)])
         out = np.zeros((x.shape[0], n * (n - 1) // 2), dtype=np.float64)
-        sv, dual = self.support_vectors.astype(np.float64), self.dual_coef.astype(np.float64)
+        sv, start, (first, second) = self._sv, self._start, self._pairs
         for lo in range(0, x.shape[0], _ROWS_PER_CHUNK):
             z = (x[lo : lo + _ROWS_PER_CHUNK] - self.mean) / self.scale  # as StandardScaler.transform
-            d2 = ((z[:, None, :] - sv[None, :, :]) ** 2).sum(axis=2)  # libsvm's dense RBF: |x - sv|^2
+            # |z - sv|^2 expanded: one matrix product instead of a (rows, n_sv, features) difference; float64 keeps it
+            # within 1e-12 of libsvm's direct sum.
+            d2 = np.maximum((z * z).sum(axis=1)[:, None] + self._sv_squared[None, :] - 2.0 * (z @ sv.T), 0.0)
             k = np.exp(-self.gamma * d2)  # (rows, n_sv)
-            p = 0
-            for i in range(n):
-                si = slice(start[i], start[i + 1])
-                for j in range(i + 1, n):
-                    sj = slice(start[j], start[j + 1])
-                    out[lo : lo + len(z), p] = k[:, si] @ dual[j - 1, si] + k[:, sj] @ dual[i, sj] + self.intercept[p]
-                    p += 1
+            # part[c][:, m]: class c's support vectors weighted by their m-th dual coefficient, summed; pair (i, j) reads
+            # its j-1-th for class i and its i-th for class j. One product per class instead of two per pair.
+            part = np.stack([k[:, start[c] : start[c + 1]] @ self._dual[:, start[c] : start[c + 1]].T for c in range(n)])
+            out[lo : lo + len(z)] = part[first, :, second - 1].T + part[second, :, first].T + self.intercept
         return out
 
     def votes(self, x: np.ndarray) -> np.ndarray:
         """(clips, classes) one-vs-one votes for (clips, features) raw clip statistics."""
-        dec = self.pair_decisions(x)
-        n = len(self.classes)
-        out = np.zeros((dec.shape[0], n), dtype=np.int64)
-        first, second = np.triu_indices(n, k=1)  # the pairs in libsvm's order
-        for p, (i, j) in enumerate(zip(first, second)):
-            out[:, i] += dec[:, p] > 0
-            out[:, j] += dec[:, p] <= 0
-        return out
+        return self._votes(self.pair_decisions(x))
+
+    def _votes(self, dec: np.ndarray) -> np.ndarray:
+        wins = dec > 0  # libsvm: a positive value votes for the pair's first class, else for its second
+        return (wins @ self._first + ~wins @ self._second).astype(np.int64)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """(clips,) label indices: the most voted class, the first of them on a tie (as libsvm)."""
@@ -164,12 +168,8 @@ class RbfSvm:
         n = len(self.classes)
         if n == 2:
             return -dec[:, 0]
-        votes = self.votes(x).astype(np.float64)
-        confidence = np.zeros_like(votes)
-        first, second = np.triu_indices(n, k=1)
-        for p, (i, j) in enumerate(zip(first, second)):
-            confidence[:, i] += dec[:, p]
-            confidence[:, j] -= dec[:, p]
+        votes = self._votes(dec).astype(np.float64)
+        confidence = dec @ (self._first - self._second)  # each pair's value added to its first class, taken from its second
         return votes + confidence / (3 * (np.abs(confidence) + 1))
 
 
