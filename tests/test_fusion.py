@@ -316,3 +316,18 @@ def test_compare_shows_the_fused_answer_after_its_run(fused):
     assert comp.entries[1].figures["accuracy"]["mean"] == pytest.approx(metrics["fusion"]["splits"]["test"]["clip"]["accuracy"])
     assert [e.name for e in compare_runs([fused.run], names=["cnn"], level="window").entries][:1] == ["cnn"]
     assert all("fused" not in e.name for e in compare_runs([fused.run], level="window").entries)
+
+
+def test_resume_fuses_a_finished_run_without_retraining_it(three_class_corpus, tmp_path):
+    import hashlib
+
+    from _tiny_runs import small_cnn_config
+
+    from pyharmonies.training.loop import train_run
+
+    run = train_run(small_cnn_config(three_class_corpus, tmp_path / "run"), progress=False)
+    assert "fusion" not in json.loads((run / "metrics.json").read_text())
+    weights = hashlib.sha256((run / "best.pt").read_bytes()).hexdigest()
+    train_run(small_cnn_config(three_class_corpus, tmp_path / "run", fuse_svm=WEIGHT), progress=False, resume=True)
+    assert json.loads((run / "metrics.json").read_text())["fusion"]["weight"] == WEIGHT
+    assert hashlib.sha256((run / "best.pt").read_bytes()).hexdigest() == weights
