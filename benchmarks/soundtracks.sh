@@ -218,6 +218,17 @@ for s in 0 1 2 3 4; do run bg-s$s --model cnn --members 1 --from-scratch --seed 
 .venv/bin/python benchmarks/svm_fusion.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --classifier logistic --out "$RUNS/logistic-fusion.json"
 .venv/bin/python benchmarks/svm_fusion.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --features frame_vector chroma --out "$RUNS/chroma-fusion.json"
 .venv/bin/python benchmarks/test_window_length.py "$RUNS"/w04-s{0,1,2,3,4,5,6,7} --out "$RUNS/test-window-length.json"
+# `train --fuse-svm`, end to end: the default's seed-0 triple (w04-s0..2 averaged, what `train --folds 5` builds)
+# fused with the SVM at 0.3, each fold exported int8 and evaluated by the device runtime on its test clips;
+# then a fresh draw of the default (seeds 20-22) trained with the option.
+[[ -f "$RUNS/fused-w04-012/metrics.json" ]] || "${H[@]}" ensemble "$RUNS"/w04-s{0,1,2} --out "$RUNS/fused-w04-012" -q
+for k in 0 1 2 3 4; do
+  .venv/bin/python -c "from pyharmonies.training.fusion import ensure_fused; ensure_fused('$RUNS/fused-w04-012/fold-$k', 0.3)"
+  "${H[@]}" export "$RUNS/fused-w04-012/fold-$k" --int8 --format tflite --out "$RUNS/fused-w04-012/bundles/fold-$k"
+  "${H[@]}" evaluate "$RUNS/fused-w04-012/bundles/fold-$k" "$DATA" --split test -q --out "$RUNS/fused-w04-012/bundles/eval-$k"
+done
+run fused-s20 --model cnn --from-scratch --seed 20 --split-seed 0 --fuse-svm 0.3
+.venv/bin/python benchmarks/bench_svm_fusion.py "$RUNS/fused-w04-012/bundles/fold-0" --audio "$DATA/flare/battle_theme_001.wav"
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"
