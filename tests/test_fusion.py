@@ -331,3 +331,22 @@ def test_resume_fuses_a_finished_run_without_retraining_it(three_class_corpus, t
     train_run(small_cnn_config(three_class_corpus, tmp_path / "run", fuse_svm=WEIGHT), progress=False, resume=True)
     assert json.loads((run / "metrics.json").read_text())["fusion"]["weight"] == WEIGHT
     assert hashlib.sha256((run / "best.pt").read_bytes()).hexdigest() == weights
+
+
+@pytest.mark.parametrize("command", ["classify", "listen"])
+def test_the_device_runs_the_fusion_without_the_workstation(fused, command):
+    import subprocess
+    import sys
+
+    clip = sorted(fused.corpus.rglob("*.wav"))[0]
+    args = [command, str(fused.bundle), str(clip), "--json"] if command == "classify" else \
+        [command, "--model", str(fused.bundle), "--source", str(clip), "--fast", "--json"]  # fmt: skip
+    code = ("import sys\nfrom pyharmonies.cli import cli\n"
+            "cli.main(args=sys.argv[1:], prog_name='harmonies', standalone_mode=False)\n"
+            "print('LOADED', sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'sklearn')"
+            " or m.startswith(('pyharmonies.training', 'pyharmonies.export', 'pyharmonies.data'))))\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "LOADED []"
+    first = json.loads(out.stdout.splitlines()[0])
+    assert ("svm_probs" in first) if command == "classify" else ("top" in first)
