@@ -54,7 +54,8 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, 
     `harmonies export` (a folder with manifest.json): the bundle's model file is then run
     by the device runtime, LiteRT/TFLite or ONNX Runtime, without torch, with windows cut
     as in training. --backend, --precision and --threads choose that file and runtime
-    (bundles only).
+    (bundles only). A bundle trained with --fuse-svm also reports the fused answer per
+    clip (its answer) and the SVM's alone; for a training run, its report.md has them.
 
     --streaming (an LSTM bundle with a step model): the bundle as `listen`
     runs it, each clip a fresh stateful stream through the step model (each

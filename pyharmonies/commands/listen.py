@@ -82,6 +82,11 @@ def listen(model: Path | None, device: str | None, source: Path | None, fast: bo
     Window alignment: frames are numbered from 0; a window of W frames ends
     at each frame W-1 + k*hop, as `harmonies classify` cuts a whole file.
 
+    A CNN bundle trained with --fuse-svm also computes the frame vector in
+    the same extractor pass, and each result fuses the model's probabilities
+    with the SVM's answer on the statistics of the last 10 s heard (the
+    clip length it was fitted on; less at the start), before smoothing.
+
     LSTM bundles exported with a step model stream statefully (unless
     --windowed): each frame is fed to the LSTM once, a step per `segment`
     frames, its state carried from step to step; a result still comes at
