@@ -350,3 +350,14 @@ def test_the_device_runs_the_fusion_without_the_workstation(fused, command):
     assert out.stdout.splitlines()[-1] == "LOADED []"
     first = json.loads(out.stdout.splitlines()[0])
     assert ("svm_probs" in first) if command == "classify" else ("top" in first)
+
+
+def test_evaluating_the_run_gives_the_fused_answer_too(fused, tmp_path):
+    from pyharmonies.training.evaluate import evaluate_run
+
+    results = evaluate_run(fused.run, fused.corpus, split="test", progress=False, out=tmp_path / "eval")
+    trained = json.loads((fused.run / "metrics.json").read_text())["fusion"]["splits"]["test"]
+    assert results["fused"]["weight"] == WEIGHT
+    assert results["fused"]["clip"]["accuracy"] == pytest.approx(trained["clip"]["accuracy"])
+    assert results["fused"]["clip"]["confusion"] == trained["clip"]["confusion"]
+    assert "fused with the SVM" in (tmp_path / "eval" / "report.md").read_text()

@@ -54,8 +54,8 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, 
     `harmonies export` (a folder with manifest.json): the bundle's model file is then run
     by the device runtime, LiteRT/TFLite or ONNX Runtime, without torch, with windows cut
     as in training. --backend, --precision and --threads choose that file and runtime
-    (bundles only). A bundle trained with --fuse-svm also reports the fused answer per
-    clip (its answer) and the SVM's alone; for a training run, its report.md has them.
+    (bundles only). A run (or its bundle) trained with --fuse-svm also reports the fused
+    answer per clip, which is its answer, and the SVM's alone.
 
     --streaming (an LSTM bundle with a step model): the bundle as `listen`
     runs it, each clip a fresh stateful stream through the step model (each
@@ -132,7 +132,7 @@ def evaluate(run: Path, data: Path, split: str, out: Path | None, backend: str, 
             m = results[level]
             shown = "result" if streaming and level == "window" else level
             click.echo(f"{shown:6s} accuracy {100 * m['accuracy']:.1f}%  macro F1 {m['macro_f1']:.3f}  weighted F1 {m['weighted_f1']:.3f}  (n = {m['n']})")
-    if "fused" in results:  # a bundle trained with --fuse-svm: its answer is the fusion
+    if "fused" in results:  # a run or bundle trained with --fuse-svm: its answer is the fusion
         m, svm = results["fused"]["clip"], results["fused"]["svm_clip"]
         click.echo(f"fused with the SVM (weight {results['fused']['weight']:g}): clip accuracy {100 * m['accuracy']:.1f}%  "
                    f"macro F1 {m['macro_f1']:.3f}  (the SVM alone {100 * svm['accuracy']:.1f}%)")  # fmt: skip

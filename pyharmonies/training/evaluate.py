@@ -69,11 +69,29 @@ def evaluate_run(run: str | Path, data: str | Path, *, split: str = "test", prog
         labels = scored.labels
         results = evaluate_windows(scored.probs, scored.y, scored.windows, labels)
         results.update(_left_out(scored.prep))
+        results.update(_fused(run_dir, cfg, data, scored, progress))
     out = out or run_dir / "eval" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', Path(data).name)}-{split}"
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "metrics.json", json.dumps({"run": str(run_dir), "data": str(data), "split": split, **results}, indent=2) + "\n")
     _write_eval_report(out, run_dir, data, split, results, labels)
     return results
+
+
+def _fused(run_dir: Path, cfg: TrainConfig, data, scored: WindowScores, progress: bool) -> dict[str, Any]:
+    """``{"fused": ...}`` for a run trained with ``--fuse-svm`` (its answer is the fusion), else nothing."""
+    from pyharmonies.training.fusion import FUSION_ARRAYS, FUSION_JSON, frame_statistics, score_fusion
+
+    if not (run_dir / FUSION_ARRAYS).exists():
+        return {}
+    from pyharmonies.runtime.svm import read_calibrated
+
+    try:
+        weight = float(json.loads((run_dir / FUSION_JSON).read_text(encoding="utf-8"))["weight"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ParameterError(f"{run_dir / FUSION_JSON}: not a readable SVM fusion ({type(err).__name__})") from None
+    prep, stats = frame_statistics(data, scored.meta["feature_config"], cfg.cache, scored.labels, progress=progress)
+    by_key = {c.key: stats[i] for i, c in enumerate(prep.clips)}
+    return {"fused": {"weight": weight, **score_fusion(scored, read_calibrated(run_dir / FUSION_ARRAYS), weight, by_key)}}
 
 
 @dataclass
@@ -183,5 +201,10 @@ def _write_eval_report(out: Path, run_dir: Path, data, split: str, results: dict
         if lv in results:
             lines += [f"## Per {lv}", ""] + metrics_table(results[lv]) + [""]
     lines += ["![confusion](confusion.png)", ""] + confusion_text(results[level]["confusion"], labels)
+    if "fused" in results:
+        fused = results["fused"]
+        lines += ["", f"## Per clip, fused with the SVM (weight {fused['weight']:g}): the run's answer", "",
+                  f"The calibrated SVM alone: clip accuracy {100 * fused['svm_clip']['accuracy']:.1f}%.", ""]  # fmt: skip
+        lines += metrics_table(fused["clip"]) + [""] + confusion_text(fused["clip"]["confusion"], labels)
     (out / "report.md").write_text("\n".join(lines) + "\n")
     plot_confusion(results[level]["confusion"], labels, out / "confusion.png", f"{split} {level}s")

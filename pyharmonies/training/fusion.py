@@ -28,7 +28,7 @@ import numpy as np
 
 from pyharmonies._atomic import atomic_open, write_atomic
 from pyharmonies.errors import ParameterError
-from pyharmonies.runtime.svm import calibrated_arrays, clip_statistics, fuse_probabilities, read_calibrated
+from pyharmonies.runtime.svm import CalibratedSvm, calibrated_arrays, clip_statistics, fuse_probabilities, read_calibrated
 from pyharmonies.training.metrics import classification_metrics
 
 FUSION_ARRAYS = "svm-fusion.npz"  # the calibrated SVM (runtime.svm.calibrated_arrays)
@@ -48,6 +48,31 @@ def clip_probabilities(probs: np.ndarray, windows) -> tuple[np.ndarray, np.ndarr
     ids = np.asarray([w.clip for w in windows])
     order = np.unique(ids)
     return order, np.stack([probs[ids == c].mean(axis=0) for c in order])
+
+
+def frame_statistics(data: str | Path, feature_config: dict[str, Any], cache: str, labels: list[str], *,
+                     progress: bool = False) -> tuple[Any, np.ndarray]:
+    """``(prep, (clips, 56) statistics)``: the SVM's clip statistics of every readable clip of ``data`` with ``labels``."""
+    from pyharmonies.features import FeatureConfig
+    from pyharmonies.training.loop import prepare_data
+
+    prep = prepare_data(data, FeatureConfig(**feature_config), "frame_vector", cache, progress=progress, labels=labels)
+    return prep, clip_statistics([prep.cache.clip_features(c, "frame_vector") for c in prep.clips])
+
+
+def score_fusion(scored, svm: CalibratedSvm, weight: float, statistics: dict[str, np.ndarray]) -> dict[str, Any]:
+    """``{"clip": the fused answer's metrics, "svm_clip": the SVM's alone}`` on the clips of ``scored``.
+
+    ``scored``: the network's :class:`~pyharmonies.training.evaluate.WindowScores`;
+    ``statistics``: clip key -> the clip's (56,) statistics.
+    """
+    order, cnn = clip_probabilities(scored.probs, scored.windows)
+    ids = np.asarray([w.clip for w in scored.windows])
+    truth = np.asarray([scored.y[ids == c][0] for c in order])
+    p_svm = svm.probabilities(np.stack([statistics[scored.prep.clips[c].key] for c in order]))
+    fused = fuse_probabilities(cnn, p_svm, weight)
+    return {"clip": classification_metrics(truth, fused.argmax(axis=1), scored.labels),
+            "svm_clip": classification_metrics(truth, p_svm.argmax(axis=1), scored.labels)}  # fmt: skip
 
 
 def _split_keys(run_dir: Path) -> dict[str, list[str]]:
@@ -81,10 +106,8 @@ def fuse_run(run: str | Path, weight: float, *, progress: bool = True, seed: int
         Not a finished CNN run, a weight outside [0, 1], or an SVM that
         cannot be fitted or calibrated on the training split.
     """
-    from pyharmonies.features import FeatureConfig
     from pyharmonies.training.config import TrainConfig
     from pyharmonies.training.evaluate import window_probabilities
-    from pyharmonies.training.loop import prepare_data
     from pyharmonies.training.svm import fit_calibrated_svm
 
     run_dir = Path(run)
@@ -102,8 +125,8 @@ def fuse_run(run: str | Path, weight: float, *, progress: bool = True, seed: int
     if any_scored is None:
         raise ParameterError(f"{run_dir}: no validation or test split to score the fusion on")
     labels = any_scored.labels
-    prep = prepare_data(cfg.data, FeatureConfig(**any_scored.meta["feature_config"]), "frame_vector", cfg.cache,
-                        progress=progress, labels=labels)  # fmt: skip
+    fc = any_scored.meta["feature_config"]
+    prep, stats = frame_statistics(cfg.data, fc, cfg.cache, labels, progress=progress)
     index = {c.key: i for i, c in enumerate(prep.clips)}
     label_index = {label: i for i, label in enumerate(labels)}
     y = np.asarray([label_index[c.label] for c in prep.clips])
@@ -112,28 +135,20 @@ def fuse_run(run: str | Path, weight: float, *, progress: bool = True, seed: int
         return np.asarray([index[k] for k in keys.get(split, []) if k in index], dtype=np.int64)
 
     train, val = rows("train"), rows("val")
-    stats = clip_statistics([prep.cache.clip_features(prep.clips[i], "frame_vector") for i in range(len(prep.clips))])
     groups = [prep.clips[i].group(cfg.group_by) for i in train]
     svm = fit_calibrated_svm(stats[train], y[train], groups, stats[val] if len(val) else None, y[val] if len(val) else None,
                              labels, seed)  # fmt: skip
     with atomic_open(run_dir / FUSION_ARRAYS, "wb") as f:
         np.savez(f, **calibrated_arrays(svm))
-    fc = any_scored.meta["feature_config"]
     frames = np.median([prep.cache.clip_features(prep.clips[i], "frame_vector").shape[1] for i in train])
     info = {"format": FUSION_FORMAT, "weight": weight, "labels": labels, "features": FEATURES,
             "clip_seconds": round(float(frames) * fc["hop_length"] / fc["sample_rate"], 3),
-            "feature_config": any_scored.meta["feature_config"], "C": svm.svm.C, "gamma": svm.svm.gamma,
+            "feature_config": fc, "C": svm.svm.C, "gamma": svm.svm.gamma,
             "fused": "softmax((1 - weight) log p_model + weight log p_svm) of a clip's mean window probabilities"}  # fmt: skip
     write_atomic(run_dir / FUSION_JSON, json.dumps(info, indent=2) + "\n")
     stored = read_calibrated(run_dir / FUSION_ARRAYS)  # scored as the bundle will run it (float16 support vectors)
-    results = {}
-    for split, sc in scored.items():
-        order, cnn = clip_probabilities(sc.probs, sc.windows)
-        clip_rows = np.asarray([index[sc.prep.clips[c].key] for c in order])
-        p_svm = stored.probabilities(stats[clip_rows])
-        truth = y[clip_rows]
-        results[split] = {"clip": classification_metrics(truth, fuse_probabilities(cnn, p_svm, weight).argmax(axis=1), labels),
-                          "svm_clip": classification_metrics(truth, p_svm.argmax(axis=1), labels)}  # fmt: skip
+    by_key = {c.key: stats[i] for i, c in enumerate(prep.clips)}
+    results = {split: score_fusion(sc, stored, weight, by_key) for split, sc in scored.items()}
     fusion = {"weight": weight, "C": svm.svm.C, "support_vectors": int(len(svm.svm.support_vectors)),
               "bytes": (run_dir / FUSION_ARRAYS).stat().st_size, "splits": results}  # fmt: skip
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
