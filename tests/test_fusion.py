@@ -361,3 +361,11 @@ def test_evaluating_the_run_gives_the_fused_answer_too(fused, tmp_path):
     assert results["fused"]["clip"]["accuracy"] == pytest.approx(trained["clip"]["accuracy"])
     assert results["fused"]["clip"]["confusion"] == trained["clip"]["confusion"]
     assert "fused with the SVM" in (tmp_path / "eval" / "report.md").read_text()
+
+
+def test_members_are_not_fused_one_by_one(tmp_path):
+    from pyharmonies.training.config import TrainConfig
+    from pyharmonies.training.members import member_configs
+
+    cfg = TrainConfig(data="d", out=str(tmp_path), model="cnn", members=3, fuse_svm=WEIGHT)
+    assert [m.fuse_svm for m in member_configs(cfg)] == [None, None, None]

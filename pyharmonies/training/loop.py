@@ -664,7 +664,8 @@ def train_run(
         from pyharmonies.training.members import train_members
 
         run_dir = train_members(cfg, progress=progress, split_keys=split_keys, resume=resume, warn=warn)
-        ensure_fused(run_dir, cfg.fuse_svm, progress=progress, seed=cfg.seed)
+        if int(os.environ.get("RANK", "0")) == 0:
+            ensure_fused(run_dir, cfg.fuse_svm, progress=progress, seed=cfg.seed)
         return run_dir
     dist = Distributed.from_env(cfg.device)
     try:
@@ -813,7 +814,8 @@ def train_folds(cfg: TrainConfig, *, progress: bool = True, resume: bool = False
             if (resume or only is not None) and (run / "metrics.json").exists():
                 from pyharmonies.training.fusion import ensure_fused
 
-                ensure_fused(run, cfg.fuse_svm, progress=progress, seed=cfg.seed)  # killed while fusing: fused now
+                if int(os.environ.get("RANK", "0")) == 0:  # killed while fusing: fused now
+                    ensure_fused(run, cfg.fuse_svm, progress=progress, seed=cfg.seed)
             elif only is not None and started and not resume:
                 raise ParameterError(f"{run} was started by a process that is no longer training it (killed?); "
                                      "pass --resume to continue it")  # fmt: skip

@@ -37,7 +37,8 @@ def member_configs(cfg: TrainConfig) -> list[TrainConfig]:
     by the statistics of all the non-test clips, which they share.
     """
     own = cfg.member_val == "own"
-    base = {**cfg.to_dict(), "members": 1, "member_val": "shared", "split_seed": cfg.splits_seed}
+    # The members are plain networks: the SVM is fused with their average, not with each (fuse_svm).
+    base = {**cfg.to_dict(), "members": 1, "member_val": "shared", "split_seed": cfg.splits_seed, "fuse_svm": None}
     if own:
         base["normalize_over"] = "train+val"
     first_val = cfg.seed if cfg.val_seed is None else cfg.val_seed
