@@ -254,8 +254,10 @@ def test_only_the_cnn_is_fused(tmp_path):
         TrainConfig(data="d", out=str(tmp_path), model="cnn", fuse_svm=1.5)
 
 
-def test_the_cross_validation_summary_carries_the_fusion():
+def test_the_cross_validation_summary_carries_the_fusion(tmp_path):
+    from pyharmonies.training.config import TrainConfig
     from pyharmonies.training.crossval import summarize_folds
+    from pyharmonies.training.report import write_folds_report
 
     def clip(accuracy: float) -> dict:
         right = int(round(10 * accuracy))
@@ -273,6 +275,11 @@ def test_the_cross_validation_summary_carries_the_fusion():
     assert summary["fused"]["versus_model"]["accuracy"]["mean"] == pytest.approx(0.1)
     assert summary["fused"]["versus_baseline"]["accuracy"]["mean"] == pytest.approx(0.2)
     assert [f["fused_clip_accuracy"] for f in summary["per_fold"]] == [0.6, 0.7, 0.8]
+    write_folds_report(tmp_path, TrainConfig(data="d", out=str(tmp_path), model="cnn", fuse_svm=WEIGHT), summary)
+    report = (tmp_path / "report.md").read_text()
+    assert "Fused with the SVM (`--fuse-svm 0.3`): **70.0 ± 10.0%**" in report
+    assert "+10.0 ± 10.0 points over cnn alone, +20.0 ± 0.0 over the SVM baseline" in report
+    assert "| fused clip accuracy |" in report and "| 80.0% |" in report
     del folds[1]["fusion"]
     assert "fused" not in summarize_folds(folds)
 
