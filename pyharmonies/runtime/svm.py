@@ -108,9 +108,9 @@ class RbfSvm:
             raise ParameterError("inconsistent SVM arrays (shapes or types do not match one another)")
         # Computed once, not per call (a stored model's support vectors are float16): float64 copies, squared norms,
         # each class's slice, and which class each pair (i, j), i < j, counts for: i in _first, j in _second.
-        sv = self.support_vectors.astype(np.float64)
+        sv = np.asarray(self.support_vectors, np.float64)  # a copy only when stored narrower
         first, second = np.triu_indices(n_classes, k=1)
-        cached = {"_sv": sv, "_sv_squared": (sv * sv).sum(axis=1), "_dual": self.dual_coef.astype(np.float64),
+        cached = {"_sv": sv, "_sv_squared": (sv * sv).sum(axis=1), "_dual": np.asarray(self.dual_coef, np.float64),
                   "_start": np.concatenate([[0], np.cumsum(self.n_support)]), "_pairs": (first, second),
                   "_first": np.eye(n_classes)[first], "_second": np.eye(n_classes)[second]}  # fmt: skip
         for name, value in cached.items():
@@ -230,10 +230,6 @@ class SvmFusion:
     weight: float
     file: str
     clip_seconds: float
-
-    def fuse(self, model_probs: np.ndarray, frame_statistics: np.ndarray) -> np.ndarray:
-        """(clips, labels) fused probabilities from the model's (clips, labels) and (clips, features) statistics."""
-        return fuse_probabilities(model_probs, self.model.probabilities(frame_statistics), self.weight)
 
 
 def fuse_probabilities(cnn: np.ndarray, svm: np.ndarray, weight: float) -> np.ndarray:

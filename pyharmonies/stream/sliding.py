@@ -188,9 +188,9 @@ class SlidingClassifier:
             i = self._head % self._slots.shape[0]
             start = int(self._slot_start[i])
             raw = np.asarray(self.classifier.predict(self._slots[i]), dtype=np.float32)
-            stats = self._slot_stats[i].copy()
+            stats = self._slot_stats[i].copy() if self.svm is not None else None
             self._head += 1
-            out.append(self._result(start, raw, statistics=stats if self.svm is not None else None))
+            out.append(self._result(start, raw, statistics=stats))
         return out
 
     def _result(self, start: int, raw: np.ndarray, *, first_sample: int = 0, statistics: np.ndarray | None = None) -> StreamResult:

@@ -149,7 +149,7 @@ def evaluate_bundle(
         Bad arguments, no usable clip, or a split without its source run.
     """
     from pyharmonies.runtime.svm import fuse_probabilities
-    from pyharmonies.training.metrics import classification_metrics  # numpy only
+    from pyharmonies.training.metrics import classification_metrics, clip_probabilities  # numpy only
 
     if streaming:
         from pyharmonies.training.bundle_stream import bundle_stream_probabilities
@@ -163,8 +163,7 @@ def evaluate_bundle(
     label_index = {label: i for i, label in enumerate(bundle.labels)}
     problems = scored.problems
     y = np.asarray([label_index[clips[i].label] for i in ids])
-    order = np.unique(ids)
-    clip_probs = np.stack([probs[ids == c].mean(axis=0) for c in order])
+    order, clip_probs = clip_probabilities(probs, ids)
     clip_true = np.asarray([label_index[clips[c].label] for c in order])
     results: dict[str, Any] = {
         "window": classification_metrics(y, probs.argmax(axis=1), bundle.labels),

@@ -29,7 +29,7 @@ import numpy as np
 from pyharmonies._atomic import atomic_open, write_atomic
 from pyharmonies.errors import ParameterError
 from pyharmonies.runtime.svm import CalibratedSvm, calibrated_arrays, clip_statistics, fuse_probabilities, read_calibrated
-from pyharmonies.training.metrics import classification_metrics
+from pyharmonies.training.metrics import classification_metrics, clip_probabilities
 
 FUSION_ARRAYS = "svm-fusion.npz"  # the calibrated SVM (runtime.svm.calibrated_arrays)
 FUSION_JSON = "svm-fusion.json"  # its weight, labels, features and feature config
@@ -37,17 +37,6 @@ FUSION_FORMAT = 1
 REPORT_HEADING = "## Fused with the SVM"
 #: What the SVM reads: the baseline's clip statistics.
 FEATURES = "mean and std of the 28-value frame vector over the clip"
-
-
-def clip_probabilities(probs: np.ndarray, windows) -> tuple[np.ndarray, np.ndarray]:
-    """``(clip indices, (clips, labels) mean window probability)``, clips in ascending order.
-
-    ``probs`` (windows, labels) and their ``windows`` (each with ``.clip``),
-    pooled as the clip accuracy pools them.
-    """
-    ids = np.asarray([w.clip for w in windows])
-    order = np.unique(ids)
-    return order, np.stack([probs[ids == c].mean(axis=0) for c in order])
 
 
 def frame_statistics(data: str | Path, feature_config: dict[str, Any], cache: str, labels: list[str], *,
@@ -66,8 +55,8 @@ def score_fusion(scored, svm: CalibratedSvm, weight: float, statistics: dict[str
     ``scored``: the network's :class:`~pyharmonies.training.evaluate.WindowScores`;
     ``statistics``: clip key -> the clip's (56,) statistics.
     """
-    order, cnn = clip_probabilities(scored.probs, scored.windows)
     ids = np.asarray([w.clip for w in scored.windows])
+    order, cnn = clip_probabilities(scored.probs, ids)
     truth = np.asarray([scored.y[ids == c][0] for c in order])
     p_svm = svm.probabilities(np.stack([statistics[scored.prep.clips[c].key] for c in order]))
     fused = fuse_probabilities(cnn, p_svm, weight)

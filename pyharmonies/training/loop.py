@@ -38,7 +38,7 @@ from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDatase
 from pyharmonies.training.distill import WithIndex, check_teacher_splits, distill_loss, load_teacher, soften
 from pyharmonies.training.distributed import Distributed
 from pyharmonies.training.errors import CheckpointError
-from pyharmonies.training.metrics import classification_metrics
+from pyharmonies.training.metrics import classification_metrics, clip_probabilities
 from pyharmonies.training.mutual import mutual_loss
 from pyharmonies.training.sampling import BalancedSampler, ClipBagSampler
 
@@ -180,8 +180,7 @@ def evaluate_windows(
     """Window-level metrics and clip-level ones (mean of a clip's window probabilities)."""
     window_metrics = classification_metrics(y, probs.argmax(axis=1), labels)
     clip_ids = np.asarray([w.clip for w in windows])
-    order = np.unique(clip_ids)
-    clip_probs = np.stack([probs[clip_ids == c].mean(axis=0) for c in order])
+    order, clip_probs = clip_probabilities(probs, clip_ids)
     clip_true = np.asarray([y[clip_ids == c][0] for c in order])
     return {"window": window_metrics, "clip": classification_metrics(clip_true, clip_probs.argmax(axis=1), labels)}
 

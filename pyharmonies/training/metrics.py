@@ -9,6 +9,14 @@ from typing import Any
 import numpy as np
 
 
+def clip_probabilities(probs: np.ndarray, clip_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(clips, (n_clips, labels) mean probability)``: (windows, labels) ``probs`` pooled by their (windows,)
+    ``clip_ids``, clips in ascending order: how every clip-level figure pools a clip's windows."""
+    clip_ids = np.asarray(clip_ids)
+    clips = np.unique(clip_ids)
+    return clips, np.stack([probs[clip_ids == c].mean(axis=0) for c in clips])
+
+
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts of (true, predicted) pairs.
 
