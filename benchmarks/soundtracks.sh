@@ -229,6 +229,8 @@ for k in 0 1 2 3 4; do
 done
 run fused-s20 --model cnn --from-scratch --seed 20 --split-seed 0 --fuse-svm 0.3
 .venv/bin/python benchmarks/bench_svm_fusion.py "$RUNS/fused-w04-012/bundles/fold-0" --audio "$DATA/flare/battle_theme_001.wav"
+# The fused SVM on whole recordings: the statistics of the whole file, or the mean answer of its 10 s pieces.
+.venv/bin/python benchmarks/svm_long_files.py "$RUNS/svm" --out "$RUNS/svm-long-files.json"
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS/nostop" "$RUNS/last-s1" "$RUNS/win2" "$RUNS/tracks" --out "$RUNS/clip-pooling.json"
 .venv/bin/python benchmarks/clip_pooling.py "$RUNS"/win2 "$RUNS"/win2-s{1,2,3} --out "$RUNS/clip-pooling-win2.json"

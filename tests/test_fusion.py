@@ -14,6 +14,7 @@ from pyharmonies.errors import BundleError, ParameterError
 from pyharmonies.runtime.svm import (
     CalibratedSvm,
     FrameStatistics,
+    SegmentStatistics,
     calibrated_arrays,
     clip_statistics,
     fuse_probabilities,
@@ -107,6 +108,35 @@ def test_frame_statistics_equal_clip_statistics_in_any_blocks(rng):
         FrameStatistics(28).vector()
 
 
+@pytest.mark.parametrize(
+    ("frames", "cuts"),
+    [
+        (1000, [0, 300, 600, 1000]),  # a last piece under half a segment joins the one before
+        (1050, [0, 300, 600, 900, 1050]),  # half a segment or more is a segment of its own
+        (301, [0, 301]),  # one clip's length and a frame more: one segment, as the clip was fitted
+        (200, [0, 200]),  # shorter than a segment: one segment
+    ],
+)
+def test_segment_statistics_read_a_long_file_as_clips(rng, frames, cuts):
+    x = rng.normal(loc=2.0, size=(28, frames)) * np.linspace(0.5, 3.0, frames)  # spread changing along the file
+    whole, blocks = SegmentStatistics(28, 300), SegmentStatistics(28, 300)
+    whole.push(x)
+    for lo in range(0, frames, 37):
+        blocks.push(x[:, lo : lo + 37])
+    expected = clip_statistics([x[:, a:b] for a, b in zip(cuts, cuts[1:])])
+    np.testing.assert_allclose(whole.vectors(), expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(blocks.vectors(), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_segment_statistics_refusals():
+    with pytest.raises(ParameterError, match="segment_frames"):
+        SegmentStatistics(28, 0)
+    with pytest.raises(ParameterError, match="no frames"):
+        SegmentStatistics(28, 10).vectors()
+    with pytest.raises(ParameterError, match=r"\(28, frames\)"):
+        SegmentStatistics(28, 10).push(np.zeros((27, 5)))
+
+
 def test_fusion_weights():
     cnn = np.asarray([[0.7, 0.2, 0.1], [0.2, 0.5, 0.3]])
     svm = np.asarray([[0.1, 0.1, 0.8], [0.3, 0.3, 0.4]])
@@ -195,6 +225,29 @@ def test_the_bundle_answers_with_the_fusion(fused):
     np.testing.assert_allclose(result.svm_probs, svm, atol=1e-6)
     np.testing.assert_allclose(result.probs, fuse_probabilities(result.model_probs, svm, WEIGHT), atol=1e-6)
     assert set(result.to_dict()) >= {"model_probs", "svm_probs"}
+
+
+def test_a_long_file_is_read_by_the_svm_as_clips(fused):
+    from pyharmonies.audio import load
+    from pyharmonies.runtime.bundle import load_bundle
+    from pyharmonies.runtime.classifier import WindowClassifier
+    from pyharmonies.runtime.files import classify_signal
+    from pyharmonies.windows import input_features
+
+    bundle = load_bundle(fused.bundle)
+    config = bundle.feature_config
+    clips = [load(p, config.sample_rate) for p in sorted(fused.corpus.rglob("*.wav"))[:3]]  # about clip_seconds each
+    y = np.concatenate([*clips, clips[0][: config.sample_rate // 2]])  # and half a second more
+    result = classify_signal(WindowClassifier(bundle), y)
+    frames = input_features(y, config, "frame_vector")
+    clip = bundle.svm.clip_frames(config.sample_rate, config.hop_length)
+    assert 3 * clip < frames.shape[1] < 3.5 * clip  # three pieces, the last few frames joining the third
+    pieces = clip_statistics([frames[:, :clip], frames[:, clip : 2 * clip], frames[:, 2 * clip :]])
+    expected = bundle.svm.model.probabilities(pieces).mean(axis=0)
+    np.testing.assert_allclose(result.svm_probs, expected, atol=1e-6)
+    whole = bundle.svm.model.probabilities(clip_statistics([frames]))[0]
+    assert not np.allclose(result.svm_probs, whole, atol=1e-3)  # not the statistics of the whole file
+    np.testing.assert_allclose(result.probs, fuse_probabilities(result.model_probs, expected, WEIGHT), atol=1e-6)
 
 
 def test_evaluate_reports_the_fusion_as_training_scored_it(fused):

@@ -92,8 +92,10 @@ def classify(
     model classifies windows of the bundle's length (half a window apart; a
     file shorter than one window is padded with silence). The file's label
     is the vote: the mean of the windows' probabilities. A bundle trained
-    with --fuse-svm fuses the vote with the SVM's answer on the file's
-    frame-vector statistics (--json then also gives model_probs and svm_probs).
+    with --fuse-svm fuses the vote with the SVM's answer: the mean over the
+    file's clip-long pieces (10 s on the soundtracks set) of its answer on
+    each piece's frame-vector statistics (--json then also gives model_probs
+    and svm_probs).
 
     Files are read a block at a time, so memory does not grow with their
     length: an hour-long recording needs no more than a minute's.

@@ -48,8 +48,9 @@ The ``svm`` section names the SVM baseline's arrays (``np.savez``, read
 without pickles) and the weight its calibrated answer has against the
 model's: ``classify``, ``evaluate`` and ``listen`` then answer with
 ``softmax((1 - weight) log p_model + weight log p_svm)``, the SVM reading
-the mean and standard deviation of the frame vector over the clip (the
-file; the last ``clip_seconds`` when listening). A runtime that predates
+the mean and standard deviation of the frame vector over the clip (each
+``clip_seconds`` piece of a file, their probabilities averaged; the last
+``clip_seconds`` when listening). A runtime that predates
 it ignores it and answers with the model alone.
 
 The ``streaming`` section likewise lists an LSTM's step model files (one

@@ -9,8 +9,10 @@ silence), the probabilities of each window, and their mean as the vote.
 
 A bundle with an SVM fused (``train --fuse-svm``) also gets the file's
 frame vectors from the same extractor; the SVM reads their mean and
-standard deviation over the whole file, and the answer is the fusion of its
-calibrated probabilities with the vote (:mod:`pyharmonies.runtime.svm`).
+standard deviation over each back-to-back piece of the file as long as its
+training clips (:class:`~pyharmonies.runtime.svm.SegmentStatistics`), and the
+answer is the fusion of the pieces' mean calibrated probabilities with the
+vote (:mod:`pyharmonies.runtime.svm`).
 
 The file is read in blocks (:func:`pyharmonies.audio.iter_blocks`), pushed
 through the native streaming extractor and cut into windows as their frames
@@ -39,7 +41,7 @@ import numpy as np
 from pyharmonies.audio import iter_blocks
 from pyharmonies.errors import AudioError, ParameterError
 from pyharmonies.runtime.classifier import WindowClassifier
-from pyharmonies.runtime.svm import FrameStatistics, fuse_probabilities
+from pyharmonies.runtime.svm import SegmentStatistics, fuse_probabilities
 from pyharmonies.windows import InputFeatureStream, WindowCutter, take_window, window_starts
 
 __all__ = ["FileResult", "WindowPrediction", "classify_blocks", "classify_file", "classify_signal", "feature_windows", "window_starts"]
@@ -80,8 +82,8 @@ class FileResult:
         with silence.
     model_probs, svm_probs : np.ndarray, shape (n_labels,), or None
         A bundle with an SVM fused (``train --fuse-svm``): ``probs`` is the
-        fusion, and these the network's vote and the SVM's answer (on the
-        whole file's frame-vector statistics) that it fused.
+        fusion, and these the network's vote and the SVM's answer (the mean
+        over the file's clip-long pieces) that it fused.
     """
 
     path: Path | None
@@ -166,7 +168,9 @@ def classify_blocks(
     config, kind = classifier.feature_config, classifier.kind
     fusion = classifier.bundle.svm
     stream = InputFeatureStream(config, [kind, "frame_vector"] if fusion is not None else [kind])
-    statistics = FrameStatistics(fusion.model.svm.features // 2) if fusion is not None else None
+    statistics = None
+    if fusion is not None:
+        statistics = SegmentStatistics(fusion.model.svm.features // 2, fusion.clip_frames(config.sample_rate, config.hop_length))
     cutter = WindowCutter(classifier.rows, classifier.window_frames, classifier.hop_frames, classifier.pad_values)
     starts: list[int] = []
     pending: list[np.ndarray] = []  # windows not run yet: fewer than batch_size, then run
@@ -206,7 +210,7 @@ def classify_blocks(
     vote = probs.mean(axis=0).astype(np.float32)
     model_probs = svm_probs = None
     if fusion is not None and statistics is not None:
-        model_probs, svm_probs = vote, fusion.model.probabilities(statistics.vector()[None])[0].astype(np.float32)
+        model_probs, svm_probs = vote, fusion.file_probabilities(statistics).astype(np.float32)
         vote = fuse_probabilities(model_probs, svm_probs, fusion.weight).astype(np.float32)
     return FileResult(
         path=None if path is None else Path(path),

@@ -69,6 +69,65 @@ class FrameStatistics:
         return np.concatenate([mean, np.sqrt(np.maximum(self._squares / self.frames - mean * mean, 0.0))])
 
 
+    def merge(self, other: FrameStatistics) -> None:
+        """Add the frames ``other`` has seen (same rows), as if they had been pushed here."""
+        if other.rows != self.rows:
+            raise ParameterError(f"cannot merge statistics of {other.rows} rows into {self.rows}")
+        self.frames += other.frames
+        self._sum += other._sum
+        self._squares += other._squares
+
+
+class SegmentStatistics:
+    """:class:`FrameStatistics` of each back-to-back segment of ``segment_frames`` frames: a long file read as clips.
+
+    The SVM was fitted on the statistics of clips of one length; a file many
+    times longer is read as such clips, one statistics vector each (their
+    probabilities are then averaged, as the network's windows are), not as one
+    long clip whose standard deviations span sections a clip never spans
+    (``benchmarks/svm_long_files.py``). The frames after the last whole
+    segment make one more segment when they are at least half a segment, and
+    join the last segment otherwise, so a file of one clip's length is one
+    segment of all its frames. A file shorter than a segment is one segment.
+    Keeps ``2 rows`` float64 sums per segment, never the frames.
+    """
+
+    def __init__(self, rows: int, segment_frames: int):
+        if isinstance(segment_frames, bool) or not isinstance(segment_frames, int) or segment_frames < 1:
+            raise ParameterError(f"segment_frames must be an integer >= 1, got {segment_frames!r}")
+        self.rows = rows
+        self.segment_frames = segment_frames
+        self._done: list[FrameStatistics] = []
+        self._current = FrameStatistics(rows)
+
+    def push(self, frames: np.ndarray) -> None:
+        """Add (rows, n) frames."""
+        frames = np.asarray(frames)
+        if frames.ndim != 2 or frames.shape[0] != self.rows:
+            raise ParameterError(f"expected ({self.rows}, frames) features, got shape {frames.shape}")
+        start = 0
+        while start < frames.shape[1]:
+            take = min(self.segment_frames - self._current.frames, frames.shape[1] - start)
+            self._current.push(frames[:, start : start + take])
+            start += take
+            if self._current.frames == self.segment_frames:
+                self._done.append(self._current)
+                self._current = FrameStatistics(self.rows)
+
+    def vectors(self) -> np.ndarray:
+        """(segments, 2 rows) each segment's mean then standard deviation per row; raises before any frame."""
+        segments = list(self._done)
+        tail = self._current
+        if tail.frames and segments and 2 * tail.frames < self.segment_frames:
+            last = FrameStatistics(self.rows)
+            last.merge(segments.pop())
+            last.merge(tail)
+            segments.append(last)
+        elif tail.frames or not segments:
+            segments.append(tail)
+        return np.stack([segment.vector() for segment in segments])
+
+
 @dataclass(frozen=True)
 class RbfSvm:
     """A fitted standardiser + RBF ``SVC`` as plain arrays; :meth:`predict` equals ``SVC.predict``.
@@ -230,6 +289,14 @@ class SvmFusion:
     weight: float
     file: str
     clip_seconds: float
+
+    def clip_frames(self, sample_rate: int, hop_length: int) -> int:
+        """The frames of one ``clip_seconds`` clip at these features' frame rate (at least 1)."""
+        return max(1, int(round(self.clip_seconds * sample_rate / hop_length)))
+
+    def file_probabilities(self, segments: SegmentStatistics) -> np.ndarray:
+        """(labels,) the mean of the calibrated probabilities of a file's clip-long segments."""
+        return self.model.probabilities(segments.vectors()).mean(axis=0)
 
 
 def fuse_probabilities(cnn: np.ndarray, svm: np.ndarray, weight: float) -> np.ndarray:
