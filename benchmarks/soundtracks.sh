@@ -229,6 +229,13 @@ for k in 0 1 2 3 4; do
 done
 run fused-s20 --model cnn --from-scratch --seed 20 --split-seed 0 --fuse-svm 0.3
 .venv/bin/python benchmarks/bench_svm_fusion.py "$RUNS/fused-w04-012/bundles/fold-0" --audio "$DATA/flare/battle_theme_001.wav"
+# A supervised start from synthetic audio: one width-0.4 CNN trained on the instrument corpus (200 tunes x 6
+# families, nothing of the soundtracks), then width-0.4 members fine-tuned from it (--init) on the same folds.
+[[ -f data/instruments200/manifest.csv ]] || "${H[@]}" dataset instruments data/instruments200 --tunes 200 -q
+[[ -f "$RUNS/instr-w04/metrics.json" ]] || "${H[@]}" train data/instruments200/manifest.csv --model cnn --members 1 \
+  --model-options '{"width": 0.4}' --seed 0 --out "$RUNS/instr-w04" -q
+for s in 0 1 2 3; do run ipt-s$s --model cnn --members 1 --seed $s --split-seed 0 --init "$RUNS/instr-w04"; done
+.venv/bin/python benchmarks/ensemble_folds.py "$RUNS"/ipt-s{0,1,2,3} --out "$RUNS/ensemble-ipt.json"
 # The fused SVM on whole recordings: the statistics of the whole file, or the mean answer of its 10 s pieces.
 .venv/bin/python benchmarks/svm_long_files.py "$RUNS/svm" --out "$RUNS/svm-long-files.json"
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.

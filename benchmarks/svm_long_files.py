@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from pyharmonies.runtime.svm import FrameStatistics  # noqa: E402
 from pyharmonies.training.crossval import interval, paired_difference  # noqa: E402
-from pyharmonies.training.fusion import _split_keys, frame_statistics  # noqa: E402
+from pyharmonies.training.fusion import frame_statistics, run_split_keys  # noqa: E402
 from pyharmonies.training.svm import fit_calibrated_svm  # noqa: E402
 
 CLIP_SUFFIX = re.compile(r"_\d+$")
@@ -50,7 +50,7 @@ def recording_of(key: str) -> str:
 
 def fold_scores(fold: Path, prep, stats: np.ndarray, labels: list[str]) -> dict[str, float]:
     """Accuracy of one fold's calibrated SVM on its test clips and test recordings, read whole or by segments."""
-    keys = _split_keys(fold)
+    keys = run_split_keys(fold)
     index = {c.key: i for i, c in enumerate(prep.clips)}
     label_index = {label: i for i, label in enumerate(labels)}
     y = np.asarray([label_index[c.label] for c in prep.clips])

@@ -64,7 +64,8 @@ def score_fusion(scored, svm: CalibratedSvm, weight: float, statistics: dict[str
             "svm_clip": classification_metrics(truth, p_svm.argmax(axis=1), scored.labels)}  # fmt: skip
 
 
-def _split_keys(run_dir: Path) -> dict[str, list[str]]:
+def run_split_keys(run_dir: Path) -> dict[str, list[str]]:
+    """Split name -> the clip keys of a run's (or fold's) ``splits.json``; a ParameterError if it is unreadable."""
     path = run_dir / "splits.json"
     try:
         return {s: list(k) for s, k in json.loads(path.read_text(encoding="utf-8"))["splits"].items()}
@@ -108,7 +109,7 @@ def fuse_run(run: str | Path, weight: float, *, progress: bool = True, seed: int
     cfg = TrainConfig.load(run_dir / "config.json")
     if cfg.model != "cnn":
         raise ParameterError(f"{run_dir}: --fuse-svm fuses the CNN's answer with the SVM's, not a {cfg.model} run's")
-    keys = _split_keys(run_dir)
+    keys = run_split_keys(run_dir)
     scored = {s: window_probabilities(run_dir, cfg.data, split=s, progress=progress) for s in keys if keys[s] and s != "train"}
     any_scored = next(iter(scored.values()), None)
     if any_scored is None:
