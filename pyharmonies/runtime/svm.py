@@ -68,7 +68,6 @@ class FrameStatistics:
         mean = self._sum / self.frames
         return np.concatenate([mean, np.sqrt(np.maximum(self._squares / self.frames - mean * mean, 0.0))])
 
-
     def merge(self, other: FrameStatistics) -> None:
         """Add the frames ``other`` has seen (same rows), as if they had been pushed here."""
         if other.rows != self.rows:

@@ -110,7 +110,7 @@ class SlidingClassifier:
         self.rows = len(self._cols)
         if svm is not None:
             self._svm_cols = _columns(self.extractor, "frame_vector")
-            clip = max(1, int(round(svm.clip_seconds * extractor_config.sample_rate / extractor_config.hop_length)))
+            clip = svm.clip_frames(extractor_config.sample_rate, extractor_config.hop_length)
             self._svm_frames = np.zeros((len(self._svm_cols), clip), dtype=np.float64)
         # Each frame is written twice (at i and i + W) so any window is one slice.
         self._frames = np.zeros((self.rows, 2 * W), dtype=np.float32)
