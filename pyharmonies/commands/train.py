@@ -78,7 +78,7 @@ def _parse_options(text: str | None, what: str) -> dict:
                    "--model-options gives a width, so three stay under 250 kB int8. Default: 3 for a cnn trained from "
                    "scratch (on real music level with one full-width CNN, +0.2 points over every triple of eight members, "
                    "with fewer parameters: docs/EXPERIMENTS.md), 1 with "
-                   "--init, --backbone or --teacher and for the other models; --members 1 trains one full-width CNN.")
+                   "--init, --backbone or a --teacher run and for the other models; --members 1 trains one full-width CNN.")
 @click.option("--mutual", type=click.FloatRange(min=0, max=10), default=0.0, show_default=True,
               help="With --members N > 1: train the N networks together on the same batches, each also pulled towards "
                    "the others' mean answer by a KL term of this weight (deep mutual learning), instead of N runs "
@@ -104,14 +104,19 @@ def _parse_options(text: str | None, what: str) -> dict:
 @click.option("--average-weights", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True, metavar="DECAY",
               help="Validate, keep and export a moving average of the weights (decay per step, e.g. 0.998: about the "
                    "last 500 steps) instead of the raw ones; 0 turns it off.")
-@click.option("--teacher", "teacher", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, metavar="RUN",
+@click.option("--teacher", "teacher", type=click.UNPROCESSED, callback=lambda ctx, param, v: _teacher_value(v), default=None,
+              metavar="RUN|svm",
               help="Distil: learn a trained run's answers (e.g. a `harmonies ensemble` of several runs) as well as the "
                    "labels, in one network of this run's size. The teacher must have been trained on the same splits "
-                   "(same data, --split-seed or --seed, --folds); a --folds teacher gives each fold its own.")
-@click.option("--distill-weight", type=click.FloatRange(0, 1), default=0.7, show_default=True,
-              help="With --teacher: the share of the loss that is the teacher's answers (the rest: the labels).")
-@click.option("--distill-temperature", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
-              help="With --teacher: softens the teacher's answers and the student's logits alike (1: as they are).")
+                   "(same data, --split-seed or --seed, --folds); a --folds teacher gives each fold its own. 'svm': the "
+                   "SVM baseline's calibrated answers for each training clip, from SVMs fitted on the other training "
+                   "tracks (cross-fitted, 5 groups).")
+@click.option("--distill-weight", type=click.FloatRange(0, 1), default=None,
+              help="With --teacher: the share of the loss that is the teacher's answers (the rest: the labels). "
+                   "Default: 0.7 for a run, 0.5 for the SVM.")
+@click.option("--distill-temperature", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --teacher: softens the teacher's answers and the student's logits alike (1: as they are). "
+                   "Default: 3 for a run, 1 for the SVM.")
 @click.option("--fuse-svm", "fuse_svm", type=click.FloatRange(0, 1), default=None, metavar="W",
               help="After training, fit the SVM baseline on the same training split (its probabilities calibrated on "
                    "tracks it did not fit) and answer with softmax((1 - W) log p_model + W log p_svm) of each clip; the "
@@ -159,7 +164,7 @@ def _parse_options(text: str | None, what: str) -> dict:
 def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_size: int, lr: float, patience: int | None, device: str,
           seed: int, split_seed: int | None, members: int | None, mutual: float, window: float | None, window_hop: float | None, clip_bag: int, balance: str, group_by: str, val: float, val_seed: int | None, train_fraction: float,
           test_fraction: float, folds: int, only_folds: tuple[int, ...], member_val: str, no_augment: bool, normalize: str, normalize_over: str, mixup: float, average_weights: float,
-          teacher: Path | None, distill_weight: float, distill_temperature: float, fuse_svm: float | None, workers: int, cache: Path, no_cache: bool,
+          teacher: str | None, distill_weight: float | None, distill_temperature: float | None, fuse_svm: float | None, workers: int, cache: Path, no_cache: bool,
           init_run: Path | None, backbone: str, from_scratch: bool, freeze_backbone: bool, head_epochs: float, model_options: str | None, feature_config: Path | None,
           weight_decay: float, label_smoothing: float, select_by: str, augment_options: str | None,
           config_file: Path | None, resume: bool, quiet: bool) -> None:  # fmt: skip
@@ -202,7 +207,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_si
             model=model, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
             device=device, seed=seed, split_seed=split_seed, window=window, window_hop=window_hop, clip_bag=clip_bag, balance=balance, group_by=group_by,
             val=val, val_seed=val_seed, test=test_fraction, train_fraction=train_fraction, folds=folds, members=members, mutual=mutual, member_val=member_val, augment=not no_augment, normalize=normalize, normalize_over=normalize_over, mixup=mixup, average_weights=average_weights, workers=workers,
-            teacher=str(teacher) if teacher else None, distill_weight=distill_weight, distill_temperature=distill_temperature,
+            teacher=teacher, distill_weight=distill_weight, distill_temperature=distill_temperature,
             fuse_svm=fuse_svm, cache=str(cache), use_cache=not no_cache, init=str(init_run) if init_run else None,
             backbone="none" if from_scratch else backbone or ("shipped" if model == "probe" else "none"),
             head_epochs=head_epochs,
@@ -245,6 +250,15 @@ def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_si
 
     if os.environ.get("RANK", "0") == "0":
         _print_summary(run)
+
+
+def _teacher_value(value: str | None) -> str | None:
+    """``--teacher``: "svm", or a run folder that exists (as given)."""
+    if value is None or value == "svm":
+        return value
+    if not Path(value).is_dir():
+        raise click.BadParameter(f"{value!r} is neither a run folder nor 'svm'", param_hint="'--teacher'")
+    return value
 
 
 #: Command-line parameters -> the TrainConfig fields they set (where the names differ).

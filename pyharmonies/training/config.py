@@ -42,9 +42,13 @@ OTHER_WINDOW = 3.0
 #: Networks averaged into one model when not given. Three CNNs at width 0.4, averaged, scored 52.2%
 #: on the soundtracks set (the mean over every triple of eight members, five folds) against one
 #: full-width CNN's 52.0% over four draws: level in accuracy, with fewer parameters and inside the
-#: 250 kB int8 budget (docs/EXPERIMENTS.md). A run that starts from --init, a backbone or a teacher trains one network:
+#: 250 kB int8 budget (docs/EXPERIMENTS.md). A run that starts from --init, a backbone or a teacher run trains one network:
 #: those starts are one full-width network's.
 DEFAULT_MEMBERS = {"cnn": 3}
+#: (distill_weight, distill_temperature) when not given: a run's answers on its own training windows
+#: are sure of themselves and are softened (T 3); the SVM teacher's are calibrated answers for clips it
+#: never saw, taken as they are, for half of the loss (docs/EXPERIMENTS.md, "The SVM as a teacher").
+DISTILL_DEFAULTS = {"run": (0.7, 3.0), "svm": (0.5, 1.0)}
 #: The CNN's width when members > 1 and model_options gives none: three members stay under 250 kB int8.
 MEMBER_WIDTH = 0.4
 
@@ -79,7 +83,7 @@ class TrainConfig:
     test: float = 0.15  # fraction of groups for test
     train_fraction: float = 1.0  # keep this fraction of each label's training groups (the small-data curve)
     folds: int = 0  # > 1: grouped k-fold cross-validation, one model per fold
-    members: int | None = None  # cnn, > 1: this many networks (seed, seed + 1, ...) on one split, averaged into one model; None: DEFAULT_MEMBERS (1 with init, a backbone or a teacher)
+    members: int | None = None  # cnn, > 1: this many networks (seed, seed + 1, ...) on one split, averaged into one model; None: DEFAULT_MEMBERS (1 with init, a backbone or a teacher run)
     mutual: float = 0.0  # members > 1: train them together, each also pulled towards the others' mean answer by a KL term of this weight (deep mutual learning); 0: independent runs, averaged
     member_val: str = "shared"  # members > 1: shared: all hold out the split's validation tracks | own: member i holds out its own (val seed seed + i), all share one normaliser over every non-test track
     augment: bool = True  # gain, noise, time shift, SpecAugment (feature domain)
@@ -87,9 +91,9 @@ class TrainConfig:
     normalize_over: str = "train"  # the clips whose mean and std standardise the inputs: train | train+val (every non-test clip, so that runs holding out other validation tracks share it)
     mixup: float = 0.2  # mixup alpha; 0 disables
     average_weights: float = 0.0  # decay per step of the weights' moving average that is validated and kept; 0: the raw weights
-    teacher: str | None = None  # distil from this run (e.g. a `harmonies ensemble`); a --folds run gives each fold its own
-    distill_weight: float = 0.7  # with a teacher: the loss is this much the teacher's answers, the rest the labels
-    distill_temperature: float = 3.0  # with a teacher: the temperature of both its answers and the student's logits
+    teacher: str | None = None  # distil from this run (e.g. a `harmonies ensemble`; a --folds run gives each fold its own), or "svm": the baseline's cross-fitted answers (training.svm_teacher)
+    distill_weight: float | None = None  # with a teacher: the loss is this much the teacher's answers, the rest the labels; None: DISTILL_DEFAULTS
+    distill_temperature: float | None = None  # with a teacher: the temperature of both its answers and the student's logits; None: DISTILL_DEFAULTS
     augment_options: dict[str, Any] = dataclasses.field(default_factory=dict)  # AugmentConfig fields, e.g. p_eq
     fuse_svm: float | None = None  # after training, fuse the SVM baseline's calibrated answer with this weight in [0, 1] (training.fusion); None: the network alone
     workers: int = 0  # DataLoader worker processes
@@ -140,7 +144,8 @@ class TrainConfig:
         if self.folds == 1 or self.folds < 0:
             raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
         if self.members is None:
-            from_scratch = self.init is None and self.backbone == "none" and self.teacher is None
+            # The SVM teaches a network trained from scratch; a run as teacher makes one network of its size.
+            from_scratch = self.init is None and self.backbone == "none" and self.teacher in (None, "svm")
             self.members = DEFAULT_MEMBERS.get(self.model, 1) if from_scratch else 1
         if isinstance(self.members, bool) or not isinstance(self.members, int) or self.members < 1:
             raise ParameterError(f"members must be an integer of at least 1, got {self.members!r}")
@@ -188,6 +193,9 @@ class TrainConfig:
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
         if not 0 <= self.average_weights < 1:
             raise ParameterError(f"average_weights must be in [0, 1) (0 turns it off), got {self.average_weights}")
+        weight, temperature = DISTILL_DEFAULTS["svm" if self.teacher == "svm" else "run"]
+        self.distill_weight = weight if self.distill_weight is None else self.distill_weight
+        self.distill_temperature = temperature if self.distill_temperature is None else self.distill_temperature
         if not 0 <= self.distill_weight <= 1:
             raise ParameterError(f"distill_weight must be in [0, 1], got {self.distill_weight}")
         if not self.distill_temperature > 0:

@@ -36,6 +36,7 @@ from pyharmonies.training.averaging import WeightAverage
 from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
 from pyharmonies.training.distill import WithIndex, check_teacher_splits, distill_loss, load_teacher, soften
+from pyharmonies.training.svm_teacher import SVM_TEACHER, svm_teacher_clip_targets
 from pyharmonies.training.distributed import Distributed
 from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics, clip_probabilities
@@ -363,6 +364,8 @@ class _Trainer:
 
     def _teacher_targets(self, source: FeatureSource) -> torch.Tensor:
         """``(n_train_windows, classes)``: the teacher's probabilities on the clean training windows, at the temperature."""
+        if self.cfg.teacher == SVM_TEACHER:
+            return self._svm_teacher_targets()
         teacher = load_teacher(self.cfg.teacher, self.meta)
         check_teacher_splits(teacher.run, self.prep.splits, self.prep.clips)
         clean = WindowDataset(self.prep.clips, self.prep.label_index, self.windows["train"], source,
@@ -370,6 +373,17 @@ class _Trainer:
         probs, _ = predict(teacher.model.to(self.device), DataLoader(clean, batch_size=256), self.device)  # on the GPU too
         self.meta["teacher"] = {"run": str(teacher.run), "model_name": teacher.meta["model_name"],
                                 "train_window_accuracy": float((probs.argmax(1) == clean.labels).mean()),
+                                "mean_top_probability": float(probs.max(1).mean())}  # fmt: skip
+        return torch.from_numpy(soften(probs, self.cfg.distill_temperature)).to(self.device)
+
+    def _svm_teacher_targets(self) -> torch.Tensor:
+        """``(n_train_windows, classes)``: each training window's clip's out-of-fold SVM probabilities, softened."""
+        windows = self.windows["train"]
+        by_clip = svm_teacher_clip_targets(self.prep, [w.clip for w in windows], self.cfg.group_by, self.cfg.seed)
+        probs = np.stack([by_clip[w.clip] for w in windows])
+        labels = np.asarray(self.datasets["train"].labels)
+        self.meta["teacher"] = {"run": SVM_TEACHER, "model_name": "svm (cross-fitted over the training tracks)",
+                                "train_window_accuracy": float((probs.argmax(1) == labels).mean()),
                                 "mean_top_probability": float(probs.max(1).mean())}  # fmt: skip
         return torch.from_numpy(soften(probs, self.cfg.distill_temperature)).to(self.device)
 
@@ -742,8 +756,8 @@ def train_run(
 
 def fold_teacher(teacher: str | None, k: int) -> str | None:
     """Fold ``k``'s teacher: ``teacher/fold-k`` when ``teacher`` is a ``--folds`` run (same folds), else ``teacher``."""
-    if teacher is None:
-        return None
+    if teacher is None or teacher == SVM_TEACHER:
+        return teacher
     from pyharmonies.training.ensemble import is_folds_run
 
     return str(Path(teacher) / f"fold-{k}") if is_folds_run(teacher) else teacher
