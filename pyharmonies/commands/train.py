@@ -189,6 +189,7 @@ def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_si
       harmonies train data/few --model probe --backbone runs/backbone --folds 5
       harmonies train data/soundtracks --config runs/tune-cnn/best.json --folds 5
       harmonies train data/soundtracks --folds 5 --teacher runs/ensemble5 --out runs/student
+      harmonies train data/soundtracks --folds 5 --teacher svm   # taught the SVM baseline's answers too
       harmonies train data/soundtracks --members 1   # one full-width CNN, quicker to train
       harmonies train data/soundtracks --folds 5 --fuse-svm 0.3   # the CNN's answer fused with the SVM's
       harmonies train data/soundtracks --folds 5 --fold 0 --fold 1 --out runs/cv   # and --fold 2.. elsewhere
