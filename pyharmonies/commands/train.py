@@ -255,7 +255,9 @@ def train(data: Path, model: str, out: Path | None, epochs: int | None, batch_si
 
 def _teacher_value(value: str | None) -> str | None:
     """``--teacher``: "svm", or a run folder that exists (as given)."""
-    if value is None or value == "svm":
+    from pyharmonies.training.config import SVM_TEACHER
+
+    if value is None or value == SVM_TEACHER:
         return value
     if not Path(value).is_dir():
         raise click.BadParameter(f"{value!r} is neither a run folder nor 'svm'", param_hint="'--teacher'")

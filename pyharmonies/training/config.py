@@ -49,6 +49,8 @@ DEFAULT_MEMBERS = {"cnn": 3}
 #: are sure of themselves and are softened (T 3); the SVM teacher's are calibrated answers for clips it
 #: never saw, taken as they are, for half of the loss (docs/EXPERIMENTS.md, "The SVM as a teacher").
 DISTILL_DEFAULTS = {"run": (0.7, 3.0), "svm": (0.5, 1.0)}
+#: The teacher value that names the SVM baseline rather than a run (training.svm_teacher).
+SVM_TEACHER = "svm"
 #: The CNN's width when members > 1 and model_options gives none: three members stay under 250 kB int8.
 MEMBER_WIDTH = 0.4
 
@@ -145,7 +147,7 @@ class TrainConfig:
             raise ParameterError(f"folds must be 0 (one split) or at least 2, got {self.folds}")
         if self.members is None:
             # The SVM teaches a network trained from scratch; a run as teacher makes one network of its size.
-            from_scratch = self.init is None and self.backbone == "none" and self.teacher in (None, "svm")
+            from_scratch = self.init is None and self.backbone == "none" and self.teacher in (None, SVM_TEACHER)
             self.members = DEFAULT_MEMBERS.get(self.model, 1) if from_scratch else 1
         if isinstance(self.members, bool) or not isinstance(self.members, int) or self.members < 1:
             raise ParameterError(f"members must be an integer of at least 1, got {self.members!r}")
@@ -193,7 +195,7 @@ class TrainConfig:
             raise ParameterError("freeze_backbone needs init (the run whose backbone to keep) or, for the cnn, a backbone")
         if not 0 <= self.average_weights < 1:
             raise ParameterError(f"average_weights must be in [0, 1) (0 turns it off), got {self.average_weights}")
-        weight, temperature = DISTILL_DEFAULTS["svm" if self.teacher == "svm" else "run"]
+        weight, temperature = DISTILL_DEFAULTS["svm" if self.teacher == SVM_TEACHER else "run"]
         self.distill_weight = weight if self.distill_weight is None else self.distill_weight
         self.distill_temperature = temperature if self.distill_temperature is None else self.distill_temperature
         if not 0 <= self.distill_weight <= 1:

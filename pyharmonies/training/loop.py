@@ -36,12 +36,12 @@ from pyharmonies.training.averaging import WeightAverage
 from pyharmonies.training.config import TrainConfig
 from pyharmonies.training.dataset import FeatureSource, Normalizer, WindowDataset
 from pyharmonies.training.distill import WithIndex, check_teacher_splits, distill_loss, load_teacher, soften
-from pyharmonies.training.svm_teacher import SVM_TEACHER, svm_teacher_clip_targets
 from pyharmonies.training.distributed import Distributed
 from pyharmonies.training.errors import CheckpointError
 from pyharmonies.training.metrics import classification_metrics, clip_probabilities
 from pyharmonies.training.mutual import mutual_loss
 from pyharmonies.training.sampling import BalancedSampler, ClipBagSampler
+from pyharmonies.training.svm_teacher import SVM_TEACHER, svm_teacher_clip_targets
 
 
 @dataclass

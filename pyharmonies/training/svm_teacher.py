@@ -23,12 +23,9 @@ import numpy as np
 
 from pyharmonies.errors import ParameterError
 from pyharmonies.runtime.svm import clip_statistics
+from pyharmonies.training.config import SVM_TEACHER
 
 __all__ = ["SVM_TEACHER", "out_of_fold_probabilities", "svm_teacher_clip_targets"]
-
-#: The ``--teacher`` value that names the SVM baseline rather than a run.
-SVM_TEACHER = "svm"
-
 
 def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, groups: Sequence[str], labels: Sequence[str], seed: int, *,
                               folds: int = 5) -> np.ndarray:  # fmt: skip
