@@ -243,6 +243,12 @@ for s in 0 1 2 3 4 5; do
 done
 .venv/bin/python benchmarks/ensemble_folds.py "$RUNS"/svmt-s{0,1,2,3,4,5} --out "$RUNS/ensemble-svmt.json"
 .venv/bin/python benchmarks/svm_fusion.py "$RUNS"/svmt-s{0,1,2,3,4,5} --k 3 --out "$RUNS/svm-fusion-svmt.json"
+for s in 0 1 2; do  # a weaker teacher
+  run svmt25-s$s --model cnn --members 1 --from-scratch --seed $s --split-seed 0 --model-options '{"width": 0.4}' \
+    --teacher svm --distill-weight 0.25
+done
+.venv/bin/python benchmarks/ensemble_folds.py "$RUNS"/svmt25-s{0,1,2} --out "$RUNS/ensemble-svmt25.json"
+.venv/bin/python benchmarks/svm_fusion.py "$RUNS"/svmt25-s{0,1,2} --k 3 --out "$RUNS/svm-fusion-svmt25.json"
 # The fused SVM on whole recordings: the statistics of the whole file, or the mean answer of its 10 s pieces.
 .venv/bin/python benchmarks/svm_long_files.py "$RUNS/svm" --out "$RUNS/svm-long-files.json"
 # How a clip's windows are pooled: mean probability (every report's), mean log-probability, vote.
