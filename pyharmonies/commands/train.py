@@ -110,7 +110,7 @@ def _parse_options(text: str | None, what: str) -> dict:
                    "labels, in one network of this run's size. The teacher must have been trained on the same splits "
                    "(same data, --split-seed or --seed, --folds); a --folds teacher gives each fold its own. 'svm': the "
                    "SVM baseline's calibrated answers for each training clip, from SVMs fitted on the other training "
-                   "tracks (cross-fitted, 5 groups).")
+                   "tracks (cross-fitted over up to 5 groups of tracks).")
 @click.option("--distill-weight", type=click.FloatRange(0, 1), default=None,
               help="With --teacher: the share of the loss that is the teacher's answers (the rest: the labels). "
                    "Default: 0.7 for a run, 0.5 for the SVM.")
